@@ -1,0 +1,105 @@
+"""Aggregates: consistency boundaries rebuilt by folding their events.
+
+::
+
+    class Todo(Aggregate):
+        @handles(TodoAdded)
+        def _added(self, event: TodoAdded) -> None:
+            self.title = event.body["title"]
+
+        def add(self, title: str) -> None:
+            self.apply(TodoAdded(aggregate_id=self.id, body={"title": title}))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, Literal, TypeVar
+
+from esctl_lib.errors import InvalidEventError, UnknownEventError
+from esctl_lib.events import Event, normalize_uuid, type_name_of
+
+F = TypeVar("F", bound=Callable[..., Any])
+UnknownEventPolicy = Literal["raise", "ignore"] | Callable[["Aggregate", Event], None]
+
+
+def handles(*event_classes: type[Event]) -> Callable[[F], F]:
+    """Mark a method as the handler of one or more event classes."""
+    if not event_classes:
+        raise TypeError("handles() needs at least one event class")
+    names = []
+    for cls in event_classes:
+        name = type_name_of(cls)
+        if name is None:
+            raise TypeError(f"{cls!r} is not a typed event class")
+        names.append(name)
+
+    def mark(func: F) -> F:
+        existing = getattr(func, "__esctl_handles__", ())
+        func.__esctl_handles__ = (*existing, *names)  # type: ignore[attr-defined]
+        return func
+
+    return mark
+
+
+def collect_handlers(cls: type) -> dict[str, list[str]]:
+    """Map type names to the handler method names of ``cls`` and its bases (bases first)."""
+    table: dict[str, list[str]] = {}
+    for klass in reversed(cls.__mro__):
+        for attr, value in vars(klass).items():
+            for name in getattr(value, "__esctl_handles__", ()):
+                methods = table.setdefault(name, [])
+                if attr not in methods:
+                    methods.append(attr)
+    return table
+
+
+class Aggregate:
+    """Base class of aggregates. Subclasses declare handlers with :func:`handles`.
+
+    ``version`` counts every event applied, history and new alike; ``changes`` holds the
+    new events not yet saved. ``on_unknown_event`` says what to do with an event that has
+    no handler: ``"raise"`` (default), ``"ignore"``, or a callable ``(aggregate, event)``.
+    """
+
+    on_unknown_event: ClassVar[UnknownEventPolicy] = "raise"
+    _handlers: ClassVar[dict[str, list[str]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._handlers = collect_handlers(cls)
+
+    def __init__(self, aggregate_id: Any, events: Iterable[Event] = ()) -> None:
+        self.id = normalize_uuid(aggregate_id, "aggregate_id")
+        self.version = 0
+        self.changes: list[Event] = []
+        for event in events:
+            self._mutate(event)
+
+    def apply(self, event: Event) -> None:
+        """Record a new event: run its handler, bump the version, keep it in ``changes``."""
+        if event.aggregate_id != self.id:
+            raise InvalidEventError(
+                f"event for aggregate {event.aggregate_id} applied to aggregate {self.id}"
+            )
+        self._mutate(event)
+        self.changes.append(event)
+
+    def clear_changes(self) -> None:
+        """Forget the pending changes (after they were saved)."""
+        self.changes = []
+
+    def _mutate(self, event: Event) -> None:
+        methods = self._handlers.get(event.type)
+        if methods:
+            for name in methods:
+                getattr(self, name)(event)
+        else:
+            policy = self.on_unknown_event
+            if policy == "raise":
+                raise UnknownEventError(
+                    f"{type(self).__name__} has no handler for event type {event.type!r}"
+                )
+            if callable(policy):
+                policy(self, event)
+        self.version += 1

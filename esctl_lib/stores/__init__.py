@@ -1,0 +1,73 @@
+"""Event store backends and the factory that picks one from a URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from esctl_lib.errors import ConfigError
+from esctl_lib.stores.base import EventStore, Page, Transaction
+
+__all__ = ["EventStore", "Page", "Transaction", "mask_url", "open_store"]
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***``: safe to print or log."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
+
+
+def open_store(
+    url: str,
+    *,
+    base_dir: str | Path | None = None,
+    schema: str | None = None,
+    synchronous: str = "FULL",
+    **kwargs: Any,
+) -> EventStore:
+    """Open the store a URL names: ``memory://``, ``sqlite:///path.db`` or ``postgresql://...``.
+
+    A relative SQLite path resolves against ``base_dir`` (default: the current directory).
+    ``schema`` puts PostgreSQL tables in a named schema. Backends are imported lazily, so
+    SQLite users never need psycopg. Extra keyword arguments go to the backend.
+    """
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme == "memory":
+        from esctl_lib.stores.memory import MemoryStore
+
+        return MemoryStore(**kwargs)
+    if scheme == "sqlite":
+        if not url.startswith("sqlite:///"):
+            raise ConfigError(
+                f"invalid SQLite URL {url!r}: write sqlite:///relative/path.db "
+                "or sqlite:////absolute/path.db"
+            )
+        raw = url[len("sqlite:///"):]
+        if not raw:
+            raise ConfigError(f"invalid SQLite URL {url!r}: no file path")
+        path = Path(raw)
+        if not path.is_absolute():
+            path = Path(base_dir or Path.cwd()) / path
+        from esctl_lib.stores.sqlite import SqliteStore
+
+        return SqliteStore(path, synchronous=synchronous, **kwargs)
+    if scheme in ("postgresql", "postgres"):
+        try:
+            from esctl_lib.stores.postgres import PostgresStore
+        except ImportError as e:
+            raise ConfigError(
+                "PostgreSQL support needs psycopg: pip install 'esctl[postgres]'"
+            ) from e
+        return PostgresStore(url, schema=schema, **kwargs)
+    raise ConfigError(
+        f"unsupported store URL {mask_url(url)!r}: use memory://, sqlite:///path.db "
+        "or postgresql://user@host/db"
+    )

@@ -1,0 +1,109 @@
+"""Backend fixtures shared by every test: one spec per backend, a fresh store per test.
+
+PostgreSQL tests use ``ESCTL_TEST_POSTGRES_DSN`` (default the local server), each in a
+fresh schema dropped afterwards. With no server they skip locally and fail under CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from esctl_lib import EventStore, open_store
+
+POSTGRES_DSN = os.environ.get(
+    "ESCTL_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+BACKENDS = ["memory", "sqlite", "postgres"]
+
+
+@dataclass
+class StoreSpec:
+    """Where a test's store lives; ``open()`` gives another handle on the same data."""
+
+    backend: str
+    url: str
+    schema: str | None = None
+    opened: list[EventStore] = field(default_factory=list)
+
+    def open(self, **kwargs: Any) -> EventStore:
+        store = open_store(self.url, schema=self.schema, **kwargs)
+        self.opened.append(store)
+        return store
+
+    def close_all(self) -> None:
+        for store in self.opened:
+            store.close()
+
+
+def postgres_available() -> str | None:
+    """None when the test server answers, else the reason it does not."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed"
+    try:
+        with psycopg.connect(POSTGRES_DSN, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except Exception as e:  # any failure to connect means "no server"
+        return f"no PostgreSQL at {POSTGRES_DSN}: {e}".splitlines()[0]
+    return None
+
+
+_pg_reason: list[str | None] = []
+
+
+def require_postgres() -> None:
+    """Skip (locally) or fail (under CI) when PostgreSQL cannot be reached."""
+    if not _pg_reason:
+        _pg_reason.append(postgres_available())
+    reason = _pg_reason[0]
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required under CI: {reason}")
+        pytest.skip(reason)
+
+
+def drop_schema(schema: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture(params=BACKENDS)
+def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreSpec]:
+    """A fresh, set-up store location on each backend."""
+    backend = request.param
+    if backend == "memory":
+        spec = StoreSpec(backend, "memory://")
+        # memory stores are per instance: open() must return the same one
+        only = open_store("memory://")
+        spec.open = lambda **kw: only  # type: ignore[method-assign]
+        spec.opened.append(only)
+    elif backend == "sqlite":
+        spec = StoreSpec(backend, f"sqlite:///{tmp_path / 'events.db'}")
+    else:
+        require_postgres()
+        spec = StoreSpec(backend, POSTGRES_DSN, schema=f"t_{uuid.uuid4().hex[:12]}")
+    spec.open().setup()
+    try:
+        yield spec
+    finally:
+        spec.close_all()
+        if backend == "postgres":
+            drop_schema(spec.schema or "")
+
+
+@pytest.fixture
+def store(store_spec: StoreSpec) -> EventStore:
+    """A fresh, set-up store on each backend."""
+    return store_spec.opened[0]

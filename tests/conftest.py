@@ -1,0 +1,1 @@
+from tests.backends import store, store_spec  # noqa: F401  (fixtures)
