@@ -101,5 +101,5 @@ class Aggregate:
                     f"{type(self).__name__} has no handler for event type {event.type!r}"
                 )
             if callable(policy):
-                policy(self, event)
+                policy(self, event)  # type: ignore[call-arg,arg-type]
         self.version += 1

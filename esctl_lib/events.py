@@ -12,6 +12,7 @@ a stored row says. An unknown stored type reads back as a plain :class:`Event`.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import re
 import uuid as uuid_mod
@@ -163,9 +164,9 @@ class Event:
         put(self, "metadata", dict(metadata) if metadata else {})
 
     @classmethod
-    def _trusted(cls: type[E], fields: tuple[Any, ...]) -> E:
+    def _trusted(cls: builtins.type[E], fields: tuple[Any, ...]) -> E:
         """Build an event from already-validated values in ``_FIELDS`` order (store read path)."""
-        event = object.__new__(cls)
+        event: E = object.__new__(cls)
         put = object.__setattr__
         for name, value in zip(_FIELDS, fields, strict=True):
             put(event, name, value)
@@ -198,7 +199,9 @@ class Event:
         """Every field as a dict; ``created_at`` stays a datetime."""
         return {name: getattr(self, name) for name in _FIELDS}
 
-    def replace(self, *, event_class: type[Event] | None = None, **changes: Any) -> Event:
+    def replace(
+        self, *, event_class: builtins.type[Event] | None = None, **changes: Any
+    ) -> Event:
         """A copy with some fields changed; ``event_class=`` changes the class (and so the type)."""
         unknown = set(changes) - set(_FIELDS)
         if unknown:
@@ -207,9 +210,12 @@ class Event:
         cls = event_class or type(self)
         if event_class is not None and type_name_of(event_class) is not None:
             fields.pop("type")
-        elif type_name_of(cls) is not None and "type" in changes:
-            if changes["type"] != fields["type"]:
-                raise InvalidEventError("change a typed event's type by changing its class")
+        elif (
+            type_name_of(cls) is not None
+            and "type" in changes
+            and changes["type"] != fields["type"]
+        ):
+            raise InvalidEventError("change a typed event's type by changing its class")
         fields.update(changes)
         return cls(**fields)
 

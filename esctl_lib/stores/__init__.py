@@ -61,12 +61,13 @@ def open_store(
         return SqliteStore(path, synchronous=synchronous, **kwargs)
     if scheme in ("postgresql", "postgres"):
         try:
-            from esctl_lib.stores.postgres import PostgresStore
+            from esctl_lib.stores.postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
         except ImportError as e:
             raise ConfigError(
                 "PostgreSQL support needs psycopg: pip install 'esctl[postgres]'"
             ) from e
-        return PostgresStore(url, schema=schema, **kwargs)
+        store: EventStore = PostgresStore(url, schema=schema, **kwargs)
+        return store
     raise ConfigError(
         f"unsupported store URL {mask_url(url)!r}: use memory://, sqlite:///path.db "
         "or postgresql://user@host/db"

@@ -53,7 +53,7 @@ class MemoryTransaction(SqliteTransaction):
                 raise DuplicateEventError(p.uuid)
             taken.add(p.uuid)
         base = len(store._events) + len(self.pending)
-        stored = [
+        stored: list[Event] = [
             p.event_class._trusted(
                 (base + i, p.uuid, aggregate_id, p.type, p.body, current + i, p.created_at,
                  p.correlation_id, p.causation_id, p.metadata)

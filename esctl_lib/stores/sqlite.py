@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -215,10 +215,8 @@ class SqliteStore(EventStore):
         with self._conns_lock:
             conns, self._all_conns = self._all_conns, []
         for conn in conns:
-            try:
+            with suppress(sqlite3.Error):
                 conn.close()
-            except sqlite3.Error:
-                pass
         self._local = threading.local()
 
     # -- schema ------------------------------------------------------------------------------
