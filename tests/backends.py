@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,10 +80,9 @@ def drop_schema(schema: str) -> None:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
-@pytest.fixture(params=BACKENDS)
-def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreSpec]:
-    """A fresh, set-up store location on each backend."""
-    backend = request.param
+@contextmanager
+def open_spec(backend: str, tmp_path: Path) -> Iterator[StoreSpec]:
+    """A fresh, set-up store location on ``backend``; dropped or closed afterwards."""
     if backend == "memory":
         spec = StoreSpec(backend, "memory://")
         # memory stores are per instance: open() must return the same one
@@ -101,6 +101,20 @@ def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
         spec.close_all()
         if backend == "postgres":
             drop_schema(spec.schema or "")
+
+
+@pytest.fixture(params=BACKENDS)
+def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreSpec]:
+    """A fresh, set-up store location on each backend."""
+    with open_spec(request.param, tmp_path) as spec:
+        yield spec
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreSpec]:
+    """A store location several processes can open at once (SQLite file, PostgreSQL schema)."""
+    with open_spec(request.param, tmp_path) as spec:
+        yield spec
 
 
 @pytest.fixture

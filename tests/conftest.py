@@ -1,1 +1,1 @@
-from tests.backends import store, store_spec  # noqa: F401  (fixtures)
+from tests.backends import shared_store_spec, store, store_spec  # noqa: F401  (fixtures)

@@ -1,0 +1,199 @@
+"""Events: naming, the registry, immutability, equality, copies and upcasting."""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+import uuid
+
+import pytest
+
+from esctl_lib import (
+    DuplicateEventTypeError,
+    Event,
+    EventRegistry,
+    InvalidEventError,
+    open_store,
+    type_name_for,
+)
+
+AGG = "6f1c1f5e-7d2a-4e43-9b0e-1a2b3c4d5e6f"
+
+
+class EvItemAdded(Event, type_name="ev_item_added"):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("class_name", "type_name"),
+    [("TodoAdded", "todo_added"), ("SMSSent", "sms_sent"),
+     ("HTTPRequestSent", "http_request_sent"), ("ItemV2Added", "item_v2_added"),
+     ("Todo", "todo")],
+)
+def test_type_names_derive_from_class_names(class_name: str, type_name: str) -> None:
+    assert type_name_for(class_name) == type_name
+
+
+def test_acronym_types_round_trip_through_the_registry() -> None:
+    registry = EventRegistry()
+
+    class SMSSent(Event, registry=registry):
+        pass
+
+    assert SMSSent.type_name == "sms_sent"
+    assert registry.class_for("sms_sent") is SMSSent
+
+
+def test_a_class_may_declare_its_own_type_name_and_aliases() -> None:
+    registry = EventRegistry()
+
+    class Renamed(Event, registry=registry, type_name="ev_renamed", aliases=("ev_old_name",)):
+        pass
+
+    assert Renamed(aggregate_id=AGG).type == "ev_renamed"
+    assert registry.class_for("ev_old_name") is Renamed
+    assert registry.names() == ["ev_renamed"]
+
+
+def test_a_duplicate_type_name_fails_at_definition_time() -> None:
+    registry = EventRegistry()
+
+    class First(Event, registry=registry, type_name="ev_taken"):
+        pass
+
+    with pytest.raises(DuplicateEventTypeError, match="ev_taken"):
+        class Second(Event, registry=registry, type_name="ev_taken"):
+            pass
+
+
+def test_an_invalid_type_name_is_rejected() -> None:
+    with pytest.raises(InvalidEventError):
+        class Bad(Event, registry=EventRegistry(), type_name="Has Spaces"):
+            pass
+
+
+def test_require_names_the_unknown_type() -> None:
+    with pytest.raises(Exception, match="ev_nowhere"):
+        EventRegistry().require("ev_nowhere")
+
+
+def test_events_are_immutable() -> None:
+    event = EvItemAdded(aggregate_id=AGG)
+    with pytest.raises(AttributeError):
+        event.type = "other"  # type: ignore[misc]
+
+
+def test_events_are_equal_by_uuid_not_by_id() -> None:
+    a = EvItemAdded(aggregate_id=AGG)
+    b = EvItemAdded(aggregate_id=AGG)
+    assert a != b
+    assert a == a.replace(body={"changed": True})
+    assert len({a, a.replace(id=5)}) == 1
+
+
+def test_uuids_are_generated_and_lower_cased() -> None:
+    given = str(uuid.uuid4()).upper()
+    assert EvItemAdded(aggregate_id=AGG, uuid=given).uuid == given.lower()
+    assert uuid.UUID(EvItemAdded(aggregate_id=AGG).uuid)
+
+
+def test_a_uuid_object_is_accepted_as_aggregate_id() -> None:
+    value = uuid.uuid4()
+    assert EvItemAdded(aggregate_id=value).aggregate_id == str(value)
+
+
+def test_a_non_uuid_aggregate_id_is_a_clear_error() -> None:
+    with pytest.raises(InvalidEventError, match="aggregate_id must be a UUID"):
+        EvItemAdded(aggregate_id="todo-1")
+
+
+def test_a_typed_event_refuses_another_type() -> None:
+    with pytest.raises(InvalidEventError):
+        EvItemAdded(aggregate_id=AGG, type="something_else")
+
+
+def test_an_untyped_event_needs_a_type() -> None:
+    with pytest.raises(InvalidEventError):
+        Event(aggregate_id=AGG)
+
+
+def test_naive_created_at_is_taken_as_utc() -> None:
+    event = EvItemAdded(aggregate_id=AGG, created_at=dt.datetime(2024, 1, 1, 12, 0, 0, 5))
+    assert event.created_at == dt.datetime(2024, 1, 1, 12, 0, 0, 5, tzinfo=dt.UTC)
+
+
+def test_replace_can_change_the_class() -> None:
+    registry = EventRegistry()
+
+    class Old(Event, registry=registry, type_name="ev_old"):
+        pass
+
+    class New(Event, registry=registry, type_name="ev_new"):
+        pass
+
+    moved = Old(aggregate_id=AGG, body={"a": 1}).replace(event_class=New)
+    assert type(moved) is New and moved.type == "ev_new" and moved.body == {"a": 1}
+
+
+def test_replace_rejects_unknown_fields() -> None:
+    with pytest.raises(InvalidEventError, match="nope"):
+        EvItemAdded(aggregate_id=AGG).replace(nope=1)
+
+
+def test_events_pickle() -> None:
+    event = EvItemAdded(aggregate_id=AGG, body={"a": [1, 2]}, id=3, version=1)
+    again = pickle.loads(pickle.dumps(event))
+    assert again.to_dict() == event.to_dict() and type(again) is EvItemAdded
+
+
+def test_upcasters_change_old_bodies_on_every_read() -> None:
+    registry = EventRegistry()
+
+    class Titled(Event, registry=registry, type_name="ev_titled"):
+        pass
+
+    @Titled.upcaster
+    def _name_to_title(event: Event) -> Event:
+        if "name" in event.body:
+            body = dict(event.body)
+            body["title"] = body.pop("name")
+            return event.replace(body=body)
+        return event
+
+    @Titled.upcaster
+    def _default_priority(event: Event) -> Event:
+        return event.replace(body={"priority": 1, **event.body})
+
+    store = open_store("memory://", registry=registry)
+    store.append([Titled(aggregate_id=AGG, body={"name": "old"})])
+    event = store.read_after(0)[0]
+    assert event.body == {"priority": 1, "title": "old"}
+    assert store.read_aggregate(AGG)[0].body == event.body
+
+
+def test_an_upcaster_maps_an_old_type_name_to_a_new_class() -> None:
+    registry = EventRegistry()
+
+    class Created(Event, registry=registry, type_name="ev_created"):
+        pass
+
+    def _rename(event: Event) -> Event:
+        return Event(**{**event.to_dict(), "type": "ev_created"})
+
+    registry.add_upcaster("ev_legacy_created", _rename)
+    store = open_store("memory://", registry=registry)
+    store.append([Event(aggregate_id=AGG, type="ev_legacy_created")])
+    event = store.read_after(0)[0]
+    assert type(event) is Created and event.type == "ev_created"
+
+
+def test_an_alias_reads_back_as_the_current_class() -> None:
+    registry = EventRegistry()
+
+    class Current(Event, registry=registry, type_name="ev_current", aliases=("ev_before",)):
+        pass
+
+    store = open_store("memory://", registry=registry)
+    store.append([Event(aggregate_id=AGG, type="ev_before")])
+    event = store.read_after(0)[0]
+    assert type(event) is Current and event.type == "ev_current"
