@@ -5,25 +5,31 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 from tests.backends import StoreSpec
 
 ROOT = Path(__file__).resolve().parents[3]
+APPS = "tests.processing.runner_apps.apps"
+T = TypeVar("T")
 
 #: The runner needs a store other processes can open: SQLite and PostgreSQL, not memory.
 shared_backends = pytest.mark.parametrize("store_spec", ["sqlite", "postgres"], indirect=True)
 
 
-def python(*args: str, **kwargs: object) -> subprocess.Popen[str]:
-    """Start ``python args...`` in the project root, text pipes for stdout and stderr."""
+def python(*args: str, out_dir: Path | None = None, **kwargs: Any) -> subprocess.Popen[str]:
+    """Start ``python args...`` in the project root (text pipes unless given files)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
-        [sys.executable, *args], cwd=ROOT, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs,
-    )
+    if out_dir is not None:
+        env["ESCTL_RUNNER_TEST_DIR"] = str(out_dir)
+    kwargs.setdefault("stdout", subprocess.PIPE)
+    kwargs.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True, **kwargs)
 
 
 def hold_lock(spec: StoreSpec, name: str) -> subprocess.Popen[str]:
@@ -34,3 +40,44 @@ def hold_lock(spec: StoreSpec, name: str) -> subprocess.Popen[str]:
     line = proc.stdout.readline().strip()
     assert line == "locked", (line, proc.stderr.read() if proc.stderr else "")
     return proc
+
+
+def start_runner(spec: StoreSpec, out_dir: Path, *processors: str, log_name: str = "runner",
+                 **options: Any) -> subprocess.Popen[str]:
+    """A runner subprocess for ``processors`` (names in runner_apps.apps); its log goes to
+    ``out_dir/<log_name>.log``. Options become flags (``grace=1`` → ``--grace 1``)."""
+    args = [spec.url, *(p if ":" in p else f"{APPS}:{p}" for p in processors)]
+    if spec.schema:
+        args += ["--schema", spec.schema]
+    for key, value in options.items():
+        args += [f"--{key}"] if value is True else [f"--{key}", str(value)]
+    log = (out_dir / f"{log_name}.log").open("a")
+    return python("-m", "tests.processing.runner_apps.run_runner", *args, out_dir=out_dir,
+                  stdout=log, stderr=log)
+
+
+def wait_until(check: Callable[[], T], *, timeout: float = 20.0, what: str = "condition",
+               proc: subprocess.Popen[str] | None = None) -> T:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"runner exited ({proc.returncode}) before {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def stop(proc: subprocess.Popen[str], *, timeout: float = 20.0) -> int:
+    """SIGTERM a runner and wait for it (killing it if it hangs); its exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
