@@ -13,19 +13,23 @@ or its exit; nothing about it crosses a fork.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import socket
 import threading
+import time
 import weakref
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from esctl_lib.errors import ConfigError
+from esctl_lib.errors import ConfigError, ProcessorLockedError
 from esctl_lib.stores.base import EventStore
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+log = logging.getLogger("esctl.runner")
 
 
 class ProcessorLock(ABC):
@@ -60,6 +64,47 @@ class ProcessorLock(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def wait_for_lock(
+    lock: ProcessorLock,
+    stop: threading.Event,
+    *,
+    poll: float = 1.0,
+    timeout: float | None = None,
+    while_waiting: Callable[[], object] | None = None,
+    every: float = 5.0,
+) -> bool:
+    """Take ``lock``, retrying every ``poll`` seconds while another instance holds it.
+
+    A quiet standby: one log line when it starts waiting, one when it takes over, and
+    ``while_waiting()`` every ``every`` seconds meanwhile. Returns False when ``stop`` is
+    set first. ``timeout`` (seconds; 0 = do not wait) raises ProcessorLockedError.
+    """
+    if lock.try_acquire():
+        return True
+    started, name = time.monotonic(), lock.name
+    holder = lock.holder() or "another instance"
+    if timeout is not None and timeout <= 0:
+        raise ProcessorLockedError(
+            f"processor {name!r} is running elsewhere ({holder}); stop that runner first",
+            processor=name)
+    log.info("%s is held by %s; waiting as standby", name, holder)
+    noted = float("-inf")
+    while not stop.is_set():
+        if while_waiting is not None and time.monotonic() - noted >= every:
+            while_waiting()
+            noted = time.monotonic()
+        if stop.wait(poll):
+            break
+        if lock.try_acquire():
+            log.info("%s took over after %.0f s as standby", name, time.monotonic() - started)
+            return True
+        if timeout is not None and time.monotonic() - started >= timeout:
+            raise ProcessorLockedError(
+                f"processor {name!r} is still running elsewhere ({lock.holder()}) "
+                f"after {timeout:g} s; stop that runner first", processor=name)
+    return False
 
 
 def describe_self() -> str:

@@ -23,17 +23,22 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_any
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from esctl_lib.errors import ConfigError, EsctlError, ProcessingError, ProcessorLockedError
-from esctl_lib.processing.locks import ProcessorLock, processor_lock
+from esctl_lib.errors import ConfigError, EsctlError, ProcessorLockedError
+from esctl_lib.processing.locks import ProcessorLock, processor_lock, wait_for_lock
 from esctl_lib.processing.retry import retry_policy, retry_policy_for
-from esctl_lib.processing.state import HEARTBEAT_INTERVAL, StateRecorder, record_standby
+from esctl_lib.processing.state import (
+    HEARTBEAT_INTERVAL,
+    StateRecorder,
+    record_standby,
+    release_state,
+)
 from esctl_lib.processing.worker import run_processor
 from esctl_lib.stores import open_store
 from esctl_lib.stores.base import EventStore
@@ -57,6 +62,7 @@ class RunnerSettings:
     max_attempts: int | None = None
     batch_size: int | None = None
     startup_hook: str | None = None
+    on_error: str | None = None
     idle_timeout: float = 0.5
     log_level: str = "INFO"
     log_file: str | None = None
@@ -109,6 +115,20 @@ def build_processor(target: Any) -> Any:
 
 
 @contextlib.contextmanager
+def trapping_stop_signals(handler: Callable[[], None], *, install: bool = True
+                          ) -> Iterator[None]:
+    """Call ``handler`` on SIGTERM/SIGINT (main thread only); old handlers come back after."""
+    previous: dict[int, Any] = {}
+    if install and threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, lambda *_: handler()) for sig in _STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextlib.contextmanager
 def extra_sys_path(paths: Sequence[str]) -> Iterator[None]:
     """Prepend ``paths`` to ``sys.path`` for the duration."""
     added = [p for p in paths if p not in sys.path]
@@ -140,17 +160,22 @@ def run_instance(
         processor.batch_size = settings.batch_size
     if settings.startup_hook:
         load_object(settings.startup_hook)(processor)
-    store = settings.open()
+    with settings.open() as store, processor_lock(store, processor.name) as lock:
+        if not _take_lock(lock, store, settings, stop, lock_timeout):
+            return 0
+        return _process(processor, store, lock, settings, stop, once)
+
+
+def _take_lock(lock: ProcessorLock, store: EventStore, settings: RunnerSettings,
+               stop: threading.Event, timeout: float | None) -> bool:
+    pid = os.getpid()
     try:
-        lock = processor_lock(store, processor.name)
-        try:
-            if not _acquire(lock, store, settings, stop, lock_timeout):
-                return 0
-            return _process(processor, store, lock, settings, stop, once)
-        finally:
-            lock.close()
+        return wait_for_lock(lock, stop, poll=settings.standby_poll, timeout=timeout,
+                             every=settings.heartbeat_interval,
+                             while_waiting=lambda: record_standby(store, lock.name, pid=pid))
     finally:
-        store.close()
+        if not lock.held:  # stopped, or gave up, while a standby
+            release_state(store, lock.name, pid=pid)
 
 
 def _declares(processor: Any, attribute: str) -> bool:
@@ -159,40 +184,14 @@ def _declares(processor: Any, attribute: str) -> bool:
                if not k.__module__.startswith("esctl_lib."))
 
 
-def _acquire(lock: ProcessorLock, store: EventStore, settings: RunnerSettings,
-             stop: threading.Event, timeout: float | None) -> bool:
-    """Take the lock, waiting quietly as a standby. False when told to stop first."""
-    if lock.try_acquire():
-        return True
-    name, started = lock.name, time.monotonic()
-    holder = lock.holder() or "another instance"
-    if timeout is not None and timeout <= 0:
-        raise ProcessorLockedError(
-            f"processor {name!r} is running elsewhere ({holder}); stop that runner first",
-            processor=name)
-    log.info("%s is held by %s; waiting as standby", name, holder)
-    last_note = 0.0
-    while not stop.is_set():
-        if time.monotonic() - last_note >= settings.heartbeat_interval:
-            record_standby(store, name, pid=os.getpid())
-            last_note = time.monotonic()
-        if stop.wait(settings.standby_poll):
-            break
-        if lock.try_acquire():
-            log.info("%s took over after %.0f s as standby", name, time.monotonic() - started)
-            return True
-        if timeout is not None and time.monotonic() - started >= timeout:
-            raise ProcessorLockedError(
-                f"processor {name!r} is still running elsewhere ({lock.holder()}) "
-                f"after {timeout:g} s; stop that runner first", processor=name)
-    return False
-
-
 def _process(processor: Any, store: EventStore, lock: ProcessorLock,
              settings: RunnerSettings, stop: threading.Event, once: bool) -> int:
     name = processor.name
     kwargs = {} if settings.max_attempts is None else {"max_attempts": settings.max_attempts}
     policy = retry_policy_for(processor, settings.retry or "constant", **kwargs)
+    if once and policy.max_attempts is None:
+        policy = retry_policy("none")  # a cron job must not retry a poison event for ever
+    on_error = load_object(settings.on_error) if settings.on_error else None
     lost = threading.Event()
 
     def on_lost() -> None:
@@ -205,11 +204,11 @@ def _process(processor: Any, store: EventStore, lock: ProcessorLock,
     recorder.start("starting", position=store.get_tracker(name))
     log.info("Starting %s", name)
     try:
-        run_processor(processor, store, stop=stop, once=once, retry=policy,
+        run_processor(processor, store, stop=stop, once=once, retry=policy, on_error=on_error,
                       on_state=recorder.update, idle_timeout=settings.idle_timeout)
     except Exception as e:
         message = describe_error(e)
-        if isinstance(e, ProcessingError):
+        if isinstance(e, EsctlError):
             log.error("%s stopped: %s", name, message)
         else:
             log.exception("An unhandled exception occurred in %s", name)
@@ -234,10 +233,8 @@ def _child_main(target: str, settings: RunnerSettings) -> None:
     """Entry point of a spawned child: exits with run_instance's code."""
     configure_logging(settings.log_level, settings.log_file, settings.log_format)
     stop = threading.Event()
-    for sig in _STOP_SIGNALS:
-        signal.signal(sig, lambda *_: stop.set())
-    _watch_parent(stop)
-    with extra_sys_path(settings.sys_path):
+    with trapping_stop_signals(stop.set), extra_sys_path(settings.sys_path):
+        _watch_parent(stop)
         try:
             code = run_instance(target, settings, stop)
         except EsctlError as e:
@@ -284,7 +281,6 @@ class _Child:
     delay: float = 0.0
     restart_at: float | None = None
     exit_code: int | None = None
-    starts: int = 0
 
 
 @dataclass
@@ -303,14 +299,11 @@ class Runner:
     _wake: tuple[int, int] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        names: set[str] = set()
         with extra_sys_path(self.settings.sys_path):
-            for target in self.processors:
-                path = import_path(target)
+            for path in map(import_path, self.processors):
                 name = build_processor(path).name
-                if name in names:
+                if name in (c.name for c in self._children):
                     raise ConfigError(f"processor {name!r} is listed twice")
-                names.add(name)
                 self._children.append(_Child(path, name, delay=self.restart_delay))
 
     def request_stop(self) -> None:
@@ -324,39 +317,29 @@ class Runner:
     def run(self, *, install_signal_handlers: bool = True) -> int:
         """Start every child and supervise until asked to stop; returns the exit code."""
         self._wake = os.pipe()
-        os.set_blocking(self._wake[1], False)
-        previous = self._install_handlers() if install_signal_handlers else {}
+        for fd in self._wake:
+            os.set_blocking(fd, False)
         try:
-            log.info("runner starting %d processor(s): %s", len(self._children),
-                     ", ".join(c.name for c in self._children))
-            ctx = multiprocessing.get_context("spawn")
-            for child in self._children:
-                self._start(ctx, child)
-            while not self._stopping:
-                self._supervise_once(ctx)
-            return self._shutdown()
+            with trapping_stop_signals(self.request_stop, install=install_signal_handlers):
+                log.info("runner starting %d processor(s): %s", len(self._children),
+                         ", ".join(c.name for c in self._children))
+                ctx = multiprocessing.get_context("spawn")
+                for child in self._children:
+                    self._start(ctx, child)
+                while not self._stopping:
+                    self._supervise_once(ctx)
+                return self._shutdown()
         finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
             for fd in self._wake:
                 os.close(fd)
             self._wake = None
-
-    def _install_handlers(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        previous: dict[int, Any] = {}
-        for sig in _STOP_SIGNALS:
-            previous[sig] = signal.signal(sig, lambda *_: self.request_stop())
-        return previous
 
     def _start(self, ctx: Any, child: _Child) -> None:
         process = ctx.Process(target=_child_main, args=(child.target, self.settings),
                               name=child.name, daemon=False)
         process.start()
-        child.process, child.started_at, child.restart_at = process, time.monotonic(), None
-        child.exit_code = None
-        child.starts += 1
+        child.process, child.started_at, child.restart_at, child.exit_code = (
+            process, time.monotonic(), None, None)
         log.info("started %s (pid %s)", child.name, process.pid)
 
     def _waitables(self) -> list[Any]:
@@ -367,7 +350,6 @@ class Runner:
 
     def _drain_wake(self) -> None:
         assert self._wake is not None
-        os.set_blocking(self._wake[0], False)
         with contextlib.suppress(BlockingIOError):
             os.read(self._wake[0], 1024)
 
@@ -412,16 +394,18 @@ class Runner:
             assert c.process is not None
             with contextlib.suppress(OSError):
                 c.process.terminate()
-        deadline = time.monotonic() + self.grace_period
-        signals = self._signals
+        deadline, signals = time.monotonic() + self.grace_period, self._signals
+        reason = f"did not stop within {self.grace_period:g} s"
         while any(c.exit_code is None and c.process is not None for c in self._children):
             remaining = deadline - time.monotonic()
+            if self._signals > signals:
+                reason = "asked to stop twice"
             if remaining <= 0 or self._signals > signals:
                 break
             wait_any(self._waitables(), remaining)
             self._drain_wake()
             self._reap(restart=False)
-        self._kill_stragglers()
+        self._kill_stragglers(reason)
         failed = [c.name for c in self._children if c.exit_code != 0]
         if failed:
             log.warning("runner stopped; not cleanly: %s", ", ".join(failed))
@@ -429,11 +413,11 @@ class Runner:
         log.info("runner stopped; all processors stopped cleanly")
         return 0
 
-    def _kill_stragglers(self) -> None:
+    def _kill_stragglers(self, reason: str) -> None:
         for c in self._children:
             if c.process is None or c.exit_code is not None:
                 continue
-            log.warning("%s did not stop within %g s; killing it", c.name, self.grace_period)
+            log.warning("%s %s; killing it", c.name, reason)
             with contextlib.suppress(OSError):
                 c.process.kill()
             c.process.join()
@@ -442,14 +426,10 @@ class Runner:
 
 def describe_exit(code: int | None) -> str:
     """``code 1`` or ``signal 9 (SIGKILL)`` for a process exit code."""
-    if code is None:
-        return "no exit code"
-    if code < 0:
-        try:
-            return f"signal {-code} ({signal.Signals(-code).name})"
-        except ValueError:
-            return f"signal {-code}"
-    return f"code {code}"
+    if code is None or code >= 0:
+        return f"code {code}"
+    name = signal.Signals(-code).name if -code in signal.valid_signals() else "?"
+    return f"signal {-code} ({name})"
 
 
 # -- the public entry point ----------------------------------------------------------------
@@ -467,6 +447,7 @@ def run(
     max_attempts: int | None = None,
     batch_size: int | None = None,
     startup_hook: str | None = None,
+    on_error: str | None = None,
     idle_timeout: float = 0.5,
     log_level: str = "INFO",
     log_file: str | None = None,
@@ -484,7 +465,7 @@ def run(
         store_url=store_url, schema=schema, synchronous=synchronous,
         base_dir=None if base_dir is None else str(base_dir), sys_path=tuple(sys_path),
         retry=retry, max_attempts=max_attempts, batch_size=batch_size,
-        startup_hook=startup_hook,
+        startup_hook=startup_hook, on_error=on_error,
         idle_timeout=idle_timeout, log_level=log_level, log_file=log_file,
     )
     if retry is not None:
@@ -499,28 +480,18 @@ def run(
 def run_once(settings: RunnerSettings, processors: Sequence[Any], *,
              lock_timeout: float = 0.0, install_signal_handlers: bool = True) -> int:
     """Process each processor up to the head, in this process, one after another."""
-    stop = threading.Event()
-    previous: dict[int, Any] = {}
-    if install_signal_handlers and threading.current_thread() is threading.main_thread():
-        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
-    code = 0
-    try:
-        with extra_sys_path(settings.sys_path):
-            for target in processors:
-                if stop.is_set():
-                    break
-                code = max(code, _once_one(target, settings, stop, lock_timeout))
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    stop, code = threading.Event(), 0
+    with trapping_stop_signals(stop.set, install=install_signal_handlers), \
+            extra_sys_path(settings.sys_path):
+        for target in processors:
+            if stop.is_set():
+                break
+            try:
+                result = run_instance(target, settings, stop, once=True,
+                                      lock_timeout=lock_timeout)
+            except ProcessorLockedError as e:
+                log.error("skipped: %s", e)
+                result = 1
+            code = max(code, result)
     return code
-
-
-def _once_one(target: Any, settings: RunnerSettings, stop: threading.Event,
-              lock_timeout: float) -> int:
-    try:
-        return run_instance(target, settings, stop, once=True, lock_timeout=lock_timeout)
-    except ProcessorLockedError as e:
-        log.error("skipped: %s", e)
-        return 1
 

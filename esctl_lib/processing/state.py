@@ -127,6 +127,14 @@ def record_standby(store: EventStore, name: str, *, pid: int, host: str | None =
     return True
 
 
+def release_state(store: EventStore, name: str, *, pid: int) -> None:
+    """Mark the row stopped if this instance (``pid`` on this host) still owns it."""
+    now = time.time()
+    with store.transaction() as tx:
+        tx.update(_TABLE, {"state": "stopped", "heartbeat_at": now, "updated_at": now},
+                  where={"name": name, "pid": pid, "host": socket.gethostname()})
+
+
 def _row(row: dict[str, Any]) -> ProcessorState:
     def num(v: Any, kind: Callable[[Any], Any]) -> Any:
         return None if v is None else kind(v)

@@ -167,6 +167,25 @@ def test_once_skips_a_processor_a_live_runner_holds(store_spec: StoreSpec, out: 
     assert (code, store.get_tracker("tick_counter")) == (1, 0)
 
 
+def test_once_gives_up_on_a_failing_processor_with_exit_code_1(
+    store_spec: StoreSpec, out: Path
+) -> None:
+    append_ticks(store_spec.open(), 1)
+    assert run(store_spec.url, [f"{APPS}:Failing"], schema=store_spec.schema, once=True,
+               retry="exponential", install_signal_handlers=False) == 1
+
+
+def test_a_failing_processor_is_recorded_as_failing_with_its_error(
+    store_spec: StoreSpec, out: Path
+) -> None:
+    append_ticks(store_spec.open(), 1)
+    run(store_spec.url, [f"{APPS}:Failing"], schema=store_spec.schema, once=True,
+        install_signal_handlers=False)
+    state = read_state(store_spec.open(), "failing")
+    assert state is not None and state.state == "failing"
+    assert "always fails" in (state.last_error or "")
+
+
 def test_once_runs_the_startup_hook_before_processing(store_spec: StoreSpec, out: Path) -> None:
     append_ticks(store_spec.open(), 1)
     run(store_spec.url, [f"{APPS}:HookChecker"], schema=store_spec.schema, once=True,

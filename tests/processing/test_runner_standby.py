@@ -12,9 +12,16 @@ from pathlib import Path
 import pytest
 
 from esctl_lib import EventStore
+from esctl_lib.processing.state import read_state
 from tests.backends import StoreSpec
 from tests.processing.runner_apps.apps import RunnerTick, read_notes
-from tests.processing.runner_apps.support import shared_backends, start_runner, stop, wait_until
+from tests.processing.runner_apps.support import (
+    hold_lock,
+    shared_backends,
+    start_runner,
+    stop,
+    wait_until,
+)
 
 pytestmark = [shared_backends, pytest.mark.slow]
 TICKS = 150  # 20 ms each: about 3 s of work
@@ -98,3 +105,35 @@ def test_a_standby_waits_quietly(store_spec: StoreSpec, out: Path) -> None:
     stop(first)
     stop(second)
     assert log_of(out, "b").count("waiting as standby") == 1
+
+
+def state_of(spec: StoreSpec, name: str) -> str | None:
+    state = read_state(spec.open(), name)
+    return state.state if state else None
+
+
+def test_a_waiting_instance_is_recorded_as_standby(store_spec: StoreSpec, out: Path) -> None:
+    holder = hold_lock(store_spec, "tick_counter")  # holds the lock, writes no state row
+    runner = start_runner(store_spec, out, "TickCounter")
+    try:
+        wait_until(lambda: state_of(store_spec, "tick_counter") == "standby", proc=runner,
+                   what="the standby state")
+    finally:
+        stop(runner)
+        holder.kill()
+        holder.wait()
+
+
+def test_a_standby_stopped_while_waiting_is_recorded_as_stopped(
+    store_spec: StoreSpec, out: Path
+) -> None:
+    holder = hold_lock(store_spec, "tick_counter")
+    runner = start_runner(store_spec, out, "TickCounter")
+    try:
+        wait_until(lambda: state_of(store_spec, "tick_counter") == "standby", proc=runner,
+                   what="the standby state")
+        assert stop(runner) == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    assert state_of(store_spec, "tick_counter") == "stopped"

@@ -110,3 +110,13 @@ def startup_hook(processor: Any) -> None:
     """The startup hook: notes the pid and marks the processor."""
     note("hooks", os.getpid(), processor.name)
     processor.hooked = True
+
+
+class Failing(Processor):
+    """Fails on every tick, with no retry policy of its own."""
+
+    name = "failing"
+
+    @handles(RunnerTick)
+    def _tick(self, event: Event, tx: Transaction) -> None:
+        raise RuntimeError("always fails")
