@@ -4,6 +4,8 @@ The names below are the public API; everything else is private and may change.
 """
 
 from esctl_lib.aggregates import Aggregate, collect_handlers, handles
+from esctl_lib.app import Application, load_app, load_events, open_configured_store
+from esctl_lib.config import Settings, load_settings
 from esctl_lib.errors import (
     AggregateError,
     ConcurrencyError,
@@ -24,6 +26,28 @@ from esctl_lib.errors import (
     UnknownEventTypeError,
 )
 from esctl_lib.events import Event, EventRegistry, default_registry, type_name_for
+from esctl_lib.operations import (
+    ImportResult,
+    ProcessorStatus,
+    StatusReport,
+    aggregate_events,
+    append_one,
+    config_template,
+    event_json,
+    event_record,
+    export_events,
+    import_events,
+    init_config,
+    parked_events,
+    parse_body,
+    replay_processor,
+    reset_processor,
+    retry_parked_events,
+    run_processors,
+    setup_all,
+    status_report,
+    tail_events,
+)
 from esctl_lib.repository import Repository
 from esctl_lib.serialization import BodyEncoder, default_encoder
 from esctl_lib.stores import mask_url, open_store
@@ -32,6 +56,7 @@ from esctl_lib.stores.base import EventStore, Page, Transaction
 __all__ = [
     "Aggregate",
     "AggregateError",
+    "Application",
     "BodyEncoder",
     "ConcurrencyError",
     "ConfigError",
@@ -42,24 +67,49 @@ __all__ = [
     "EventError",
     "EventRegistry",
     "EventStore",
+    "ImportResult",
     "InvalidEventError",
     "Page",
     "ProcessingError",
     "ProcessorLockedError",
+    "ProcessorStatus",
     "Repository",
     "SchemaError",
     "SerializationError",
+    "Settings",
+    "StatusReport",
     "StoreError",
     "StoreUnavailableError",
     "TrackerError",
     "Transaction",
     "UnknownEventError",
     "UnknownEventTypeError",
+    "aggregate_events",
+    "append_one",
     "collect_handlers",
+    "config_template",
     "default_encoder",
     "default_registry",
+    "event_json",
+    "event_record",
+    "export_events",
     "handles",
+    "import_events",
+    "init_config",
+    "load_app",
+    "load_events",
+    "load_settings",
     "mask_url",
+    "open_configured_store",
     "open_store",
+    "parked_events",
+    "parse_body",
+    "replay_processor",
+    "reset_processor",
+    "retry_parked_events",
+    "run_processors",
+    "setup_all",
+    "status_report",
+    "tail_events",
     "type_name_for",
 ]

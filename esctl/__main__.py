@@ -1,0 +1,5 @@
+"""``python -m esctl``: the same as the ``esctl`` command."""
+
+from esctl.main import run
+
+run()

@@ -1,0 +1,173 @@
+"""``esctl run``, ``status``, ``replay``, ``reset``, ``errors`` and ``retry``: processors."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from esctl import render
+from esctl.context import handle_errors, session
+from esctl.exit_codes import FAILURE
+
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="The processor's name.")]
+
+
+@handle_errors
+def run(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(
+        metavar="[NAME]...", help="Processors to run (default: every configured one).")]
+    = None,
+    once: Annotated[bool, typer.Option(
+        "--once", help="Process everything up to the current head, then exit.")] = False,
+) -> None:
+    """Run processors (all, or the named ones).
+
+    Each runs in its own process, restarted if it dies, until Ctrl-C or SIGTERM
+    (or, with --once, until it reaches the head). Logs to stderr (or the
+    [logging] file).
+
+    \b
+    Example:
+      esctl run --once
+    """
+    from esctl_lib import run_processors
+
+    code = run_processors(session(ctx).app, names or (), once=once)
+    raise typer.Exit(code)
+
+
+@handle_errors
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+    = False,
+) -> None:
+    """Show the store and each processor's position, lag and state.
+
+    Per processor: kind, position, head, lag in events and seconds, state (with
+    pid and host when running), last error and parked events. Exits 1 when a
+    processor is failing (for health checks).
+
+    \b
+    Example:
+      esctl status --json
+    """
+    from esctl_lib import status_report
+
+    s = session(ctx)
+    report = status_report(s.store(), s.app.processors.values())
+    if as_json:
+        render.json_out(report.to_dict())
+    else:
+        render.status_table(report)
+    if report.failing:
+        raise typer.Exit(FAILURE)
+
+
+@handle_errors
+def replay(
+    ctx: typer.Context,
+    name: NameArgument,
+    yes: YesOption = False,
+    allow_side_effects: Annotated[bool, typer.Option(
+        "--allow-side-effects", help="Replay a reactor although it repeats its side "
+                                     "effects.")] = False,
+) -> None:
+    """Rebuild a processor from scratch.
+
+    Drops and recreates its tables, puts its position at 0 and processes to the
+    head. Refuses while a runner holds the processor; asks for confirmation on
+    a terminal unless --yes; refuses a reactor unless --allow-side-effects.
+
+    \b
+    Example:
+      esctl replay outstanding_todos --yes
+    """
+    from esctl_lib import replay_processor
+
+    s = session(ctx)
+    processor = s.app.processor(name)
+    store = s.store()
+    if not render.confirm(f"Rebuild {name} from scratch in {store.display_url}?", yes=yes):
+        raise typer.Exit(FAILURE)
+    with render.progress(f"replay {name}") as progress:
+        handled = replay_processor(store, processor, allow_side_effects=allow_side_effects,
+                                   progress=progress)
+    render.note(f"replayed {name}: {handled} events handled")
+
+
+@handle_errors
+def reset(
+    ctx: typer.Context,
+    name: NameArgument,
+    to: Annotated[int, typer.Option("--to", help="The new position (event id).", min=0)] = 0,
+    yes: YesOption = False,
+) -> None:
+    """Move a processor's position without processing.
+
+    Its tables are kept (use replay to rebuild them). Refuses while a runner
+    holds the processor; asks for confirmation on a terminal unless --yes.
+
+    \b
+    Example:
+      esctl reset todo_completed_notifier --to 1200 --yes
+    """
+    from esctl_lib import reset_processor
+
+    s = session(ctx)
+    s.app.processor(name)
+    store = s.store()
+    if not render.confirm(f"Move {name} to position {to} in {store.display_url}?", yes=yes):
+        raise typer.Exit(FAILURE)
+    old = reset_processor(store, name, position=to)
+    render.note(f"moved {name} from position {old} to {to}")
+
+
+@handle_errors
+def errors(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(
+        metavar="[NAME]", help="Only this processor's parked events.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+    = False,
+) -> None:
+    """List parked events.
+
+    Parked events are those a processor gave up on after max_attempts failures.
+
+    \b
+    Example:
+      esctl errors todo_completed_notifier
+    """
+    from esctl_lib import parked_events
+
+    parked = parked_events(session(ctx).store(), name)
+    if as_json:
+        render.json_out([{f: getattr(p, f) for f in p.__slots__} | {"queued": p.queued}
+                         for p in parked])
+    else:
+        render.parked_table(parked)
+
+
+@handle_errors
+def retry(
+    ctx: typer.Context,
+    name: NameArgument,
+    event_id: Annotated[int | None, typer.Argument(
+        help="Only this parked event (default: all of the processor's).")] = None,
+) -> None:
+    """Queue parked events for another try.
+
+    The processor retries them when it next runs or idles.
+
+    \b
+    Example:
+      esctl retry todo_completed_notifier 1234
+    """
+    from esctl_lib import retry_parked_events
+
+    count = retry_parked_events(session(ctx).store(), name, event_id=event_id)
+    render.note(f"queued {count} parked event(s) of {name} for a retry")

@@ -1,0 +1,140 @@
+"""What every command shares: the lazily loaded settings, store and application, and the
+one place where library errors become a one-line message and a documented exit code."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import typer
+
+from esctl import exit_codes, render
+
+if TYPE_CHECKING:
+    from esctl_lib import Application, EventRegistry, EventStore, Settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class Session:
+    """One invocation's global options, and what they lead to (loaded on first use)."""
+
+    config_path: Path | None = None
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _settings: Settings | None = None
+    _app: Application | None = None
+    _stores: list[EventStore] = field(default_factory=list)
+
+    @property
+    def settings(self) -> Settings:
+        """The effective settings (flags > environment > file > defaults); sets up logging."""
+        if self._settings is None:
+            from esctl_lib import load_settings
+
+            self._settings = load_settings(config_path=self.config_path,
+                                           overrides=self.overrides)
+            render.setup_logging(self._settings.logging.level, self._settings.logging.file)
+        return self._settings
+
+    @property
+    def app(self) -> Application:
+        """The application the settings name (imported on first use)."""
+        if self._app is None:
+            from esctl_lib import load_app
+
+            self._app = load_app(self.settings)
+        return self._app
+
+    @property
+    def registry(self) -> EventRegistry:
+        """The event registry after importing ``[app] events`` (not the whole app)."""
+        from esctl_lib import load_events
+
+        return load_events(self.settings)
+
+    def store(self, *, as_stored: bool = False) -> EventStore:
+        """Open the configured store. ``as_stored`` reads events exactly as stored (no
+        upcasting: for tail, events and export)."""
+        from esctl_lib import EventRegistry, open_configured_store
+
+        store = open_configured_store(self.settings,
+                                      registry=EventRegistry() if as_stored else None)
+        self._stores.append(store)
+        return store
+
+    def close(self) -> None:
+        """Close every store opened."""
+        stores, self._stores = self._stores, []
+        for store in stores:
+            store.close()
+
+
+def session(ctx: typer.Context) -> Session:
+    """The invocation's session (made by the main callback)."""
+    obj = ctx.find_root().obj
+    if not isinstance(obj, Session):
+        obj = Session()
+        ctx.find_root().obj = obj
+    return obj
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a command: a library error prints one line on stderr and exits with its code.
+
+    Every command goes through this (Typer's test runner calls commands directly, so a
+    try/except around the app would not run in tests). Anything else is a bug and keeps
+    its traceback.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except Exception as e:
+            from esctl_lib import EsctlError  # imported late: `esctl --help` never needs it
+
+            if not isinstance(e, EsctlError):
+                raise
+            render.error(_with_hint(e))
+            raise typer.Exit(exit_codes.exit_code_for(e)) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(exit_codes.INTERRUPTED) from None
+        except BrokenPipeError:
+            _quiet_stdout()
+            raise typer.Exit(exit_codes.OK) from None
+
+    return wrapper
+
+
+def _with_hint(error: Exception) -> str:
+    from esctl_lib import UnknownEventTypeError
+
+    if isinstance(error, UnknownEventTypeError):
+        return (f"{error} (no module in [app] events registers it; "
+                "use --allow-unknown-type to accept it anyway)")
+    return str(error)
+
+
+def _quiet_stdout() -> None:
+    """After the reader of a pipe went away (``esctl tail | head``), drop further output."""
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def fail(message: str, code: int = exit_codes.FAILURE) -> typer.Exit:
+    """Print a one-line error and return the Exit to raise (for checks made by the CLI)."""
+    render.error(message)
+    return typer.Exit(code)

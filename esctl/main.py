@@ -1,0 +1,97 @@
+"""The ``esctl`` entry point: global options, and every command registered on one Typer app.
+
+Importing this module is cheap: no database driver, no application code, no settings
+library (they load when a command runs), so ``esctl --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from esctl import __version__
+from esctl.commands import processing, project, stream, transfer
+from esctl.context import Session
+
+HELP = """Operate an esctl event store and its processors.
+
+Settings come from eventsourcery.toml (found in this folder or a parent), overridden by
+ESCTL_* environment variables (ESCTL_STORE__URL for [store] url) and by the options below.
+
+\b
+Exit codes:
+  0  success
+  1  runtime failure (a failing processor in status, store unreachable, refused)
+  2  bad usage or input (malformed JSON, body not an object, unknown type, bad UUID)
+  3  configuration error (no config found, unknown key, import failure)
+  4  concurrency conflict (append --expected-version mismatch)
+
+\b
+Example:
+  esctl init && esctl setup && esctl tail --follow
+"""
+
+app = typer.Typer(
+    name="esctl",
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,  # plain help: Rich would double the start-up time
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"esctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", metavar="PATH",
+        help="The config file (default: ESCTL_CONFIG, else eventsourcery.toml here or in a "
+             "parent folder).")] = None,
+    store_url: Annotated[str | None, typer.Option(
+        "--store-url", metavar="URL", help="Override [store] url.")] = None,
+    schema: Annotated[str | None, typer.Option(
+        "--schema", metavar="NAME", help="Override [store] schema (PostgreSQL).")] = None,
+    log_level: Annotated[str | None, typer.Option(
+        "--log-level", metavar="LEVEL", help="Override [logging] level.")] = None,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version.")] = False,
+) -> None:
+    """Operate an esctl event store and its processors."""
+    session = Session(
+        config_path=config,
+        overrides={"store": {"url": store_url, "schema": schema},
+                   "logging": {"level": log_level}},
+    )
+    ctx.obj = session
+    ctx.call_on_close(session.close)
+
+
+app.command("init")(project.init)
+app.command("config")(project.config)
+app.command("setup")(project.setup)
+app.command("run")(processing.run)
+app.command("status")(processing.status)
+app.command("tail")(stream.tail)
+app.command("events")(stream.events)
+app.command("append")(stream.append)
+app.command("export")(transfer.export)
+app.command("import")(transfer.import_)
+app.command("replay")(processing.replay)
+app.command("reset")(processing.reset)
+app.command("errors")(processing.errors)
+app.command("retry")(processing.retry)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    app()

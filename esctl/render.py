@@ -1,0 +1,309 @@
+"""Everything ``esctl`` prints: lines, JSON, Rich tables, progress, prompts and log setup.
+
+Data goes to stdout; messages, progress and logs go to stderr. Colours and progress bars
+appear only on a terminal; elsewhere output is plain text and progress is a log line every
+few seconds. Rich is imported only when something is drawn, so ``esctl --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from esctl_lib import Event, Settings, StatusReport
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+PROGRESS_LOG_INTERVAL = 5.0
+_DSN_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """``text`` with any ``scheme://user:password@`` password replaced by ``***``."""
+    return _DSN_PASSWORD.sub(r"\1***@", text)
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line, passwords redacted."""
+    return redact("; ".join(part.strip() for part in str(text).splitlines() if part.strip()))
+
+
+def is_terminal(stream: Any) -> bool:
+    """True when ``stream`` is an interactive terminal."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A Rich console on stdout (or stderr): colours only on a terminal."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    terminal = is_terminal(stream)
+    return Console(file=stream, stderr=stderr, highlight=False, soft_wrap=not terminal,
+                   width=None if terminal else 200, no_color=not terminal)
+
+
+# -- messages ---------------------------------------------------------------------------
+
+
+def error(message: str) -> None:
+    """One line on stderr: ``esctl: error: ...``."""
+    text = one_line(message)
+    if is_terminal(sys.stderr):
+        from rich.markup import escape
+
+        console(stderr=True).print(f"[bold red]esctl: error:[/] {escape(text)}")
+    else:
+        sys.stderr.write(f"esctl: error: {text}\n")
+
+
+def note(message: str) -> None:
+    """A message for the person at the terminal (stderr, so stdout stays data)."""
+    sys.stderr.write(redact(message) + "\n")
+
+
+def line(text: str) -> None:
+    """One line of data on stdout."""
+    sys.stdout.write(text + "\n")
+
+
+def json_out(value: Any) -> None:
+    """A JSON document on stdout."""
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def confirm(question: str, *, yes: bool) -> bool:
+    """Ask on a terminal unless ``yes``; off a terminal there is nobody to ask: proceed."""
+    if yes or not is_terminal(sys.stdin):
+        return True
+    return typer.confirm(question, default=False, err=True)
+
+
+# -- events -----------------------------------------------------------------------------
+
+
+def _time(value: dt.datetime | None) -> str:
+    if value is None:
+        return "-"
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class EventPrinter:
+    """Prints events one per line: JSON, or a compact line (coloured on a terminal)."""
+
+    def __init__(self, *, as_json: bool) -> None:
+        from esctl_lib import event_json
+
+        self._json = event_json
+        self.as_json = as_json
+        self._console = console() if is_terminal(sys.stdout) and not as_json else None
+
+    def __call__(self, event: Event) -> None:
+        if self.as_json:
+            sys.stdout.write(self._json(event) + "\n")
+            return
+        body = json.dumps(event.body, ensure_ascii=False, separators=(",", ":"), default=str)
+        head = (f"{event.id:>7} {_time(event.created_at)} {event.aggregate_id} "
+                f"v{event.version}")
+        if self._console is None:
+            sys.stdout.write(f"{head} {event.type} {body}\n")
+            return
+        from rich.markup import escape
+
+        self._console.print(
+            f"[dim]{escape(head)}[/] [bold cyan]{escape(event.type)}[/] {escape(body)}"
+        )
+
+    def flush(self) -> None:
+        """Push buffered output out (before waiting for more events)."""
+        sys.stdout.flush()
+
+
+# -- tables -----------------------------------------------------------------------------
+
+
+def _ago(seconds: float) -> str:
+    if seconds <= 0:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def _state(p: Any) -> str:
+    colour = {"running": "green", "idle": "green", "failing": "bold red", "parked": "yellow",
+              "standby": "blue"}.get(p.state, "dim")
+    where = f" (pid {p.pid} on {p.host})" if p.pid and p.state in (
+        "running", "idle", "failing", "parked", "standby", "starting") else ""
+    return f"[{colour}]{p.state}[/]{where}"
+
+
+def status_table(report: StatusReport) -> None:
+    """The store line and one row per processor."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console()
+    out.print(f"store [bold]{escape(report.store_url)}[/] ({report.dialect}, schema version "
+              f"{report.schema_version}): {report.total_events} events, head {report.head}")
+    if not report.processors:
+        out.print("no processors configured (\\[app] processors)")
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("processor", "kind", "position", "head", "lag", "lag age", "state",
+                   "parked", "last error"):
+        table.add_column(column, justify="right" if column in (
+            "position", "head", "lag", "lag age", "parked") else "left")
+    for p in report.processors:
+        table.add_row(escape(p.name), p.kind, str(p.position), str(p.head), str(p.lag_events),
+                      _ago(p.lag_seconds), _state(p), str(p.parked) if p.parked else "-",
+                      escape(one_line(p.last_error or "-")), style=None)
+    out.print(table)
+
+
+def parked_table(parked: Sequence[Any]) -> None:
+    """Parked events, one row each."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console()
+    if not parked:
+        out.print("no parked events")
+        return
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("processor", "event", "type", "attempts", "last failed", "error"):
+        table.add_column(column)
+    for p in parked:
+        attempts = "queued" if p.queued else str(p.attempts)
+        failed = _time(dt.datetime.fromtimestamp(p.last_failed_at, dt.UTC))
+        table.add_row(escape(p.processor), str(p.event_id), escape(p.event_type), attempts,
+                      failed, escape(one_line(p.error)))
+    out.print(table)
+
+
+def settings_table(settings: Settings) -> None:
+    """Every setting, its value (store URL masked) and where it came from."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console()
+    out.print(f"config file: {escape(str(settings.config_file or '(none found)'))}")
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("setting", "value", "from"):
+        table.add_column(column)
+    for key, value, source in settings_rows(settings):
+        table.add_row(escape(key), escape(json.dumps(value)), source)
+    out.print(table)
+
+
+def settings_rows(settings: Settings) -> list[tuple[str, Any, str]]:
+    """``(section.key, value, source)`` for every setting; the store URL masked."""
+    from esctl_lib import mask_url
+
+    rows = []
+    for section in ("store", "app", "processing", "logging"):
+        values = getattr(settings, section)
+        for key in values.__slots__:
+            value = getattr(values, key)
+            if section == "store" and key == "url" and value:
+                value = mask_url(value)
+            if isinstance(value, tuple):
+                value = list(value)
+            rows.append((f"{section}.{key}", value, settings.sources.get(f"{section}.{key}",
+                                                                          "default")))
+    return rows
+
+
+# -- progress ---------------------------------------------------------------------------
+
+Progress = Callable[[int, int | None], None]
+
+
+@contextmanager
+def progress(label: str, *, unit: str = "events") -> Iterator[Progress]:
+    """A ``progress(done, total)`` callback: a Rich bar on a terminal (stderr), else a log
+    line every few seconds and one at the end."""
+    if is_terminal(sys.stderr):
+        with _bar(label, unit) as draw:
+            yield draw
+        return
+    started = time.monotonic()
+    state: dict[str, Any] = {"last": started, "done": 0, "total": None, "start": started}
+
+    def update(done: int, total: int | None) -> None:
+        state["done"], state["total"] = done, total
+        now = time.monotonic()
+        if now - state["last"] >= PROGRESS_LOG_INTERVAL:
+            state["last"] = now
+            _progress_line(label, unit, done, total, now - state["start"])
+
+    yield update
+    _progress_line(label, unit, state["done"], state["total"],
+                   time.monotonic() - state["start"], final=True)
+
+
+def _progress_line(label: str, unit: str, done: Any, total: Any, elapsed: float,
+                   *, final: bool = False) -> None:
+    of = f"/{total}" if total is not None else ""
+    rate = f", {done / elapsed:,.0f} {unit}/s" if elapsed > 0 and done else ""
+    sys.stderr.write(f"{label}: {done}{of} {unit}{rate}{' (done)' if final else ''}\n")
+
+
+@contextmanager
+def _bar(label: str, unit: str) -> Iterator[Progress]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+    start = time.monotonic()
+    with Progress(*columns, console=console(stderr=True)) as bar:
+        task = bar.add_task(label, total=None, rate="")
+
+        def draw(done: int, total: int | None) -> None:
+            elapsed = time.monotonic() - start
+            rate = f"{done / elapsed:,.0f} {unit}/s" if elapsed > 0 else ""
+            bar.update(task, completed=done, total=total, rate=rate)
+
+        yield draw
+
+
+# -- logging ----------------------------------------------------------------------------
+
+
+def setup_logging(level: str, file: str | None) -> None:
+    """Log at ``level`` to stderr, or append to ``file``."""
+    handler: logging.Handler = (
+        logging.FileHandler(file) if file else logging.StreamHandler(sys.stderr)
+    )
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    for old in root.handlers[:]:
+        if getattr(old, "_esctl", False):
+            root.removeHandler(old)
+            old.close()
+    handler._esctl = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level.upper())

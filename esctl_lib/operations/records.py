@@ -1,0 +1,116 @@
+"""Events as JSON records: the one format ``tail --json``, ``export`` and ``import`` share."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from esctl_lib.errors import InvalidEventError
+from esctl_lib.events import Event
+
+#: Every field of a record, in the order records are written.
+RECORD_FIELDS = (
+    "id",
+    "uuid",
+    "aggregate_id",
+    "type",
+    "body",
+    "version",
+    "created_at",
+    "correlation_id",
+    "causation_id",
+    "metadata",
+)
+_REQUIRED = ("uuid", "aggregate_id", "type", "body", "version", "created_at")
+
+
+def event_record(event: Event) -> dict[str, Any]:
+    """Every field of a stored event as JSON-able values (``created_at`` as ISO 8601)."""
+    created = event.created_at
+    return {
+        "id": event.id,
+        "uuid": event.uuid,
+        "aggregate_id": event.aggregate_id,
+        "type": event.type,
+        "body": event.body,
+        "version": event.version,
+        "created_at": created.isoformat(timespec="microseconds") if created else None,
+        "correlation_id": event.correlation_id,
+        "causation_id": event.causation_id,
+        "metadata": event.metadata,
+    }
+
+
+def event_json(event: Event) -> str:
+    """One event as a compact JSON line (no newline)."""
+    return json.dumps(event_record(event), separators=(",", ":"), ensure_ascii=False,
+                      default=_fallback)
+
+
+def _fallback(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def parse_record(line: str, where: str) -> Event:
+    """An event from one exported JSON line; ``where`` (e.g. ``"line 3"``) prefixes errors.
+
+    The event keeps its uuid, type, body, version, created_at, correlation, causation and
+    metadata; its ``id`` is left for the target store to assign.
+    """
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise InvalidEventError(f"{where}: not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise InvalidEventError(f"{where}: expected a JSON object, got {_kind(data)}")
+    unknown = sorted(set(data) - set(RECORD_FIELDS))
+    if unknown:
+        raise InvalidEventError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    missing = [f for f in _REQUIRED if data.get(f) is None]
+    if missing:
+        raise InvalidEventError(f"{where}: missing field(s) {', '.join(missing)}")
+    if not isinstance(data["body"], dict):
+        raise InvalidEventError(f"{where}: body must be a JSON object, got {_kind(data['body'])}")
+    metadata = data.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InvalidEventError(f"{where}: metadata must be a JSON object")
+    version = data["version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise InvalidEventError(f"{where}: version must be a whole number >= 1, got {version!r}")
+    if not isinstance(data["type"], str) or not data["type"]:
+        raise InvalidEventError(f"{where}: type must be a non-empty string")
+    try:
+        return Event(
+            type=data["type"], aggregate_id=data["aggregate_id"], body=data["body"],
+            uuid=data["uuid"], version=version, created_at=data["created_at"],
+            correlation_id=data.get("correlation_id"), causation_id=data.get("causation_id"),
+            metadata=metadata,
+        )
+    except InvalidEventError as e:
+        raise InvalidEventError(f"{where}: {e}") from None
+
+
+def parse_body(text: str) -> dict[str, Any]:
+    """A JSON object from ``text``; raises :class:`InvalidEventError` for anything else."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InvalidEventError(f"body is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise InvalidEventError(f"body must be a JSON object, got {_kind(data)}")
+    return data
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number" if isinstance(value, int | float) else type(value).__name__

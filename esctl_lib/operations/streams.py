@@ -1,0 +1,122 @@
+"""Reading the stream for people: ``tail`` (with ``--follow``) and one aggregate's history."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Collection, Iterator
+from typing import Any
+
+from esctl_lib.errors import InvalidEventError
+from esctl_lib.events import Event, normalize_uuid
+from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, EventStore
+
+
+def tail_events(
+    store: EventStore,
+    *,
+    types: Collection[str] | None = None,
+    aggregate_id: Any = None,
+    after: int | None = None,
+    last: int | None = None,
+    follow: bool = False,
+    stop: threading.Event | None = None,
+    idle_timeout: float = 0.5,
+    page_size: int = DEFAULT_PAGE_SIZE,
+) -> Iterator[Event]:
+    """Events in global order, in constant memory.
+
+    ``after`` starts after that position (default: the beginning); ``last`` starts so that
+    only the last ``last`` matching events are shown. With ``follow`` the iterator keeps
+    yielding events as they are committed (woken by the store's push where it has one)
+    until ``stop`` is set. ``types`` and ``aggregate_id`` filter.
+    """
+    if after is not None and last is not None:
+        raise InvalidEventError("give a start position or a number of last events, not both")
+    if (after is not None and after < 0) or (last is not None and last < 0):
+        raise InvalidEventError("positions and counts must be >= 0")
+    type_filter = list(types) if types else None
+    aggregate = normalize_uuid(aggregate_id, "aggregate id") if aggregate_id is not None else None
+    if aggregate is not None:
+        return _aggregate_tail(store, aggregate, type_filter, after, last, follow,
+                               stop, idle_timeout, page_size)
+    start = after or 0
+    if last is not None:
+        start = start_for_last(store, last, type_filter)
+    if follow:
+        return _follow(store, start, type_filter, stop, idle_timeout, page_size)
+    events = store.iter_range(start, types=type_filter, page_size=page_size)
+    if last is not None:
+        return iter(deque(events, maxlen=last))
+    return events
+
+
+def _follow(
+    store: EventStore,
+    start: int,
+    types: list[str] | None,
+    stop: threading.Event | None,
+    idle_timeout: float,
+    page_size: int,
+) -> Iterator[Event]:
+    for page in store.subscribe(start, types=types, batch_size=page_size, stop=stop,
+                                idle_timeout=idle_timeout):
+        yield from page.events
+
+
+def _aggregate_tail(
+    store: EventStore,
+    aggregate: str,
+    types: list[str] | None,
+    after: int | None,
+    last: int | None,
+    follow: bool,
+    stop: threading.Event | None,
+    idle_timeout: float,
+    page_size: int,
+) -> Iterator[Event]:
+    head = store.latest_position()
+    events = [e for e in store.read_aggregate(aggregate) if (e.id or 0) <= head]
+    if types is not None:
+        events = [e for e in events if e.type in types]
+    if after is not None:
+        # One aggregate's events commit one after another, so their ids rise with version.
+        events = [e for e in events if (e.id or 0) > after]
+    if last is not None:
+        events = events[-last:] if last else []
+    yield from events
+    if follow:
+        for event in _follow(store, head, types, stop, idle_timeout, page_size):
+            if event.aggregate_id == aggregate:
+                yield event
+
+
+def start_for_last(store: EventStore, last: int, types: list[str] | None = None) -> int:
+    """A position after which about ``last`` matching events remain (callers trim extras).
+
+    Searches back from the head, doubling the window, then bisects: a few counts over
+    the tail of the stream instead of a scan from the beginning.
+    """
+    head = store.latest_position()
+    if last == 0:
+        return head
+    low, high, window = 0, head, last
+    while window < head:
+        probe = head - window
+        if store.count(after=probe, types=types) >= last:
+            low = probe
+            break
+        high, window = probe, window * 2
+    # Invariant: count(after=low) >= last (or low == 0); count(after=high) < last.
+    while high - low > 1:
+        mid = (low + high) // 2
+        if store.count(after=mid, types=types) >= last:
+            low = mid
+        else:
+            high = mid
+    return low
+
+
+def aggregate_events(store: EventStore, aggregate_id: Any) -> list[Event]:
+    """One aggregate's events in version order (raises on a malformed aggregate id)."""
+    return store.read_aggregate(normalize_uuid(aggregate_id, "aggregate id"))

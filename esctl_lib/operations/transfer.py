@@ -1,0 +1,235 @@
+"""Moving a stream out of a store and into another: JSON lines with every field.
+
+``export_events`` streams in constant memory. ``import_events`` checks the whole input
+before writing anything (so bad input writes nothing), then appends in order, one
+transaction per batch of lines, one append per run of consecutive events of an aggregate.
+It keeps uuids, bodies, created_at, correlation and causation ids and metadata, checks that
+each aggregate's events continue its version in the target store, and skips events whose
+uuid is already stored, so an interrupted import can simply be run again.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from esctl_lib.errors import ConcurrencyError, InvalidEventError, UnknownEventTypeError
+from esctl_lib.events import Event, EventRegistry
+from esctl_lib.operations.records import event_json, parse_record
+from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, EventStore, Transaction
+
+#: ``progress(done, total)``; ``total`` is None when unknown.
+Progress = Callable[[int, int | None], None]
+
+
+def export_events(
+    store: EventStore,
+    out: IO[str] | str | Path,
+    *,
+    types: Collection[str] | None = None,
+    after: int = 0,
+    progress: Progress | None = None,
+    page_size: int = DEFAULT_PAGE_SIZE,
+) -> int:
+    """Write events after ``after`` (of ``types``) up to today's head as JSON lines.
+
+    ``out`` is a text stream, or a path written atomically (a temporary file renamed into
+    place at the end, so a failed export never leaves a partial file). Returns the count.
+    """
+    if isinstance(out, str | Path):
+        return _export_to_path(store, Path(out), types, after, progress, page_size)
+    type_filter = list(types) if types else None
+    head = store.latest_position()
+    total = store.count(after=after, types=type_filter) if progress else None
+    done = 0
+    for event in store.iter_range(after, head, types=type_filter, page_size=page_size):
+        out.write(event_json(event))
+        out.write("\n")
+        done += 1
+        if progress is not None and done % page_size == 0:
+            progress(done, total)
+    if progress is not None:
+        progress(done, total)
+    out.flush()
+    return done
+
+
+def _export_to_path(
+    store: EventStore,
+    path: Path,
+    types: Collection[str] | None,
+    after: int,
+    progress: Progress | None,
+    page_size: int,
+) -> int:
+    path = path.resolve()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            count = export_events(store, f, types=types, after=after, progress=progress,
+                                  page_size=page_size)
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return count
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What an import did: events appended, and events skipped as already stored."""
+
+    imported: int
+    skipped: int
+
+    @property
+    def total(self) -> int:
+        """Every event read from the input."""
+        return self.imported + self.skipped
+
+
+def import_events(
+    store: EventStore,
+    source: IO[str] | str | Path,
+    *,
+    registry: EventRegistry | None = None,
+    batch_size: int = DEFAULT_PAGE_SIZE,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Append the events of an export (a path or a text stream) to ``store``, in order.
+
+    With a ``registry``, every type must be registered in it (``None`` allows any type).
+    The input is checked completely first; an error names the line and nothing is written.
+    A version that does not continue the aggregate's version in the store stops the
+    import at that batch (earlier batches stay; running the import again skips them).
+    """
+    if batch_size < 1:
+        raise InvalidEventError("batch size must be >= 1")
+    with _seekable(source) as f:
+        total = check_import(f, registry)
+        f.seek(0)
+        return _write_batches(store, f, batch_size, total, progress)
+
+
+class _seekable:
+    """The input as a seekable text file: the path itself, or stdin spooled to disk."""
+
+    def __init__(self, source: IO[str] | str | Path) -> None:
+        self._source = source
+        self._file: IO[str] | None = None
+        self._owned = False
+
+    def __enter__(self) -> IO[str]:
+        src = self._source
+        if isinstance(src, str | Path):
+            try:
+                self._file = Path(src).open(encoding="utf-8", newline="\n")
+            except OSError as e:
+                raise InvalidEventError(f"cannot read {src}: {e.strerror}") from None
+            self._owned = True
+        elif src.seekable():
+            self._file = src
+        else:
+            spool = tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n")
+            shutil.copyfileobj(src, spool)
+            spool.seek(0)
+            self._file, self._owned = spool, True
+        return self._file
+
+    def __exit__(self, *exc: object) -> None:
+        if self._owned and self._file is not None:
+            self._file.close()
+
+
+def _lines(f: IO[str]) -> Iterator[tuple[int, str]]:
+    for number, line in enumerate(f, start=1):
+        if line.strip():
+            yield number, line
+
+
+def check_import(f: IO[str], registry: EventRegistry | None) -> int:
+    """Check every line of an export; returns the number of events. Writes nothing."""
+    versions: dict[str, int] = {}
+    count = 0
+    try:
+        for number, line in _lines(f):
+            event = parse_record(line, f"line {number}")
+            if registry is not None and not registry.is_known(event.type):
+                raise InvalidEventError(
+                    f"line {number}: {UnknownEventTypeError(event.type)} "
+                    "(configure the module that defines it in [app] events, "
+                    "or allow unknown types)"
+                )
+            previous = versions.get(event.aggregate_id)
+            if previous is not None and event.version != previous + 1:
+                raise InvalidEventError(
+                    f"line {number}: aggregate {event.aggregate_id} jumps from version "
+                    f"{previous} to {event.version}"
+                )
+            versions[event.aggregate_id] = event.version or 0
+            count += 1
+    except UnicodeDecodeError as e:
+        raise InvalidEventError(f"input is not UTF-8 text: {e}") from None
+    return count
+
+
+def _write_batches(
+    store: EventStore, f: IO[str], batch_size: int, total: int, progress: Progress | None
+) -> ImportResult:
+    imported = skipped = 0
+    batch: list[tuple[int, Event]] = []
+    for number, line in _lines(f):
+        batch.append((number, parse_record(line, f"line {number}")))
+        if len(batch) >= batch_size:
+            added, already = _write_batch(store, batch, imported)
+            imported, skipped, batch = imported + added, skipped + already, []
+            if progress is not None:
+                progress(imported + skipped, total)
+    if batch:
+        added, already = _write_batch(store, batch, imported)
+        imported, skipped = imported + added, skipped + already
+    if progress is not None:
+        progress(imported + skipped, total)
+    return ImportResult(imported, skipped)
+
+
+def _write_batch(
+    store: EventStore, batch: list[tuple[int, Event]], imported_before: int
+) -> tuple[int, int]:
+    stored = store.existing_uuids([e.uuid for _, e in batch])
+    todo = [(n, e) for n, e in batch if e.uuid not in stored]
+    if todo:
+        with store.transaction() as tx:
+            for run in _runs(todo):
+                _append_run(tx, run, imported_before)
+    return len(todo), len(batch) - len(todo)
+
+
+def _runs(items: list[tuple[int, Event]]) -> Iterator[list[tuple[int, Event]]]:
+    run: list[tuple[int, Event]] = []
+    for item in items:
+        if run and item[1].aggregate_id != run[-1][1].aggregate_id:
+            yield run
+            run = []
+        run.append(item)
+    if run:
+        yield run
+
+
+def _append_run(tx: Transaction, run: list[tuple[int, Event]], imported_before: int) -> None:
+    number, first = run[0]
+    expected = (first.version or 1) - 1
+    try:
+        tx.append([e for _, e in run], expected_version=expected)
+    except ConcurrencyError as e:
+        raise InvalidEventError(
+            f"line {number}: aggregate {first.aggregate_id} is at version {e.actual} in the "
+            f"store, but the input continues it with version {first.version}; this batch "
+            f"was not written ({imported_before} events were imported before it)"
+        ) from None

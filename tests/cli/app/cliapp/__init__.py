@@ -1,0 +1,1 @@
+"""A tiny application for the CLI tests: events, a projector, a reactor, a failing projector."""
