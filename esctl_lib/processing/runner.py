@@ -406,7 +406,8 @@ class Runner:
             self._drain_wake()
             self._reap(restart=False)
         self._kill_stragglers(reason)
-        failed = [c.name for c in self._children if c.exit_code != 0]
+        # -SIGTERM: a child stopped before it had set its handler, so before any work
+        failed = [c.name for c in self._children if c.exit_code not in (0, -signal.SIGTERM)]
         if failed:
             log.warning("runner stopped; not cleanly: %s", ", ".join(failed))
             return 1

@@ -100,6 +100,15 @@ def test_an_idle_runner_stops_well_within_its_grace_period(
     assert runner.wait(timeout=15) == 0  # raises TimeoutExpired if it waited for the grace
 
 
+def test_a_runner_stopped_while_its_children_start_exits_0(
+    store_spec: StoreSpec, out: Path
+) -> None:
+    runner = start_runner(store_spec, out, "TickCounter", "HookChecker")
+    wait_until(lambda: "started hook_checker" in log_of(out), what="the children to start",
+               proc=runner)
+    assert stop(runner) == 0
+
+
 def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_period(
     store_spec: StoreSpec, out: Path
 ) -> None:
