@@ -7,5 +7,6 @@ Modules, in the order a reader meets them:
 - :mod:`todo_app.commands`    command objects (validated input) and their handler
 - :mod:`todo_app.projections` read models, each with a query function
 - :mod:`todo_app.reactors`    side effects that emit new events
-- :mod:`todo_app.cli`         a small command-line front (``python -m todo_app.cli``)
+- :mod:`todo_app.notifier`    the replaceable email sender (log or outbox file)
+- :mod:`todo_app.cli`         a small command-line front (``python examples/todo/todo.py``)
 """
