@@ -72,6 +72,8 @@ class Session:
         stores, self._stores = self._stores, []
         for store in stores:
             store.close()
+        if self._settings is not None:
+            render.teardown_logging()
 
 
 def session(ctx: typer.Context) -> Session:

@@ -54,7 +54,7 @@ def console(*, stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     terminal = is_terminal(stream)
     return Console(file=stream, stderr=stderr, highlight=False, soft_wrap=not terminal,
-                   width=None if terminal else 200, no_color=not terminal)
+                   width=None if terminal else 100_000, no_color=not terminal)
 
 
 # -- messages ---------------------------------------------------------------------------
@@ -299,11 +299,17 @@ def setup_logging(level: str, file: str | None) -> None:
         logging.FileHandler(file) if file else logging.StreamHandler(sys.stderr)
     )
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    teardown_logging()
+    handler._esctl = True  # type: ignore[attr-defined]
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+def teardown_logging() -> None:
+    """Remove (and close) the handler :func:`setup_logging` added."""
     root = logging.getLogger()
     for old in root.handlers[:]:
         if getattr(old, "_esctl", False):
             root.removeHandler(old)
             old.close()
-    handler._esctl = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
-    root.setLevel(level.upper())

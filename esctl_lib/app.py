@@ -90,10 +90,10 @@ def load_app(settings: Settings) -> Application:
             raise _bad(settings, "aggregates", ref, "is not an Aggregate subclass")
         aggregates[obj.__name__] = obj
     processors, targets = _load_processors(settings)
-    if settings.app.startup_hook:
-        hook = resolve(settings, "startup_hook", settings.app.startup_hook)
-        if not callable(hook):
-            raise _bad(settings, "startup_hook", settings.app.startup_hook, "is not callable")
+    for key in ("startup_hook", "on_error"):
+        ref = getattr(settings.app, key)
+        if ref and not callable(resolve(settings, key, ref)):
+            raise _bad(settings, key, ref, "is not callable")
     return Application(settings, registry, aggregates, processors, targets)
 
 
@@ -161,7 +161,7 @@ def open_configured_store(
     pass an empty ``EventRegistry()`` to read events exactly as stored)."""
     url = settings.store.url
     if not url:
-        raise ConfigError(_no_store_message(settings))
+        raise ConfigError(no_store_message(settings))
     kwargs: dict[str, Any] = {}
     if registry is not None:
         kwargs["registry"] = registry
@@ -174,7 +174,8 @@ def open_configured_store(
     )
 
 
-def _no_store_message(settings: Settings) -> str:
+def no_store_message(settings: Settings) -> str:
+    """Why there is no store to open, and how to name one."""
     if settings.config_file is not None:
         return f"{settings.config_file}: no [store] url (set it, or ESCTL_STORE__URL)"
     return (

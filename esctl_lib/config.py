@@ -54,6 +54,7 @@ class AppSettings:
     aggregates: tuple[str, ...] = ()
     processors: tuple[str, ...] = ()
     startup_hook: str | None = None
+    on_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +356,7 @@ def _resolve_app(app: AppSettings, here: Path) -> AppSettings:
         aggregates=app.aggregates,
         processors=app.processors,
         startup_hook=app.startup_hook,
+        on_error=app.on_error,
     )
 
 

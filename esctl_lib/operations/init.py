@@ -29,7 +29,8 @@ url = {url}
 # events = ["myapp.events"]            # modules whose Event subclasses are registered
 # aggregates = ["myapp.aggregates:Order"]
 # processors = ["myapp.projections:OrderSummary", "myapp.reactors:OrderMailer"]
-# startup_hook = "myapp.hooks:after_start"   # called in each processor process before work
+# startup_hook = "myapp.hooks:after_start"  # called with the processor in each process
+# on_error = "myapp.hooks:report_error"      # called with (exception, processor name)
 
 [processing]
 # batch_size = 1000                    # events per batch (one transaction for projectors)

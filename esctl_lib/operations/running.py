@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from esctl_lib.app import Application
+from esctl_lib.app import Application, no_store_message
+from esctl_lib.errors import ConfigError
 
 
 def run_processors(app: Application, names: Iterable[str] = (), *, once: bool = False) -> int:
@@ -17,10 +18,8 @@ def run_processors(app: Application, names: Iterable[str] = (), *, once: bool = 
 
     settings = app.settings
     selected = app.select(names)
-    if settings.store.url is None:  # load_app callers opened the store already; be explicit
-        from esctl_lib.errors import ConfigError
-
-        raise ConfigError("no store configured: set [store] url or ESCTL_STORE__URL")
+    if settings.store.url is None:
+        raise ConfigError(no_store_message(settings))
     explicit = settings.sources
     return run(
         settings.store.url,
@@ -32,10 +31,12 @@ def run_processors(app: Application, names: Iterable[str] = (), *, once: bool = 
         once=once,
         grace_period=settings.processing.grace_period,
         retry=settings.processing.retry,
+        max_attempts=settings.processing.max_attempts,
         # A processor's own batch size wins unless the config sets one explicitly.
         batch_size=(settings.processing.batch_size
                     if explicit.get("processing.batch_size", "default") != "default" else None),
         startup_hook=settings.app.startup_hook,
+        on_error=settings.app.on_error,
         log_level=settings.logging.level.upper(),
         log_file=settings.logging.file,
     )

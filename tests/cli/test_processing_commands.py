@@ -1,0 +1,253 @@
+"""esctl run, status, replay, reset, errors and retry against the test app's processors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from esctl_lib import EventStore
+from esctl_lib.processing.locks import processor_lock
+from tests.cli.conftest import (
+    AGGREGATE,
+    ALL_PROCESSORS,
+    OTHER,
+    Backend,
+    Cli,
+    add,
+    one_error_line,
+    write_config,
+)
+
+EXPLODER = "cliapp.processors:Exploder"
+
+
+@pytest.fixture
+def app_cli(cli: Cli, project: Path) -> Cli:
+    write_config(project, processors=ALL_PROCESSORS)
+    return cli
+
+
+def items(store: EventStore) -> list[dict[str, Any]]:
+    with store.transaction() as tx:
+        return tx.select("cli_items", order_by=("item_id",))
+
+
+def fill(store: EventStore) -> None:
+    add(store, "ItemAdded", AGGREGATE, name="pen")
+    add(store, "ItemAdded", OTHER, name="ink")
+    add(store, "ItemAdded", AGGREGATE, name="pen, again")
+    add(store, "ItemRemoved", OTHER)
+
+
+def status(cli: Cli) -> dict[str, Any]:
+    result = cli("status", "--json")
+    data: dict[str, Any] = json.loads(result.stdout)
+    data["by_name"] = {p["name"]: p for p in data["processors"]}
+    return data
+
+
+def test_status_json_reports_lag_that_falls_to_zero_after_run_once(
+    app_cli: Cli, backend: Backend
+) -> None:
+    fill(backend.open())
+    before = status(app_cli)["by_name"]["cli_items"]
+    assert (before["lag_events"], before["position"]) == (4, 0)
+    assert before["lag_seconds"] >= 0
+    assert app_cli("run", "--once").exit_code == 0
+    after = status(app_cli)["by_name"]["cli_items"]
+    assert (after["lag_events"], after["lag_seconds"]) == (0, 0)
+    assert after["position"] >= after["head"] == 4
+
+
+def test_status_shows_the_store_and_kinds(app_cli: Cli, backend: Backend) -> None:
+    fill(backend.open())
+    data = status(app_cli)
+    assert data["store"]["total_events"] == 4
+    assert data["store"]["schema_version"] >= 1
+    assert data["failing"] is False
+    assert {p["name"]: p["kind"] for p in data["processors"]} == {
+        "cli_items": "projector", "cli_noticer": "reactor"}
+
+
+def test_status_prints_a_table(app_cli: Cli, backend: Backend) -> None:
+    result = app_cli("status")
+    assert result.exit_code == 0
+    assert "cli_items" in result.stdout and "projector" in result.stdout
+
+
+def test_status_with_only_a_store_lists_no_processors(cli: Cli, backend: Backend) -> None:
+    result = cli("status", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["processors"] == []
+
+
+def test_run_once_projects_every_event(app_cli: Cli, backend: Backend) -> None:
+    fill(backend.open())
+    assert app_cli("run", "--once").exit_code == 0
+    assert [(r["item_id"], r["name"], r["added"]) for r in items(backend.open())] == [
+        (AGGREGATE, "pen, again", 2)]
+
+
+def test_run_once_runs_only_the_named_processor(app_cli: Cli, backend: Backend) -> None:
+    fill(backend.open())
+    assert app_cli("run", "--once", "cli_items").exit_code == 0
+    assert backend.open().trackers().get("cli_noticer", 0) == 0
+
+
+def test_an_unknown_processor_name_is_a_configuration_error(app_cli: Cli,
+                                                            backend: Backend) -> None:
+    result = app_cli("run", "--once", "nope")
+    assert result.exit_code == 3
+    assert "no processor named 'nope'" in one_error_line(result)
+
+
+def test_replay_rebuilds_a_projection_identical_to_the_original(
+    app_cli: Cli, backend: Backend
+) -> None:
+    store = backend.open()
+    fill(store)
+    app_cli("run", "--once")
+    original = items(store)
+    result = app_cli("replay", "cli_items", "--yes")
+    assert result.exit_code == 0, result.output
+    assert items(store) == original
+    assert store.get_tracker("cli_items") == store.latest_position()
+
+
+def test_replay_refuses_while_a_runner_holds_the_processor(app_cli: Cli,
+                                                           backend: Backend) -> None:
+    store = backend.open()
+    fill(store)
+    app_cli("run", "--once")
+    original = items(store)
+    lock = processor_lock(backend.open(), "cli_items")
+    assert lock.try_acquire()
+    try:
+        result = app_cli("replay", "cli_items", "--yes")
+    finally:
+        lock.close()
+    assert result.exit_code == 1
+    assert "is running" in one_error_line(result)
+    assert items(store) == original
+
+
+def test_replay_refuses_a_reactor_without_allow_side_effects(app_cli: Cli,
+                                                             backend: Backend) -> None:
+    store = backend.open()
+    fill(store)
+    app_cli("run", "--once")
+    result = app_cli("replay", "cli_noticer", "--yes")
+    assert result.exit_code == 1
+    assert "side effects" in one_error_line(result)
+    assert store.get_tracker("cli_noticer") > 0
+
+
+def test_replaying_a_reactor_does_not_store_its_events_twice(app_cli: Cli,
+                                                             backend: Backend) -> None:
+    store = backend.open()
+    fill(store)
+    app_cli("run", "--once", "cli_noticer")
+    noticed = store.count(types=["cli_item_noticed"])
+    result = app_cli("replay", "cli_noticer", "--yes", "--allow-side-effects")
+    assert result.exit_code == 0, result.output
+    assert store.count(types=["cli_item_noticed"]) == noticed == 3
+
+
+def test_replay_asks_on_a_terminal_and_a_no_changes_nothing(
+    app_cli: Cli, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = backend.open()
+    fill(store)
+    app_cli("run", "--once")
+    monkeypatch.setattr("esctl.render.is_terminal", lambda stream: True)
+    result = app_cli("replay", "cli_items", input="n\n")
+    assert result.exit_code == 1
+    assert store.get_tracker("cli_items") == 4
+
+
+def test_reset_moves_the_position_without_processing(app_cli: Cli, backend: Backend) -> None:
+    store = backend.open()
+    fill(store)
+    app_cli("run", "--once")
+    result = app_cli("reset", "cli_items", "--to", "1", "--yes")
+    assert result.exit_code == 0, result.output
+    assert store.get_tracker("cli_items") == 1
+    assert len(items(store)) == 1
+
+
+def test_reset_refuses_a_position_past_the_head(app_cli: Cli, backend: Backend) -> None:
+    fill(backend.open())
+    result = app_cli("reset", "cli_items", "--to", "99", "--yes")
+    assert result.exit_code == 2
+    assert "past the head" in one_error_line(result)
+
+
+def test_reset_refuses_while_a_runner_holds_the_processor(app_cli: Cli,
+                                                          backend: Backend) -> None:
+    store = backend.open()
+    fill(store)
+    app_cli("run", "--once")
+    lock = processor_lock(backend.open(), "cli_items")
+    assert lock.try_acquire()
+    try:
+        result = app_cli("reset", "cli_items", "--yes")
+    finally:
+        lock.close()
+    assert result.exit_code == 1
+    assert store.get_tracker("cli_items") == 4
+
+
+def test_status_exits_1_when_a_processor_is_failing(cli: Cli, backend: Backend,
+                                                    project: Path) -> None:
+    write_config(project, processors=(EXPLODER,), extra='[processing]\nretry = "none"\n')
+    add(backend.open(), "ItemAdded", AGGREGATE, name="bomb", explode=True)
+    assert cli("run", "--once").exit_code != 0
+    result = cli("status", "--json")
+    assert result.exit_code == 1
+    [row] = json.loads(result.stdout)["processors"]
+    assert row["state"] == "failing"
+    assert "boom on bomb" in row["last_error"]
+
+
+@pytest.fixture
+def parking_cli(cli: Cli, backend: Backend, project: Path) -> Cli:
+    write_config(project, processors=(EXPLODER,),
+                 extra='[processing]\nretry = "none"\nmax_attempts = 1\n')
+    add(backend.open(), "ItemAdded", AGGREGATE, name="bomb", explode=True)
+    add(backend.open(), "ItemAdded", OTHER, name="fine")
+    assert cli("run", "--once").exit_code == 0
+    return cli
+
+
+def test_errors_lists_parked_events(parking_cli: Cli) -> None:
+    result = parking_cli("errors", "--json")
+    assert result.exit_code == 0
+    [parked] = json.loads(result.stdout)
+    assert (parked["processor"], parked["event_id"]) == ("cli_exploder", 1)
+    assert "boom on bomb" in parked["error"]
+
+
+def test_errors_prints_a_table(parking_cli: Cli) -> None:
+    result = parking_cli("errors", "cli_exploder")
+    assert "cli_exploder" in result.stdout and "boom on bomb" in result.stdout
+
+
+def test_status_counts_parked_events(parking_cli: Cli) -> None:
+    row = status(parking_cli)["by_name"]["cli_exploder"]
+    assert (row["parked"], row["position"]) == (1, 2)
+
+
+def test_retry_queues_parked_events(parking_cli: Cli) -> None:
+    result = parking_cli("retry", "cli_exploder")
+    assert result.exit_code == 0, result.output
+    [parked] = json.loads(parking_cli("errors", "--json").stdout)
+    assert parked["queued"] is True
+
+
+def test_retry_of_an_event_that_is_not_parked_exits_2(parking_cli: Cli) -> None:
+    result = parking_cli("retry", "cli_exploder", "2")
+    assert result.exit_code == 2
+    assert "not parked" in one_error_line(result)
