@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 from esctl_lib.errors import InvalidEventError
-from esctl_lib.events import Event
+from esctl_lib.events import Event, normalize_uuid
 
 #: Every field of a record, in the order records are written.
 RECORD_FIELDS = (
@@ -22,6 +23,7 @@ RECORD_FIELDS = (
     "causation_id",
     "metadata",
 )
+_CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _REQUIRED = ("uuid", "aggregate_id", "type", "body", "version", "created_at")
 
 
@@ -83,14 +85,42 @@ def parse_record(line: str, where: str) -> Event:
     if not isinstance(data["type"], str) or not data["type"]:
         raise InvalidEventError(f"{where}: type must be a non-empty string")
     try:
-        return Event(
-            type=data["type"], aggregate_id=data["aggregate_id"], body=data["body"],
-            uuid=data["uuid"], version=version, created_at=data["created_at"],
-            correlation_id=data.get("correlation_id"), causation_id=data.get("causation_id"),
-            metadata=metadata,
+        fields = (
+            None,
+            _uuid(data["uuid"], "uuid"),
+            _uuid(data["aggregate_id"], "aggregate_id"),
+            data["type"],
+            data["body"],
+            version,
+            _time(data["created_at"]),
+            _uuid(data.get("correlation_id"), "correlation_id"),
+            _uuid(data.get("causation_id"), "causation_id"),
+            metadata or {},
         )
     except InvalidEventError as e:
         raise InvalidEventError(f"{where}: {e}") from None
+    # Every field is checked and canonical: build the event without checking them again.
+    return Event._trusted(fields)
+
+
+def _uuid(value: Any, field: str) -> Any:
+    if value is None and field in ("correlation_id", "causation_id"):
+        return None
+    if isinstance(value, str) and _CANONICAL_UUID.match(value):
+        return value
+    return normalize_uuid(value, field)
+
+
+def _time(value: Any) -> dt.datetime:
+    if not isinstance(value, str):
+        raise InvalidEventError(f"created_at must be an ISO 8601 string, got {value!r}")
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidEventError(f"created_at is not an ISO 8601 time: {value!r}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
 
 
 def parse_body(text: str) -> dict[str, Any]:

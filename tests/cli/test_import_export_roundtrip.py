@@ -168,3 +168,23 @@ def test_import_of_a_missing_file_exits_2(cli: Cli, backend: Backend) -> None:
     result = cli("import", "missing.jsonl", "--allow-unknown-type")
     assert result.exit_code == 2
     assert "cannot read" in one_error_line(result)
+
+
+def test_import_off_a_terminal_logs_its_progress(cli: Cli, backend: Backend) -> None:
+    fill(backend.open())
+    exported = cli("export").stdout
+    other = make_backend("sqlite", Path.cwd())
+    other.open().setup()
+    result = Cli(other.env())("import", "--allow-unknown-type", input=exported)
+    assert "import: 4/4 events" in result.stderr
+
+
+def test_export_on_a_terminal_draws_a_progress_bar(
+    cli: Cli, backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill(backend.open())
+    monkeypatch.setattr("esctl.render.is_terminal", lambda stream: True)
+    result = cli("export", "out.jsonl")
+    assert result.exit_code == 0, result.output
+    assert "4/4" in result.stderr
+    assert len(Path("out.jsonl").read_text().splitlines()) == 4

@@ -251,3 +251,41 @@ def test_retry_of_an_event_that_is_not_parked_exits_2(parking_cli: Cli) -> None:
     result = parking_cli("retry", "cli_exploder", "2")
     assert result.exit_code == 2
     assert "not parked" in one_error_line(result)
+
+
+def _wait_for(predicate: Any, timeout: float = 30.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_run_processes_new_events_until_sigterm(backend: Backend, project: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    write_config(project, processors=("cliapp.processors:ItemList",))
+    store = backend.open()
+    add(store, "ItemAdded", AGGREGATE, name="pen")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESCTL_")}
+    env.update({k: v for k, v in backend.env().items() if v is not None})
+    proc = subprocess.Popen([sys.executable, "-m", "esctl", "run"], cwd=project, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_for(lambda: store.get_tracker("cli_items") >= 1)
+        add(store, "ItemAdded", OTHER, name="ink")
+        assert _wait_for(lambda: len(items(store)) == 2)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, stderr
+    assert "cli_items" in stderr
