@@ -99,6 +99,11 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except typer.Exit:
             raise
+        except KeyboardInterrupt:
+            raise typer.Exit(exit_codes.INTERRUPTED) from None
+        except BrokenPipeError:  # the reader went away (`esctl tail | head`): not an error
+            _quiet_stdout()
+            raise typer.Exit(exit_codes.OK) from None
         except Exception as e:
             from esctl_lib import EsctlError  # imported late: `esctl --help` never needs it
 
@@ -106,11 +111,6 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
                 raise
             render.error(_with_hint(e))
             raise typer.Exit(exit_codes.exit_code_for(e)) from None
-        except KeyboardInterrupt:
-            raise typer.Exit(exit_codes.INTERRUPTED) from None
-        except BrokenPipeError:
-            _quiet_stdout()
-            raise typer.Exit(exit_codes.OK) from None
 
     return wrapper
 

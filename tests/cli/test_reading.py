@@ -148,3 +148,19 @@ def test_tail_follow_prints_an_event_appended_by_another_process(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_tail_into_a_closed_pipe_exits_quietly(backend: Backend, project: Path) -> None:
+    from cliapp.events import ItemAdded
+
+    backend.open().append([ItemAdded(aggregate_id=AGGREGATE, body={"name": "x" * 100})
+                           for _ in range(3000)])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESCTL_")}
+    env.update({k: v for k, v in backend.env().items() if v is not None})
+    proc = subprocess.Popen([sys.executable, "-m", "esctl", "tail"], cwd=project, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 0
+    assert proc.stderr.read() == b""
