@@ -54,6 +54,14 @@ def make_backend(name: str, tmp_path: Path) -> Backend:
     return Backend(name, POSTGRES_DSN, schema=f"t_{uuid.uuid4().hex[:12]}")
 
 
+@pytest.fixture(autouse=True)
+def no_esctl_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outer ESCTL_* variables must not leak into these tests."""
+    for name in list(os.environ):
+        if name.startswith("ESCTL_"):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def blank(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """A store location on each backend, not set up."""

@@ -117,3 +117,16 @@ def test_a_missing_attribute_is_a_configuration_error(cli: Cli, project: Path) -
     result = cli("status")
     assert result.exit_code == 3
     assert "has no 'Missing'" in one_error_line(result)
+
+
+def test_every_option_the_init_template_mentions_is_a_known_key(tmp_path: Path) -> None:
+    import re
+
+    from esctl_lib import config_template
+
+    text = config_template("sqlite:///x.db")
+    uncommented = re.sub(r"(?m)^# (\w+ = )", r"\1", text)
+    (tmp_path / "eventsourcery.toml").write_text(uncommented)
+    settings = load_settings(cwd=tmp_path)
+    assert settings.processing.max_attempts == 10
+    assert settings.app.on_error == "myapp.hooks:report_error"

@@ -10,15 +10,6 @@ import pytest
 from esctl_lib import ConfigError, load_settings
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("ESCTL_"):
-            monkeypatch.delenv(name)
-
-
 def write(folder: Path, text: str) -> Path:
     path = folder / "eventsourcery.toml"
     path.write_text(text)
