@@ -1,0 +1,180 @@
+"""Parked events: the dead letters of processors that gave up on an event.
+
+When an event fails ``max_attempts`` times in a row, the worker records it in the
+``parked_events`` table (in the same transaction that moves the tracker past it) and goes
+on. Later, :func:`retry_parked` queues parked events for another try: the running worker
+picks queued ones up when it is idle (or call :func:`process_parked` where no worker runs).
+A queued event has ``attempts`` = 0 (no attempt since it was queued). A retry that works
+deletes the row in the transaction of its effects; one that fails leaves it parked.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from esctl_lib.errors import ProcessingError
+from esctl_lib.events import Event
+from esctl_lib.processing.batching import BatchTransaction
+from esctl_lib.processing.processor import Processor, stored_names_for
+from esctl_lib.stores.base import EventStore, Transaction
+
+TABLE = "parked_events"
+_MAX_ERROR = 2000
+_COLUMNS = (
+    "processor", "event_id", "event_uuid", "event_type", "error", "attempts",
+    "first_failed_at", "last_failed_at",
+)
+log = logging.getLogger("esctl.processing")
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedEvent:
+    """One parked event (times are Unix timestamps)."""
+
+    processor: str
+    event_id: int
+    event_uuid: str
+    event_type: str
+    error: str
+    attempts: int
+    first_failed_at: float
+    last_failed_at: float
+
+    @property
+    def queued(self) -> bool:
+        """True when it waits for a retry."""
+        return self.attempts == 0
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedRetry:
+    """What :func:`process_parked` did: how many events now went through, how many failed."""
+
+    succeeded: int
+    failed: int
+
+
+def _from_row(row: dict[str, Any]) -> ParkedEvent:
+    return ParkedEvent(
+        processor=str(row["processor"]),
+        event_id=int(row["event_id"]),
+        event_uuid=str(row["event_uuid"]),
+        event_type=str(row["event_type"]),
+        error=str(row["error"]),
+        attempts=int(row["attempts"]),
+        first_failed_at=float(row["first_failed_at"]),
+        last_failed_at=float(row["last_failed_at"]),
+    )
+
+
+def list_parked(store: EventStore, processor: str | None = None) -> list[ParkedEvent]:
+    """Parked events of every processor (or of one), by processor then event id."""
+    where = {"processor": processor} if processor is not None else None
+    with store.transaction() as tx:
+        rows = tx.select(TABLE, where=where, columns=_COLUMNS,
+                         order_by=("processor", "event_id"))
+    return [_from_row(row) for row in rows]
+
+
+def retry_parked(store: EventStore, processor: str, *, event_id: int | None = None) -> int:
+    """Queue a processor's parked events (or one of them) for a retry; returns how many.
+
+    The worker running that processor retries them when it is idle.
+    """
+    where: dict[str, Any] = {"processor": processor}
+    if event_id is not None:
+        where["event_id"] = event_id
+    with store.transaction() as tx:
+        return tx.update(TABLE, {"attempts": 0}, where=where)
+
+
+def park(
+    tx: Transaction,
+    processor: str,
+    error: ProcessingError,
+    *,
+    attempts: int,
+    first_failed_at: float,
+    last_failed_at: float,
+) -> None:
+    """Record (or update) a parked event inside ``tx``."""
+    tx.upsert(
+        TABLE,
+        {
+            "processor": processor,
+            "event_id": error.event_id,
+            "event_uuid": error.event_uuid or "",
+            "event_type": error.event_type or "",
+            "error": str(error)[:_MAX_ERROR],
+            "attempts": attempts,
+            "first_failed_at": first_failed_at,
+            "last_failed_at": last_failed_at,
+        },
+        key=("processor", "event_id"),
+        update=("error", "attempts", "last_failed_at"),
+    )
+
+
+def process_parked(
+    processor: Processor,
+    store: EventStore,
+    *,
+    queued_only: bool = True,
+    on_error: Callable[[BaseException, str], None] | None = None,
+    clock: Callable[[], float] = time.time,
+) -> ParkedRetry:
+    """Process the processor's queued parked events now (all of them if not ``queued_only``).
+
+    Each in its own transaction, which also deletes its row; the tracker does not move.
+    Run it only where no worker runs this processor (the worker calls it itself).
+    """
+    succeeded = failed = 0
+    for parked in list_parked(store, processor.name):
+        if queued_only and not parked.queued:
+            continue
+        try:
+            _reprocess(processor, store, parked)
+            succeeded += 1
+        except ProcessingError as e:
+            failed += 1
+            log.warning("parked event %s of %s failed again: %s", parked.event_id,
+                        processor.name, e)
+            if on_error is not None:
+                on_error(e, processor.name)
+            with store.transaction() as tx:
+                tx.update(
+                    TABLE,
+                    {"attempts": parked.attempts + 1, "error": str(e)[:_MAX_ERROR],
+                     "last_failed_at": clock()},
+                    where={"processor": processor.name, "event_id": parked.event_id},
+                )
+    return ParkedRetry(succeeded, failed)
+
+
+def _reprocess(processor: Processor, store: EventStore, parked: ParkedEvent) -> None:
+    event = read_event(store, parked.event_id, parked.event_type)
+    with store.transaction() as raw:
+        tx = BatchTransaction(raw, queue=False)
+        if event is not None:
+            processor.process_batch([event], tx, store)
+        else:
+            log.warning("parked event %s of %s is no longer stored; dropping it",
+                        parked.event_id, processor.name)
+        tx.delete(TABLE, where={"processor": processor.name, "event_id": parked.event_id})
+
+
+def read_event(store: EventStore, event_id: int, event_type: str) -> Event | None:
+    """The stored event with this id (of this decoded type), or None when there is none."""
+    page = store.read_page(event_id - 1, limit=1)
+    if page.events and page.events[0].id == event_id:
+        return page.events[0]
+    # Stream order may differ from id order (PostgreSQL): search that type's events.
+    types = stored_names_for([event_type], store.registry)
+    for event in store.iter_range(0, types=types):
+        if event.id == event_id:
+            return event
+    return None

@@ -1,0 +1,246 @@
+"""Event stream processors: a stable name, handlers per event class, owned tables.
+
+::
+
+    class OutstandingTodos(Projector):
+        tables = {"outstanding_todos": "CREATE TABLE IF NOT EXISTS outstanding_todos "
+                                       "(todo_id TEXT PRIMARY KEY, title TEXT)"}
+
+        @handles(TodoAdded)
+        def _added(self, event: Event, tx: Transaction) -> None:
+            tx.upsert("outstanding_todos", {"todo_id": event.aggregate_id,
+                                            "title": event.body["title"]}, key=("todo_id",))
+
+A handler takes ``(event, tx)``: ``tx`` is the transaction of the batch, in which the
+processor's rows, the events it emits and its tracker position commit together.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
+
+from esctl_lib.aggregates import collect_handlers
+from esctl_lib.errors import ProcessingError, StoreUnavailableError
+from esctl_lib.events import Event, EventRegistry, default_registry, type_name_for
+from esctl_lib.stores.base import EventStore, Transaction, quote_identifier
+
+F = TypeVar("F", bound=Callable[..., Any])
+#: One table's DDL: a statement, several (table then indexes), or either per dialect.
+TableDDL = str | Sequence[str] | Mapping[str, str | Sequence[str]]
+
+_CATCH_ALL = "__esctl_handles_all__"
+_CREATE_RE = re.compile(r"^\s*CREATE\b", re.IGNORECASE)
+_IF_NOT_EXISTS_RE = re.compile(r"\bIF\s+NOT\s+EXISTS\b", re.IGNORECASE)
+DEFAULT_BATCH_SIZE = 1000
+
+
+def handles_all(func: F) -> F:
+    """Mark a method as the processor's catch-all handler (at most one per processor).
+
+    With only a catch-all, the processor subscribes to every event. With specific handlers
+    too, it subscribes to their types only, and the catch-all runs after them for each.
+    """
+    func.__esctl_handles_all__ = True  # type: ignore[attr-defined]
+    return func
+
+
+def _find_catch_all(cls: type) -> str | None:
+    names = {
+        attr
+        for klass in cls.__mro__
+        for attr, value in vars(klass).items()
+        if getattr(value, _CATCH_ALL, False)
+    }
+    if len(names) > 1:
+        raise TypeError(
+            f"{cls.__name__} has several catch-all handlers ({', '.join(sorted(names))}); "
+            "keep one"
+        )
+    return names.pop() if names else None
+
+
+def _check_tables(cls: type, tables: Mapping[str, TableDDL]) -> None:
+    for table, ddl in tables.items():
+        quote_identifier(table)
+        variants = ddl.values() if isinstance(ddl, Mapping) else [ddl]
+        for variant in variants:
+            for statement in [variant] if isinstance(variant, str) else variant:
+                if _CREATE_RE.match(statement) and not _IF_NOT_EXISTS_RE.search(statement):
+                    raise TypeError(
+                        f"{cls.__name__}.tables[{table!r}]: write CREATE ... IF NOT EXISTS "
+                        "so setup can run again"
+                    )
+
+
+class Processor:
+    """Base of projectors and reactors: reads the global stream and handles events.
+
+    Class attributes a subclass may set:
+
+    - ``name``: stable name of the processor and its tracker (default: from the class
+      name, ``OutstandingTodos`` → ``outstanding_todos``). Renaming it starts over.
+    - ``batch_size``: events per read and per transaction (default 1000).
+    - ``retry``: retry policy name (``"none"``, ``"constant"``, ``"exponential"``)
+      overriding the configured default; ``max_attempts``: failures of one event before
+      it is parked (None: never park).
+    - ``tables``: tables it owns, ``{name: DDL}``, created by :meth:`setup` and rebuilt by
+      :meth:`reset`. DDL is one statement, a list (table, then indexes), or a mapping
+      ``{"sqlite": ..., "postgresql": ...}``; every CREATE must say IF NOT EXISTS.
+    """
+
+    name: ClassVar[str] = "processor"
+    kind: ClassVar[str] = "processor"
+    batch_size: ClassVar[int] = DEFAULT_BATCH_SIZE
+    retry: ClassVar[str | None] = None
+    max_attempts: ClassVar[int | None] = None
+    tables: ClassVar[Mapping[str, TableDDL]] = {}
+
+    _handlers: ClassVar[dict[str, list[str]]] = {}
+    _catch_all: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = type_name_for(cls.__name__)
+        if not isinstance(cls.batch_size, int) or cls.batch_size < 1:
+            raise TypeError(f"{cls.__name__}.batch_size must be a whole number >= 1")
+        if cls.max_attempts is not None and (
+            not isinstance(cls.max_attempts, int) or cls.max_attempts < 1
+        ):
+            raise TypeError(f"{cls.__name__}.max_attempts must be None or a whole number >= 1")
+        _check_tables(cls, cls.tables)
+        cls._handlers = collect_handlers(cls)
+        cls._catch_all = _find_catch_all(cls)
+
+    # -- subscription ------------------------------------------------------------------
+    @classmethod
+    def handled_types(cls) -> list[str] | None:
+        """The type names it has handlers for, sorted; None when only a catch-all subscribes."""
+        if not cls._handlers and cls._catch_all is not None:
+            return None
+        return sorted(cls._handlers)
+
+    def types(self, registry: EventRegistry | None = None) -> list[str] | None:
+        """The subscription filter: stored type names to read (None: every event).
+
+        Besides the handled types it lists their aliases, and the stored names an upcaster
+        may turn into anything (so an upcast event is never missed); events that decode to
+        an unhandled type are skipped.
+        """
+        handled = self.handled_types()
+        if handled is None:
+            return None
+        return sorted(stored_names_for(handled, registry or default_registry))
+
+    def handles_type(self, type_name: str) -> bool:
+        """True when an event of this (decoded) type has a handler here."""
+        if not self._handlers:
+            return self._catch_all is not None
+        return type_name in self._handlers
+
+    # -- handling ------------------------------------------------------------------------
+    def handle(self, event: Event, tx: Transaction) -> None:
+        """Run the event's handlers, then the catch-all; wrap a failure in ProcessingError.
+
+        A :class:`StoreUnavailableError` passes through unwrapped: the store failed, not
+        the event, so it never counts towards parking.
+        """
+        if not self.handles_type(event.type):
+            return
+        try:
+            for method in self._handlers.get(event.type, ()):
+                getattr(self, method)(event, tx)
+            if self._catch_all is not None:
+                getattr(self, self._catch_all)(event, tx)
+        except StoreUnavailableError:
+            raise
+        except Exception as e:
+            raise processing_error(self.name, event, e) from e
+
+    def process_batch(
+        self, events: Sequence[Event], tx: Transaction, store: EventStore
+    ) -> int:
+        """Handle events in order inside ``tx``; returns how many had handlers."""
+        handled = 0
+        for event in events:
+            if self.handles_type(event.type):
+                self.handle(event, tx)
+                handled += 1
+        return handled
+
+    # -- tables --------------------------------------------------------------------------
+    def setup(self, store: EventStore) -> None:
+        """Create the tables it owns (idempotent)."""
+        if not self.tables:
+            return
+        with store.transaction() as tx:
+            self.create_tables(tx)
+
+    def reset(self, store: EventStore) -> None:
+        """Drop and recreate its tables, clear its parked events, put its tracker at 0.
+
+        One transaction: a reader sees the old projection or the empty new one, never a
+        half-dropped state.
+        """
+        with store.transaction() as tx:
+            self.drop_tables(tx)
+            self.create_tables(tx)
+            tx.delete("parked_events", where={"processor": self.name})
+            tx.reset_tracker(self.name, 0)
+
+    def create_tables(self, tx: Transaction) -> None:
+        """Run every table's DDL for the transaction's dialect."""
+        for table, ddl in self.tables.items():
+            for statement in _statements(ddl, tx.dialect, table, self.name):
+                tx.execute(statement)
+
+    def drop_tables(self, tx: Transaction) -> None:
+        """Drop its tables, last declared first."""
+        for table in reversed(list(self.tables)):
+            tx.execute(f"DROP TABLE IF EXISTS {quote_identifier(table)}")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def _statements(ddl: TableDDL, dialect: str, table: str, processor: str) -> list[str]:
+    if isinstance(ddl, Mapping):
+        key = "sqlite" if dialect == "memory" else dialect
+        if key not in ddl:
+            raise ProcessingError(
+                f"processor {processor!r} has no DDL for table {table!r} on {key}",
+                processor=processor,
+            )
+        ddl = ddl[key]
+    return [ddl] if isinstance(ddl, str) else list(ddl)
+
+
+def processing_error(processor: str, event: Event, error: BaseException) -> ProcessingError:
+    """The ProcessingError for ``error`` raised while ``processor`` handled ``event``."""
+    return ProcessingError(
+        f"processor {processor!r} failed on event {event.id} ({event.type}, uuid "
+        f"{event.uuid}): {type(error).__name__}: {error}",
+        processor=processor,
+        event_id=event.id,
+        event_type=event.type,
+        event_uuid=event.uuid,
+    )
+
+
+def stored_names_for(type_names: Collection[str], registry: EventRegistry) -> set[str]:
+    """Every stored type name that may decode to one of ``type_names``.
+
+    That is each name, its aliases, and every name an upcaster starts from (an upcaster
+    may change the type, so such events must be read to be sure).
+    """
+    wanted = set(type_names)
+    by_name: dict[str, type[Event]] = getattr(registry, "_by_name", {})
+    upcast: dict[str, Any] = getattr(registry, "_upcasters", {})
+    names = set(wanted)
+    for stored, cls in by_name.items():
+        if cls.__dict__.get("type_name") in wanted or cls.upcasters:
+            names.add(stored)
+    names.update(upcast)
+    return names

@@ -1,0 +1,48 @@
+"""Read-your-writes: wait until a processor has processed (or scanned past) a position.
+
+::
+
+    stored = repository.save(todo)
+    if not wait_for(store, "outstanding_todos", stored[-1].id, timeout=2.0):
+        ...  # the read model is not there yet
+
+Stream order, not id order, decides what "past" means (see :meth:`EventStore.read_page`):
+a tracker has reached ``position`` when nothing lies after the tracker up to ``position``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from esctl_lib.stores.base import EventStore
+
+_FIRST_POLL = 0.002
+_MAX_POLL = 0.05
+
+
+def has_reached(store: EventStore, processor_name: str, position: int) -> bool:
+    """True when the processor's tracker is at or past ``position`` in stream order."""
+    if position <= 0:
+        return True
+    if store.latest_position() < position:
+        return False  # that event is not readable yet
+    tracker = store.get_tracker(processor_name)
+    return not store.read_page(tracker, limit=1, until=position).events
+
+
+def wait_for(store: EventStore, processor_name: str, position: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for the processor to reach ``position``; True if it did.
+
+    A processor filtered on types saves how far it scanned past events it does not handle
+    about once a second, so waiting for such an event may take that long.
+    """
+    deadline = time.monotonic() + timeout
+    delay = _FIRST_POLL
+    while True:
+        if has_reached(store, processor_name, position):
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, _MAX_POLL)

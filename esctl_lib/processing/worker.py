@@ -1,0 +1,288 @@
+"""The processing loop: read a batch from the tracker, handle it, commit it with the tracker.
+
+:func:`run_processor` is what a runner child runs for one processor. Each batch is one
+store transaction: the processor's rows, the events it emits, parked events and the new
+tracker position commit together or not at all, so the loop is crash-safe by construction
+(after a crash it resumes from the last committed batch, applying nothing twice). It checks
+``stop`` between batches and wakes at least every ``idle_timeout`` seconds when idle.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from esctl_lib.errors import ProcessingError
+from esctl_lib.processing.batching import BatchTransaction
+from esctl_lib.processing.parking import park, process_parked
+from esctl_lib.processing.processor import Processor
+from esctl_lib.processing.retry import NoRetry, RetryPolicy, retry_policy
+from esctl_lib.stores.base import EventStore, Page
+
+OnError = Callable[[BaseException, str], None]
+OnState = Callable[[str, int, str | None], None]
+#: A filtered processor saves scan-only progress (no handled event) at most this often.
+SCAN_SAVE_INTERVAL = 1.0
+log = logging.getLogger("esctl.processing")
+
+
+@dataclass
+class _Failure:
+    """The event failing now, and how often in a row."""
+
+    error: ProcessingError
+    attempts: int
+    first_failed_at: float
+
+
+class _Worker:
+    def __init__(
+        self,
+        processor: Processor,
+        store: EventStore,
+        *,
+        stop: threading.Event,
+        retry: RetryPolicy,
+        on_error: OnError | None,
+        on_state: OnState | None,
+        idle_timeout: float,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        self.processor = processor
+        self.store = store
+        self.stop = stop
+        self.policy = retry
+        self.on_error = on_error
+        self.on_state = on_state
+        self.on_batch = on_batch
+        self.idle_timeout = idle_timeout
+        self.name = processor.name
+        self.max_attempts = processor.max_attempts or retry.max_attempts
+        self.types = processor.types(store.registry)
+        self.position = 0
+        self.handled = 0
+        self.state: str | None = None
+        self.last_error: str | None = None
+        self.ready = False
+        self.precise = False
+        self.redo_precisely = False
+        self.failure: _Failure | None = None
+        self.to_park: dict[int, _Failure] = {}
+        self.unsaved = False
+        self.saved_at = 0.0
+
+    # -- the loop ------------------------------------------------------------------------
+    def run(self, *, once: bool) -> int:
+        until: int | None = None
+        while not self.stop.is_set():
+            try:
+                if not self.ready:
+                    self._start()
+                    if once and until is None:
+                        until = self.store.latest_position()
+                if self._step(until):
+                    if once:
+                        break
+                    self._idle()
+            except Exception as e:
+                self.ready = False
+                self._fail(e)
+        self._save_scan()
+        self._report("stopped")
+        return self.handled
+
+    def _start(self) -> None:
+        self.processor.setup(self.store)
+        self.position = self.store.get_tracker(self.name)
+        self.ready = True
+        self._retry_queued()
+
+    def _step(self, until: int | None) -> bool:
+        """Read and process one batch; True when caught up."""
+        size = self.processor.batch_size
+        page = self.store.read_page(self.position, types=self.types, limit=size, until=until)
+        if page.events:
+            self._report("running")
+            self._commit(page)
+        elif page.end != self.position:
+            self.position = page.end
+            self.unsaved = True
+            if time.monotonic() - self.saved_at >= SCAN_SAVE_INTERVAL:
+                self._save_scan()
+        return len(page.events) < size
+
+    def _commit(self, page: Page) -> None:
+        parking = [self.to_park[e.id] for e in page.events if e.id in self.to_park]
+        events = [e for e in page.events if e.id not in self.to_park]
+        with self.store.transaction() as raw:
+            tx = BatchTransaction(raw, queue=not self.precise)
+            try:
+                for failure in parking:
+                    park(tx, self.name, failure.error, attempts=failure.attempts,
+                         first_failed_at=failure.first_failed_at,
+                         last_failed_at=self.policy.clock())
+                handled = self.processor.process_batch(events, tx, self.store)
+                tx.set_tracker(self.name, page.end)
+            except Exception:
+                self.precise = True
+                self.redo_precisely = tx.flush_failed
+                raise
+        self.position = page.end
+        self.handled += handled
+        self.unsaved = False
+        self.saved_at = time.monotonic()
+        self.precise = False
+        self.failure = None
+        for failure in parking:
+            del self.to_park[failure.error.event_id or 0]
+            self._report("parked", str(failure.error), force=True)
+        if self.on_batch is not None:
+            self.on_batch(len(page.events))
+        self._report("running", force=True)
+
+    def _idle(self) -> None:
+        self._report("idle")
+        if self.store.wait(self.position, self.idle_timeout):
+            return
+        self._save_scan()
+        self._retry_queued()
+        self._report("idle", force=True)
+
+    # -- failures ------------------------------------------------------------------------
+    def _fail(self, error: Exception) -> None:
+        if self.redo_precisely:
+            # A queued write may have failed under a later event: redo the batch at once,
+            # one statement at a time, so the error is pinned on the right event.
+            self.redo_precisely = False
+            return
+        self.last_error = str(error)
+        attempts = self._count(error)
+        log.warning("%s failed: %s", self.name, error)
+        self._report("failing", self.last_error, force=True)
+        if self.on_error is not None:
+            self.on_error(error, self.name)
+        if self.max_attempts is not None and self.failure is not None and (
+            attempts >= self.max_attempts
+        ):
+            self.to_park[self.failure.error.event_id or 0] = self.failure
+            log.warning("%s parks event %s after %d attempts", self.name,
+                        self.failure.error.event_id, attempts)
+            return
+        delay = self.policy.next_delay(error)
+        if delay is None:
+            raise error
+        log.info("%s retries in %g s", self.name, delay)
+        self.policy.pause(delay, self.stop)
+
+    def _count(self, error: Exception) -> int:
+        """Record a failure; returns how many times in a row its event has failed."""
+        if not (isinstance(error, ProcessingError) and error.processor == self.name
+                and error.event_id is not None):
+            return 0
+        previous = self.failure
+        if previous is not None and previous.error.event_uuid == error.event_uuid:
+            self.failure = _Failure(error, previous.attempts + 1, previous.first_failed_at)
+        else:
+            self.failure = _Failure(error, 1, self.policy.clock())
+        return self.failure.attempts
+
+    # -- bookkeeping ---------------------------------------------------------------------
+    def _save_scan(self) -> None:
+        if not self.unsaved or not self.ready:
+            return
+        with self.store.transaction() as tx:
+            tx.set_tracker(self.name, self.position)
+        self.unsaved = False
+        self.saved_at = time.monotonic()
+
+    def _retry_queued(self) -> None:
+        outcome = process_parked(self.processor, self.store, on_error=self.on_error,
+                                 clock=self.policy.clock)
+        if outcome.succeeded or outcome.failed:
+            log.info("%s retried parked events: %d went through, %d failed again",
+                     self.name, outcome.succeeded, outcome.failed)
+
+    def _report(self, state: str, error: str | None = None, *, force: bool = False) -> None:
+        if state == self.state and not force:
+            return
+        self.state = state
+        if error is not None:
+            self.last_error = error
+        elif state in ("running", "idle"):
+            self.last_error = None
+        if self.on_state is not None:
+            self.on_state(state, self.position, self.last_error)
+
+
+def run_processor(
+    processor: Processor,
+    store: EventStore,
+    *,
+    stop: threading.Event,
+    once: bool = False,
+    retry: RetryPolicy | None = None,
+    on_error: OnError | None = None,
+    on_state: OnState | None = None,
+    idle_timeout: float = 0.5,
+) -> None:
+    """Run one processor until ``stop`` is set (or, with ``once``, until the head as of now).
+
+    Calls ``processor.setup(store)``, then processes batch after batch from its tracker.
+    ``retry`` defaults to the processor's own ``retry`` or ``"constant"`` (see
+    :func:`~esctl_lib.processing.retry.retry_policy_for` to apply a configured default).
+    ``on_error(exception, processor_name)`` is called on every failure (with the
+    :class:`ProcessingError`, whose ``__cause__`` is the handler's error).
+    ``on_state(state, position, last_error)`` is called when the state changes between
+    ``"running"``, ``"idle"``, ``"failing"``, ``"parked"`` and finally ``"stopped"``, after
+    every committed batch, and every ``idle_timeout`` while idle (a heartbeat).
+    With the ``"none"`` policy the first failure is raised (after being reported).
+    """
+    policy = retry if retry is not None else retry_policy(processor.retry or "constant")
+    _Worker(processor, store, stop=stop, retry=policy, on_error=on_error, on_state=on_state,
+            idle_timeout=idle_timeout).run(once=once)
+
+
+def process_available(
+    processor: Processor, store: EventStore, *, retry: RetryPolicy | None = None
+) -> int:
+    """Process everything up to the current head, then return how many events were handled.
+
+    Fails fast by default: the first handler error is raised as a ProcessingError.
+    """
+    worker = _Worker(processor, store, stop=threading.Event(), retry=retry or NoRetry(),
+                     on_error=None, on_state=None, idle_timeout=0.0)
+    return worker.run(once=True)
+
+
+def replay(
+    processor: Processor,
+    store: EventStore,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Rebuild a processor from scratch: :meth:`~Processor.reset`, then process to the head.
+
+    ``progress(done, total)`` is called after each batch (events read of the types it
+    subscribes to). Returns how many events were handled; the first failure is raised.
+    """
+    processor.reset(store)
+    total = store.count(types=processor.types(store.registry))
+    done = 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress is not None:
+            progress(min(done, total), total)
+
+    if progress is not None:
+        progress(0, total)
+    worker = _Worker(processor, store, stop=threading.Event(), retry=NoRetry(), on_error=None,
+                     on_state=None, idle_timeout=0.0, on_batch=advance)
+    handled = worker.run(once=True)
+    if progress is not None and done < total:
+        progress(total, total)
+    return handled
