@@ -1,0 +1,379 @@
+"""The PostgreSQL event store (psycopg 3): no global write lane, and no reader ever skips.
+
+**Ordering.** A sequence value is taken at insert time but becomes visible at commit, so
+id 11 can commit before id 10. Instead of a global lock that makes every write of the
+database one lane (EventSourcery's ``pg_advisory_xact_lock``, ``LOCK TABLE … EXCLUSIVE`` in
+the Python ``eventsourcing`` library), each event records its writing transaction
+(``tx``, ``pg_current_xact_id()``), the stream is ordered by ``(tx, id)``, and readers only
+see events below the oldest transaction still in progress
+(``pg_snapshot_xmin(pg_current_snapshot())``). Everything below that horizon is final:
+no transaction can later commit an event in front of it. Filtering on the horizon while
+ordering by id alone would still skip; the order and the tracker comparison use
+``(tx, id)`` everywhere. Positions stay event ids: ``read_page`` turns a position into its
+``(tx, id)`` key, and ``Page.end`` is always a real event id (or the position given).
+
+**Trade-off: long transactions hold readers back.** The horizon is cluster-wide: any
+transaction that has written something (here, another schema, or another database of the
+same server) and stays open keeps every event committed after it began unreadable until it
+ends. Writers are never blocked and nothing is lost or reordered; readers simply lag, and
+the lag shows as events that exist but are not yet readable.
+:meth:`PostgresStore.reader_horizon` reports the oldest such transaction (pid, age,
+application) and how many committed events wait behind it, for ``esctl status``.
+
+**Appends** are one statement and one round trip: the aggregate's version is read and the
+whole batch (one JSON array) is inserted only if it matches; a concurrent writer that read
+the same version loses on the (aggregate_id, version) key and gets ``ConcurrencyError``.
+
+**Push.** A transaction that issues NOTIFY takes a database-wide lock at commit and holds it
+through the WAL flush, which serializes every such commit (measured in
+``bench/store_throughput.py``). So writers never NOTIFY: after a commit they raise a flag,
+and a per-process notifier thread sends one ``pg_notify`` for all commits made while the
+previous one was in flight. Waiters ``LISTEN`` on a dedicated connection per process
+(channel derived from the schema), treat a notification only as a hint, poll every
+``poll_interval`` seconds as a fallback, and reconnect a dead listener.
+
+**Connections** come from a ``psycopg_pool.ConnectionPool`` opened on first use; each has
+``search_path`` set to the store's schema (so projectors' raw SQL lands there) and
+``TimeZone`` UTC. Nothing with a socket crosses a fork: a store used in a new process opens
+fresh connections and leaves the parent's alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from esctl_lib.errors import ConfigError, SchemaError, StoreError
+from esctl_lib.events import Event, normalize_uuid
+from esctl_lib.stores import mask_url
+from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, EventStore, Page, quote_identifier
+from esctl_lib.stores.postgres_listen import Listener, Notifier
+from esctl_lib.stores.postgres_reads import Reads, StreamKey
+from esctl_lib.stores.postgres_tx import (
+    PostgresTransaction,
+    append,
+    current_version,
+    existing,
+    translate_errors,
+)
+from esctl_lib.stores.schema_files import latest_version, schema_files
+
+_SETUP_LOCK = 0x65736374  # advisory lock class for setup ("esct"), keyed by schema name
+_ORPHANED: list[Any] = []  # a parent's pools seen after a fork: kept, never closed here
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderHorizon:
+    """What holds readers back: the oldest transaction in progress that has written.
+
+    ``pending`` counts committed events that readers cannot see yet because of it.
+    The other fields are None when no such transaction exists.
+    """
+
+    pending: int
+    pid: int | None = None
+    age_seconds: float | None = None
+    application: str | None = None
+    state: str | None = None
+    database: str | None = None
+
+
+class PostgresStore(EventStore):
+    """An event store in PostgreSQL (``postgresql://user@host:port/db``), in ``schema``."""
+
+    dialect = "postgresql"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        pool_size: int = 8,
+        connect_timeout: float = 10.0,
+        poll_interval: float = 1.0,
+        own_writes_wait: float = 2.0,
+        application_name: str = "esctl",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.schema = schema or "public"
+        try:
+            quote_identifier(self.schema)
+        except ValueError as e:
+            raise ConfigError(f"invalid PostgreSQL schema name: {e}") from e
+        self.url = url
+        self.display_url = mask_url(url)
+        self.pool_size = max(2, pool_size)
+        self.connect_timeout = connect_timeout
+        self.poll_interval = poll_interval
+        self.own_writes_wait = own_writes_wait
+        self._own_tx = 0  # the newest transaction this process appended in
+        self.application_name = application_name
+        self.channel = channel_name(self.schema)
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self._listener: Listener | None = None
+        self._notifier: Notifier | None = None
+        self._closed = False
+        self._reads = Reads(self)
+
+    # -- connections ---------------------------------------------------------------------
+    def _connect_kwargs(self, role: str) -> dict[str, Any]:
+        return {
+            "autocommit": True,
+            "connect_timeout": max(1, int(self.connect_timeout)),
+            "application_name": f"{self.application_name} {role}".strip(),
+        }
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        path = sql.Identifier(self.schema).as_string(conn)
+        conn.execute(
+            "SELECT set_config('search_path', %s, false), set_config('TimeZone', 'UTC', false)",
+            (path,),
+        )
+
+    def _dedicated(self, role: str) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self.url, **self._connect_kwargs(role))
+        self._configure(conn)
+        return conn
+
+    def _get_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        pool = self._pool
+        if pool is not None and self._pid == os.getpid():
+            return pool
+        with self._lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            if self._pid != os.getpid():
+                self._forget_parent()
+            if self._pool is None:
+                self._pool = ConnectionPool(
+                    self.url, kwargs=self._connect_kwargs("pool"), min_size=1,
+                    max_size=self.pool_size, configure=self._configure, open=False,
+                    timeout=self.connect_timeout, name=f"esctl:{self.schema}",
+                )
+                self._pool.open(wait=False)
+                self._pid = os.getpid()
+            return self._pool
+
+    def _forget_parent(self) -> None:
+        """After a fork: drop (never close) the parent's pool and threads' connections."""
+        _ORPHANED.extend(x for x in (self._pool, self._listener, self._notifier) if x)
+        self._pool, self._listener, self._notifier = None, None, None
+        self._own_tx = 0
+        self._pid = os.getpid()
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled autocommit connection with ``search_path`` set to the store's schema."""
+        pool = self._get_pool()
+        with translate_errors():
+            conn = pool.getconn()
+        try:
+            yield conn
+        finally:
+            pool.putconn(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            pool, listener, notifier = self._pool, self._listener, self._notifier
+            self._pool, self._listener, self._notifier = None, None, None
+            same_process = self._pid == os.getpid()
+        if not same_process:
+            return
+        for worker in (notifier, listener):
+            if worker is not None:
+                worker.close()
+        if pool is not None:
+            pool.close()
+
+    # -- schema --------------------------------------------------------------------------
+    def setup(self) -> list[str]:
+        done: list[str] = []
+        with self.connection() as conn, translate_errors(), conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                         (_SETUP_LOCK, self.schema))
+            exists = conn.execute(
+                "SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)
+            ).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema)))
+                done.append(f"created schema {self.schema}")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, "
+                "name text NOT NULL, applied_at double precision NOT NULL)"
+            )
+            row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+            current = int(row[0]) if row else 0
+            self._check_not_newer(current)
+            for f in schema_files("postgres"):
+                if f.version > current:
+                    conn.execute(f.sql.encode())
+                    conn.execute(
+                        "INSERT INTO schema_version (version, name, applied_at) "
+                        "VALUES (%s, %s, %s)", (f.version, f.name, time.time()),
+                    )
+                    done.append(f"applied schema {f.version:03d}_{f.name}")
+        if not done:
+            done.append(f"schema is up to date (version {latest_version('postgres')})")
+        return done
+
+    def _check_not_newer(self, version: int) -> None:
+        known = latest_version("postgres")
+        if version > known:
+            raise SchemaError(
+                f"the store's schema is version {version}, newer than this esctl knows "
+                f"({known}); upgrade esctl"
+            )
+
+    def schema_version(self) -> int:
+        with self.connection() as conn:
+            try:
+                row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version")
+                found = row.fetchone()
+            except pg_errors.UndefinedTable:
+                return 0
+            except psycopg.Error as e:
+                with translate_errors():
+                    raise e
+        return int(found[0]) if found else 0
+
+    # -- writing -------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[PostgresTransaction]:
+        with self.connection() as conn:
+            with translate_errors(), conn.transaction():
+                tx = PostgresTransaction(self, conn)
+                yield tx
+            if tx.written_tx is not None:
+                self._committed(tx.written_tx)
+
+    def append(self, events: Sequence[Event], *, expected_version: int | None = None) -> list[Event]:
+        with self.connection() as conn:
+            stored, written_tx = append(self, conn, events, expected_version,
+                                        in_transaction=False)
+        self._committed(written_tx)
+        return stored
+
+    def _committed(self, written_tx: int) -> None:
+        """After a commit that appended: remember it for our own reads, wake listeners."""
+        if written_tx > self._own_tx:
+            self._own_tx = written_tx
+        self._notify()
+
+    def _notify(self) -> None:
+        notifier = self._notifier
+        if notifier is None or self._pid != os.getpid():
+            self._get_pool()
+            with self._lock:
+                if self._notifier is None:
+                    self._notifier = Notifier(lambda: self._dedicated("notify"), self.channel)
+                notifier = self._notifier
+        notifier.poke()
+
+    # -- reading -------------------------------------------------------------------------
+    def read_page(
+        self,
+        position: int,
+        *,
+        types: Collection[str] | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        until: int | None = None,
+    ) -> Page:
+        return self._reads.page(position, types=types, limit=limit, until=until)
+
+    def read_aggregate(self, aggregate_id: Any, *, from_version: int = 1) -> list[Event]:
+        return self._reads.aggregate(normalize_uuid(aggregate_id, "aggregate_id"), from_version)
+
+    def aggregate_version(self, aggregate_id: Any) -> int:
+        agg = normalize_uuid(aggregate_id, "aggregate_id")
+        with self.connection() as conn:
+            return current_version(conn, agg)
+
+    def latest_position(self, *, types: Collection[str] | None = None) -> int:
+        return self._reads.latest(types)
+
+    def count(self, *, after: int = 0, types: Collection[str] | None = None) -> int:
+        return self._reads.count(after, types)
+
+    def existing_uuids(self, uuids: Collection[str]) -> set[str]:
+        valid = []
+        for u in uuids:
+            try:
+                valid.append(normalize_uuid(u, "uuid"))
+            except StoreError:
+                continue
+            except Exception:
+                continue
+        if not valid:
+            return set()
+        with self.connection() as conn:
+            return existing(conn, valid)
+
+    def oldest_time_after(
+        self, position: int, *, types: Collection[str] | None = None
+    ) -> dt.datetime | None:
+        page = self.read_page(position, types=types, limit=1)
+        return page.events[0].created_at if page.events else None
+
+    def stream_key(self, position: int) -> StreamKey:
+        """The ``(transaction, id)`` key that orders ``position`` in the stream."""
+        return self._reads.key(position)
+
+    def reader_horizon(self) -> ReaderHorizon:
+        """The oldest in-progress writing transaction, and how many events wait behind it."""
+        return self._reads.horizon()
+
+    # -- waiting -------------------------------------------------------------------------
+    def wait(self, position: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        listener = self._get_listener()
+        while True:
+            generation = listener.generation
+            if self._reads.readable_after(position):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            step = min(self.poll_interval, remaining)
+            if listener.listening:
+                if listener.wait_changed(generation, step):
+                    return True
+            else:
+                time.sleep(min(step, 0.1))
+
+    def _get_listener(self) -> Listener:
+        self._get_pool()
+        with self._lock:
+            if self._listener is None:
+                self._listener = Listener(lambda: self._dedicated("listen"), self.channel)
+            listener = self._listener
+        listener.start(self.connect_timeout)
+        return listener
+
+    @property
+    def listener_pid(self) -> int | None:
+        """The backend pid of this process's LISTEN connection (None when not listening)."""
+        return self._listener.backend_pid if self._listener is not None else None
+
+
+def channel_name(schema: str) -> str:
+    """The NOTIFY channel of a store: derived from its schema, at most 63 bytes."""
+    name = f"esctl_events_{schema}"
+    if len(name.encode()) > 63:
+        name = "esctl_events_" + hashlib.sha1(schema.encode()).hexdigest()[:20]
+    return name

@@ -1,0 +1,169 @@
+"""Push wake-ups for the PostgreSQL store: a LISTEN thread and a coalescing NOTIFY thread.
+
+Both own a dedicated connection (never one from the pool), open it lazily, and belong to
+one process: the store makes new ones after a fork. A notification is only a hint that
+something may be readable; waiters always check the table.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+log = logging.getLogger("esctl.postgres")
+Connect = Callable[[], "psycopg.Connection[Any]"]
+_TICK = 0.25  # how often the threads look at their stop flag
+
+
+class Listener:
+    """``LISTEN`` on one channel from a daemon thread; waiters block on a generation counter.
+
+    The counter moves on every notification and after every (re)connection, since
+    notifications sent while the connection was down are lost. A dead connection is
+    noticed when reading from it fails, or by a ``SELECT 1`` every ``ping_interval``.
+    """
+
+    def __init__(self, connect: Connect, channel: str, *, ping_interval: float = 5.0) -> None:
+        self._connect = connect
+        self._listen = sql.SQL("LISTEN {}").format(sql.Identifier(channel))
+        self.ping_interval = ping_interval
+        self._cond = threading.Condition()
+        self._generation = 0
+        self._listening = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.backend_pid: int | None = None
+
+    @property
+    def generation(self) -> int:
+        """Moves forward whenever something may have been committed."""
+        with self._cond:
+            return self._generation
+
+    @property
+    def listening(self) -> bool:
+        """True while the LISTEN connection is up."""
+        return self._listening.is_set()
+
+    def start(self, timeout: float) -> None:
+        """Start the thread (once) and give it up to ``timeout`` seconds to LISTEN."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="esctl-listen", daemon=True)
+            self._thread.start()
+        self._listening.wait(timeout)
+
+    def wait_changed(self, generation: int, timeout: float) -> bool:
+        """Block until the generation moves past ``generation``; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: self._generation != generation or self._stop.is_set(), timeout
+            ) and not self._stop.is_set()
+
+    def close(self) -> None:
+        """Stop the thread; it closes its connection within a fraction of a second."""
+        self._stop.set()
+        self._bump()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2 * _TICK)
+
+    def _bump(self) -> None:
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                with self._connect() as conn:
+                    conn.execute(self._listen)
+                    self.backend_pid = conn.info.backend_pid
+                    self._listening.set()
+                    self._bump()
+                    delay = 0.1
+                    self._serve(conn)
+            except psycopg.Error as e:
+                log.warning("esctl listener connection lost (%s); reconnecting", e)
+            finally:
+                self._listening.clear()
+                self.backend_pid = None
+            self._stop.wait(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _serve(self, conn: psycopg.Connection[Any]) -> None:
+        last_seen = time.monotonic()
+        while not self._stop.is_set():
+            for _ in conn.notifies(timeout=_TICK):
+                self._bump()
+                last_seen = time.monotonic()
+            if time.monotonic() - last_seen >= self.ping_interval:
+                conn.execute("SELECT 1")
+                last_seen = time.monotonic()
+
+
+class Notifier:
+    """Sends ``pg_notify`` after commits, from its own thread and connection.
+
+    A writer only raises a flag (:meth:`poke`); the thread sends one notification for every
+    commit made while the previous one was in flight. No writer transaction ever issues
+    NOTIFY, so writers never queue on the database-wide lock that NOTIFY takes at commit.
+    """
+
+    def __init__(self, connect: Connect, channel: str) -> None:
+        self._connect = connect
+        self._channel = channel
+        self._cond = threading.Condition()
+        self._pending = False
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def poke(self) -> None:
+        """Ask for a notification soon (cheap: no I/O on the caller's thread)."""
+        with self._cond:
+            self._pending = True
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="esctl-notify", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def close(self) -> None:
+        """Send what is pending, then stop."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5.0)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._pending or self._stop)
+                if not self._pending and self._stop:
+                    break
+                self._pending = False
+            self._send()
+        if self._conn is not None:
+            self._conn.close()
+
+    def _send(self) -> None:
+        for _attempt in range(2):
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = self._connect()
+                self._conn.execute("SELECT pg_notify(%s, '')", (self._channel,))
+                return
+            except psycopg.Error as e:
+                log.warning("esctl notify failed (%s); readers fall back to polling", e)
+                if self._conn is not None:
+                    self._conn.close()
+                self._conn = None

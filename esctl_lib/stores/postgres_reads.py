@@ -1,0 +1,238 @@
+"""Reading the PostgreSQL stream in ``(tx, id)`` order, below the in-progress horizon.
+
+A position is an event id; its *stream key* is the ``(tx, id)`` of the greatest event id at
+or below it (``(0, 0)`` for position 0). "After a position" means a greater key. Readers
+only see events whose ``tx`` lies below ``pg_snapshot_xmin(pg_current_snapshot())``, the
+oldest transaction still in progress, so nothing can later commit in front of them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from psycopg import sql
+
+from esctl_lib.events import Event
+from esctl_lib.stores.base import Page
+from esctl_lib.stores.postgres_tx import COLUMNS, HORIZON, decode_rows, key_of, translate_errors
+
+if TYPE_CHECKING:
+    from esctl_lib.stores.postgres import PostgresStore, ReaderHorizon
+
+
+class StreamKey(NamedTuple):
+    """Where an event sits in the stream: its writing transaction, then its id."""
+
+    tx: int
+    id: int
+
+
+START = StreamKey(0, 0)
+_ALIASED = (
+    "id, uuid::text AS uuid, aggregate_id::text AS aggregate_id, type, body::text AS body, "
+    "version, created_at, correlation_id::text AS correlation_id, "
+    "causation_id::text AS causation_id, metadata::text AS metadata, tx"
+)
+_OUTER = (
+    "e.id, e.uuid, e.aggregate_id, e.type, e.body, e.version, e.created_at, "
+    "e.correlation_id, e.causation_id, e.metadata"
+)
+
+# The hot path: everything readable after a position, one statement.
+READ_ALL = (
+    f"SELECT {COLUMNS} FROM events WHERE (tx, id) > {key_of('p')} AND tx < {HORIZON} "
+    "ORDER BY tx, id LIMIT %(n)s"
+)
+# Keys of the readable head, of ``until`` and of ``position``, in one round trip.
+BOUNDS = f"""
+SELECT h.tx::text, h.id, u.tx::text, u.id, p.tx::text, p.id
+FROM (SELECT 1) AS one
+LEFT JOIN LATERAL (SELECT tx, id FROM events WHERE tx < {HORIZON}
+                   ORDER BY tx DESC, id DESC LIMIT 1) AS h ON true
+LEFT JOIN LATERAL (SELECT tx, id FROM events WHERE id <= %(u)s
+                   ORDER BY id DESC LIMIT 1) AS u ON true
+LEFT JOIN LATERAL (SELECT tx, id FROM events WHERE id <= %(p)s
+                   ORDER BY id DESC LIMIT 1) AS p ON true
+"""
+_RANGE = "(tx, id) > (%(ptx)s::xid8, %(pid)s) AND (tx, id) <= (%(btx)s::xid8, %(bid)s)"
+READ_RANGE = f"SELECT {COLUMNS} FROM events WHERE {_RANGE} ORDER BY tx, id LIMIT %(n)s"
+# Filtered reads: one ordered index range scan on (type, tx, id) per type, merged. The
+# types are bound values planned afresh each time (never a generic plan), so a rare type
+# costs an index probe, not a scan from the reader's position.
+_TYPE_SCAN = sql.SQL(
+    f"(SELECT {_ALIASED} FROM events WHERE type = {{}} AND {_RANGE} ORDER BY tx, id LIMIT %(n)s)"
+)
+_TYPE_LATEST = sql.SQL(
+    f"(SELECT tx, id FROM events WHERE type = {{}} AND tx < {HORIZON} "
+    "ORDER BY tx DESC, id DESC LIMIT 1)"
+)
+_UNION = sql.SQL(" UNION ALL ")
+
+
+@lru_cache(maxsize=32)
+def read_types_query(count: int) -> sql.Composed:
+    """The filtered read for ``count`` types (parameters ``t0``, ``t1``, …)."""
+    arms = _UNION.join(_TYPE_SCAN.format(sql.Placeholder(f"t{i}")) for i in range(count))
+    return sql.SQL(
+        f"SELECT {_OUTER} FROM ({{}}) AS e ORDER BY e.tx, e.id LIMIT %(n)s"
+    ).format(arms)
+
+
+@lru_cache(maxsize=32)
+def latest_of_types_query(count: int) -> sql.Composed:
+    """The newest readable event among ``count`` types (parameters ``t0``, ``t1``, …)."""
+    arms = _UNION.join(_TYPE_LATEST.format(sql.Placeholder(f"t{i}")) for i in range(count))
+    return sql.SQL(
+        "SELECT e.id FROM ({}) AS e ORDER BY e.tx DESC, e.id DESC LIMIT 1"
+    ).format(arms)
+
+
+def type_params(types: list[str]) -> dict[str, str]:
+    """``{"t0": types[0], …}`` for the queries above."""
+    return {f"t{i}": t for i, t in enumerate(types)}
+
+
+READABLE_AFTER = (
+    f"SELECT EXISTS (SELECT 1 FROM events WHERE (tx, id) > {key_of('p')} AND tx < {HORIZON})"
+)
+LATEST = f"SELECT id FROM events WHERE tx < {HORIZON} ORDER BY tx DESC, id DESC LIMIT 1"
+COUNT = f"SELECT count(*) FROM events WHERE (tx, id) > {key_of('p')} AND tx < {HORIZON}"
+COUNT_TYPES = COUNT + " AND type = ANY(%(types)s::text[])"
+KEY = "SELECT tx::text, id FROM events WHERE id <= %s ORDER BY id DESC LIMIT 1"
+AGGREGATE = (
+    f"SELECT {COLUMNS} FROM events WHERE aggregate_id = %s AND version >= %s ORDER BY version"
+)
+HORIZON_HOLDER = """
+SELECT pid, extract(epoch FROM clock_timestamp() - xact_start)::float8, application_name,
+       state, datname
+FROM pg_stat_activity
+WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()
+ORDER BY age(backend_xid) DESC LIMIT 1
+"""
+PENDING = f"SELECT count(*) FROM events WHERE tx >= {HORIZON}"
+HORIZON_NOW = f"SELECT {HORIZON}::text"
+
+
+def _key(tx: str | None, id_: int | None) -> StreamKey | None:
+    return None if tx is None or id_ is None else StreamKey(int(tx), int(id_))
+
+
+class Reads:
+    """The read queries of one :class:`PostgresStore`."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+
+    def _rows(self, query: str | sql.Composed, params: Any, *, prepare: bool | None = None) -> list[Any]:
+        with self._store.connection() as conn, translate_errors():
+            return conn.execute(query, params, prepare=prepare).fetchall()
+
+    def _decode(self, rows: list[tuple[Any, ...]]) -> list[Event]:
+        return decode_rows(self._store.registry, rows)
+
+    def settle(self) -> None:
+        """Read your own writes: wait up to ``own_writes_wait`` seconds for the transactions
+        this process appended in to fall below the horizon (others may still be open)."""
+        store = self._store
+        own = store._own_tx
+        if not own:
+            return
+        deadline = time.monotonic() + store.own_writes_wait
+        delay = 0.001
+        while int(self._rows(HORIZON_NOW, None)[0][0]) <= own:
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        if store._own_tx == own:
+            store._own_tx = 0
+
+    def page(
+        self, position: int, *, types: Collection[str] | None, limit: int, until: int | None
+    ) -> Page:
+        """See ``EventStore.read_page``: events after ``position`` in stream order."""
+        self.settle()
+        if types is None and until is None:
+            events = self._decode(self._rows(READ_ALL, {"p": position, "n": limit}))
+            return Page(events, _last_id(events) if events else position)
+        row = self._rows(BOUNDS, {"p": position, "u": until})[0]
+        head = _key(row[0], row[1]) or START
+        start = _key(row[4], row[5]) or START
+        bound = head
+        if until is not None:
+            bound = min(head, _key(row[2], row[3]) or START)
+        if bound <= start:
+            return Page([], position)
+        params: dict[str, Any] = {
+            "ptx": str(start.tx), "pid": start.id, "btx": str(bound.tx), "bid": bound.id,
+            "n": limit,
+        }
+        if types is None:
+            rows = self._rows(READ_RANGE, params)
+        else:
+            type_list = list(types)
+            if not type_list:
+                return Page([], bound.id)
+            query = read_types_query(len(type_list))
+            rows = self._rows(query, {**params, **type_params(type_list)}, prepare=False)
+        events = self._decode(rows)
+        full = len(events) >= limit
+        return Page(events, _last_id(events) if full else bound.id)
+
+    def aggregate(self, aggregate_id: str, from_version: int) -> list[Event]:
+        """One aggregate's committed events in version order (no horizon applies here)."""
+        return self._decode(self._rows(AGGREGATE, (aggregate_id, from_version)))
+
+    def latest(self, types: Collection[str] | None) -> int:
+        """The newest readable event in stream order (of ``types``), 0 when none."""
+        self.settle()
+        if types is None:
+            rows = self._rows(LATEST, None)
+        else:
+            type_list = list(types)
+            if not type_list:
+                return 0
+            query = latest_of_types_query(len(type_list))
+            rows = self._rows(query, type_params(type_list), prepare=False)
+        return int(rows[0][0]) if rows else 0
+
+    def count(self, after: int, types: Collection[str] | None) -> int:
+        """How many readable events lie after ``after`` in stream order."""
+        self.settle()
+        if types is None:
+            return int(self._rows(COUNT, {"p": after})[0][0])
+        type_list = list(types)
+        if not type_list:
+            return 0
+        params = {"p": after, "types": type_list}
+        return int(self._rows(COUNT_TYPES, params, prepare=False)[0][0])
+
+    def readable_after(self, position: int) -> bool:
+        """True when some event after ``position`` is readable now."""
+        return bool(self._rows(READABLE_AFTER, {"p": position})[0][0])
+
+    def key(self, position: int) -> StreamKey:
+        """The stream key of ``position``."""
+        rows = self._rows(KEY, (position,))
+        return StreamKey(int(rows[0][0]), int(rows[0][1])) if rows else START
+
+    def horizon(self) -> ReaderHorizon:
+        """Who holds the readable horizon back, and how many events wait behind it."""
+        from esctl_lib.stores.postgres import ReaderHorizon
+
+        pending = int(self._rows(PENDING, None)[0][0])
+        holder = self._rows(HORIZON_HOLDER, None)
+        if not holder:
+            return ReaderHorizon(pending=pending)
+        pid, age, app, state, db = holder[0]
+        return ReaderHorizon(pending=pending, pid=pid, age_seconds=age, application=app,
+                             state=state, database=db)
+
+
+def _last_id(events: list[Event]) -> int:
+    last = events[-1].id
+    assert last is not None
+    return last
