@@ -199,7 +199,7 @@ def _process(processor: Any, store: EventStore, lock: ProcessorLock,
         lost.set()
         stop.set()
 
-    recorder = StateRecorder(settings.open, name, interval=settings.heartbeat_interval,
+    recorder = StateRecorder(store, name, interval=settings.heartbeat_interval,
                              check=lock.check, on_lost=on_lost)
     recorder.start("starting", position=store.get_tracker(name))
     log.info("Starting %s", name)
@@ -355,11 +355,8 @@ class Runner:
 
     def _supervise_once(self, ctx: Any) -> None:
         now = time.monotonic()
-        timeout = 1.0
-        for c in self._children:
-            if c.restart_at is not None:
-                timeout = min(timeout, max(0.0, c.restart_at - now))
-        wait_any(self._waitables(), timeout)
+        waits = [c.restart_at - now for c in self._children if c.restart_at is not None]
+        wait_any(self._waitables(), max(0.0, min([1.0, *waits])))
         self._drain_wake()
         self._reap(restart=not self._stopping)
         if self._stopping:
@@ -452,6 +449,7 @@ def run(
     idle_timeout: float = 0.5,
     log_level: str = "INFO",
     log_file: str | None = None,
+    log_format: str = LOG_FORMAT,
     lock_timeout: float = 0.0,
     install_signal_handlers: bool = True,
 ) -> int:
@@ -468,6 +466,7 @@ def run(
         retry=retry, max_attempts=max_attempts, batch_size=batch_size,
         startup_hook=startup_hook, on_error=on_error,
         idle_timeout=idle_timeout, log_level=log_level, log_file=log_file,
+        log_format=log_format,
     )
     if retry is not None:
         retry_policy(retry)  # a bad name fails here, not in every child

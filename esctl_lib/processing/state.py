@@ -169,14 +169,15 @@ class StateRecorder:
 
     :meth:`update` (the worker's ``on_state`` callback) only notes the new state in memory,
     so the worker never waits on, or nests a transaction into, a state write. The thread
-    writes changes at once and a heartbeat every ``interval`` seconds, through its own
-    store handle from ``open_store`` (one connection per thread). ``check`` runs before
-    each heartbeat; when it returns False the recorder calls ``on_lost`` once.
+    writes changes at once and a heartbeat every ``interval`` seconds. It shares ``store``
+    with the worker: stores give each thread its own connection (SQLite) or take one from
+    a pool per transaction (PostgreSQL). ``check`` runs before each heartbeat; when it
+    returns False the recorder calls ``on_lost`` once.
     """
 
     def __init__(
         self,
-        open_store: Callable[[], EventStore],
+        store: EventStore,
         name: str,
         *,
         interval: float = HEARTBEAT_INTERVAL,
@@ -186,7 +187,7 @@ class StateRecorder:
         self.name = name
         self.pid = os.getpid()
         self.host = socket.gethostname()
-        self._open_store = open_store
+        self._store = store
         self._interval = interval
         self._check = check
         self._on_lost = on_lost
@@ -209,12 +210,8 @@ class StateRecorder:
 
     def start(self, state: str = "starting", position: int | None = None) -> None:
         """Write the first row synchronously, then start the heartbeat thread."""
-        store = self._open_store()
-        try:
-            record_state(store, self.name, state, pid=self.pid, host=self.host,
-                         position=position, clear_error=True)
-        finally:
-            store.close()
+        record_state(self._store, self.name, state, pid=self.pid, host=self.host,
+                     position=position, clear_error=True)
         self._position = position
         self._noted = (state, None)
         self._thread = threading.Thread(target=self._loop, name=f"esctl-state-{self.name}",
@@ -228,20 +225,12 @@ class StateRecorder:
             self._cond.notify()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        store = self._open_store()
-        try:
-            record_state(store, self.name, state, pid=self.pid, host=self.host,
-                         position=self._position, error=error)
-        finally:
-            store.close()
+        record_state(self._store, self.name, state, pid=self.pid, host=self.host,
+                     position=self._position, error=error)
 
     def _loop(self) -> None:
-        store = self._open_store()
-        try:
-            while self._step(store):
-                pass
-        finally:
-            store.close()
+        while self._step(self._store):
+            pass
 
     def _step(self, store: EventStore) -> bool:
         with self._cond:

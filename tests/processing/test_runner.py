@@ -42,7 +42,7 @@ def append_ticks(store: EventStore, count: int, *, aggregates: int = 1) -> None:
 
 
 def state_of(spec: StoreSpec, name: str) -> str | None:
-    state = read_state(spec.open(), name)
+    state = read_state(spec.opened[0], name)
     return state.state if state else None
 
 
@@ -51,7 +51,7 @@ def log_of(out: Path, name: str = "runner") -> str:
 
 
 def test_a_child_whose_processor_raises_is_restarted(store_spec: StoreSpec, out: Path) -> None:
-    append_ticks(store_spec.open(), 1)
+    append_ticks(store_spec.opened[0], 1)
     runner = start_runner(store_spec, out, "Crasher", retry="none")
     try:
         wait_until(lambda: len({n[0] for n in read_notes(out, "crasher")}) >= 2,
@@ -61,7 +61,7 @@ def test_a_child_whose_processor_raises_is_restarted(store_spec: StoreSpec, out:
 
 
 def test_the_runner_logs_why_a_child_died(store_spec: StoreSpec, out: Path) -> None:
-    append_ticks(store_spec.open(), 1)
+    append_ticks(store_spec.opened[0], 1)
     runner = start_runner(store_spec, out, "Crasher", retry="none")
     try:
         wait_until(lambda: "restarting in" in log_of(out), what="a restart", proc=runner)
@@ -71,7 +71,7 @@ def test_the_runner_logs_why_a_child_died(store_spec: StoreSpec, out: Path) -> N
 
 
 def test_sigterm_stops_a_busy_runner_with_exit_code_0(store_spec: StoreSpec, out: Path) -> None:
-    append_ticks(store_spec.open(), 1000)
+    append_ticks(store_spec.opened[0], 1000)
     runner = start_runner(store_spec, out, "SlowRecorder", "TickCounter")
     wait_until(lambda: read_notes(out, "intervals"), what="processing", proc=runner)
     assert stop(runner) == 0
@@ -112,7 +112,7 @@ def test_a_runner_stopped_while_its_children_start_exits_0(
 def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_period(
     store_spec: StoreSpec, out: Path
 ) -> None:
-    append_ticks(store_spec.open(), 1)
+    append_ticks(store_spec.opened[0], 1)
     runner = start_runner(store_spec, out, "Stubborn", grace=1)
     wait_until(lambda: read_notes(out, "stubborn"), what="the stubborn child", proc=runner)
     assert stop(runner) == 1
@@ -122,7 +122,7 @@ def test_a_child_that_ignores_sigterm_is_killed_after_the_grace_period(
 def test_the_startup_hook_runs_in_each_child_before_processing(
     store_spec: StoreSpec, out: Path
 ) -> None:
-    append_ticks(store_spec.open(), 1)
+    append_ticks(store_spec.opened[0], 1)
     runner = start_runner(store_spec, out, "HookChecker", "OtherHookChecker",
                           hook=f"{APPS}:startup_hook")
     try:
@@ -148,13 +148,13 @@ def test_a_child_stops_when_its_runner_is_killed(store_spec: StoreSpec, out: Pat
 
 # -- once --------------------------------------------------------------------------------
 def test_once_returns_0_at_the_head(store_spec: StoreSpec, out: Path) -> None:
-    append_ticks(store_spec.open(), 30)
+    append_ticks(store_spec.opened[0], 30)
     assert run(store_spec.url, [TickCounter], schema=store_spec.schema, once=True,
                install_signal_handlers=False) == 0
 
 
 def test_once_processes_every_event_up_to_the_head(store_spec: StoreSpec, out: Path) -> None:
-    store = store_spec.open()
+    store = store_spec.opened[0]
     append_ticks(store, 30, aggregates=3)
     run(store_spec.url, [f"{APPS}:TickCounter"], schema=store_spec.schema, once=True,
         install_signal_handlers=False)
@@ -164,7 +164,7 @@ def test_once_processes_every_event_up_to_the_head(store_spec: StoreSpec, out: P
 
 
 def test_once_skips_a_processor_a_live_runner_holds(store_spec: StoreSpec, out: Path) -> None:
-    store = store_spec.open()
+    store = store_spec.opened[0]
     append_ticks(store, 3)
     holder = hold_lock(store_spec, "tick_counter")
     try:
@@ -179,7 +179,7 @@ def test_once_skips_a_processor_a_live_runner_holds(store_spec: StoreSpec, out: 
 def test_once_gives_up_on_a_failing_processor_with_exit_code_1(
     store_spec: StoreSpec, out: Path
 ) -> None:
-    append_ticks(store_spec.open(), 1)
+    append_ticks(store_spec.opened[0], 1)
     assert run(store_spec.url, [f"{APPS}:Failing"], schema=store_spec.schema, once=True,
                retry="exponential", install_signal_handlers=False) == 1
 
@@ -187,16 +187,16 @@ def test_once_gives_up_on_a_failing_processor_with_exit_code_1(
 def test_a_failing_processor_is_recorded_as_failing_with_its_error(
     store_spec: StoreSpec, out: Path
 ) -> None:
-    append_ticks(store_spec.open(), 1)
+    append_ticks(store_spec.opened[0], 1)
     run(store_spec.url, [f"{APPS}:Failing"], schema=store_spec.schema, once=True,
         install_signal_handlers=False)
-    state = read_state(store_spec.open(), "failing")
+    state = read_state(store_spec.opened[0], "failing")
     assert state is not None and state.state == "failing"
     assert "always fails" in (state.last_error or "")
 
 
 def test_once_runs_the_startup_hook_before_processing(store_spec: StoreSpec, out: Path) -> None:
-    append_ticks(store_spec.open(), 1)
+    append_ticks(store_spec.opened[0], 1)
     run(store_spec.url, [f"{APPS}:HookChecker"], schema=store_spec.schema, once=True,
         startup_hook=f"{APPS}:startup_hook", install_signal_handlers=False)
     assert read_notes(out, "handled") == [[str(os.getpid()), "hook_checker", "True"]]

@@ -36,7 +36,7 @@ def counts(store: EventStore) -> dict[str, int]:
 def test_a_child_killed_mid_catch_up_resumes_without_loss_or_doubles(
     store_spec: StoreSpec, tmp_path: Path
 ) -> None:
-    store = store_spec.open()
+    store = store_spec.opened[0]
     append_ticks(store)
     runner = start_runner(store_spec, tmp_path, "TickCounter")
     try:

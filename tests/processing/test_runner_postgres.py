@@ -31,12 +31,12 @@ def test_a_child_that_loses_its_lock_session_is_restarted(
     runner = start_runner(store_spec, tmp_path, "TickCounter")
     log = tmp_path / "runner.log"
     try:
-        first = wait_until(lambda: (s := read_state(store_spec.open(), "tick_counter"))
+        first = wait_until(lambda: (s := read_state(store_spec.opened[0], "tick_counter"))
                            and s.state == "idle" and s.pid, proc=runner, what="idle")
         assert terminate_lock_sessions("tick_counter") == 1
         wait_until(lambda: "lost its lock" in log.read_text(), proc=runner,
                    what="the child to notice")
-        wait_until(lambda: (s := read_state(store_spec.open(), "tick_counter"))
+        wait_until(lambda: (s := read_state(store_spec.opened[0], "tick_counter"))
                    and s.state == "idle" and s.pid != first, proc=runner,
                    what="a new child to run")
     finally:

@@ -58,7 +58,7 @@ def kill_runner_and_child(runner: subprocess.Popen[str], child: int) -> None:
 
 def active_then_standby(spec: StoreSpec, out: Path) -> tuple[subprocess.Popen[str], ...]:
     """Runner A processing slow_recorder, and runner B waiting as its standby."""
-    append_ticks(spec.open(), TICKS)
+    append_ticks(spec.opened[0], TICKS)
     first = start_runner(spec, out, "SlowRecorder", log_name="a")
     wait_until(lambda: pids(out), what="runner A to process", proc=first)
     second = start_runner(spec, out, "SlowRecorder", log_name="b")
@@ -73,7 +73,7 @@ def test_two_runners_never_process_one_processor_at_once(
     first, second = active_then_standby(store_spec, out)
     try:
         kill_runner_and_child(first, pids(out)[0])
-        store = store_spec.open()
+        store = store_spec.opened[0]
         wait_until(lambda: store.get_tracker("slow_recorder") == TICKS,
                    what="B to finish the work", proc=second)
     finally:
@@ -108,7 +108,7 @@ def test_a_standby_waits_quietly(store_spec: StoreSpec, out: Path) -> None:
 
 
 def state_of(spec: StoreSpec, name: str) -> str | None:
-    state = read_state(spec.open(), name)
+    state = read_state(spec.opened[0], name)
     return state.state if state else None
 
 

@@ -19,8 +19,6 @@ from esctl_lib.processing.state import (
     record_standby,
     record_state,
 )
-from tests.backends import StoreSpec
-from tests.processing.runner_apps.support import shared_backends
 
 
 def test_a_recorded_state_reads_back(store: EventStore) -> None:
@@ -104,10 +102,8 @@ def _wait_for_state(store: EventStore, name: str, wanted: str) -> ProcessorState
     raise AssertionError(f"{name} never reached {wanted}: {read_state(store, name)}")
 
 
-@shared_backends
-def test_the_recorder_writes_a_state_change_from_its_thread(store_spec: StoreSpec) -> None:
-    store = store_spec.open()
-    recorder = StateRecorder(store_spec.open, "p", interval=0.05)
+def test_the_recorder_writes_a_state_change_from_its_thread(store: EventStore) -> None:
+    recorder = StateRecorder(store, "p", interval=0.05)
     recorder.start()
     recorder.update("failing", 3, "ValueError: boom")
     state = _wait_for_state(store, "p", "failing")
@@ -116,12 +112,10 @@ def test_the_recorder_writes_a_state_change_from_its_thread(store_spec: StoreSpe
         3, "ValueError: boom", socket.gethostname())
 
 
-@shared_backends
 def test_the_recorder_writes_stopped_with_the_last_position_when_stopped(
-    store_spec: StoreSpec,
+    store: EventStore,
 ) -> None:
-    store = store_spec.open()
-    recorder = StateRecorder(store_spec.open, "p", interval=0.05)
+    recorder = StateRecorder(store, "p", interval=0.05)
     recorder.start()
     recorder.update("running", 42)
     recorder.stop()
@@ -129,10 +123,9 @@ def test_the_recorder_writes_stopped_with_the_last_position_when_stopped(
     assert state is not None and (state.state, state.position) == ("stopped", 42)
 
 
-@shared_backends
-def test_the_recorder_reports_a_lost_lock_once(store_spec: StoreSpec) -> None:
+def test_the_recorder_reports_a_lost_lock_once(store: EventStore) -> None:
     lost: list[bool] = []
-    recorder = StateRecorder(store_spec.open, "p", interval=0.02, check=lambda: False,
+    recorder = StateRecorder(store, "p", interval=0.02, check=lambda: False,
                              on_lost=lambda: lost.append(True))
     recorder.start()
     time.sleep(0.3)

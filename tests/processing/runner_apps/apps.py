@@ -48,7 +48,8 @@ class TickCounter(Projector):
     @handles(RunnerTick)
     def _tick(self, event: Event, tx: Transaction) -> None:
         p = tx.placeholder
-        tx.execute(
+        write = getattr(tx, "defer", tx.execute)  # the worker's batch tx queues writes
+        write(
             f"INSERT INTO tick_counts (aggregate_id, n) VALUES ({p}, 1) ON CONFLICT "
             "(aggregate_id) DO UPDATE SET n = tick_counts.n + 1",
             (event.aggregate_id,),
