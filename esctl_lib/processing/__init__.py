@@ -24,7 +24,7 @@ from esctl_lib.processing.retry import (
     retry_policy,
     retry_policy_for,
 )
-from esctl_lib.processing.waiting import has_reached, wait_for
+from esctl_lib.processing.waiting import has_reached, is_readable, wait_for
 from esctl_lib.processing.worker import process_available, replay, run_processor
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "emitted_uuid",
     "handles_all",
     "has_reached",
+    "is_readable",
     "list_parked",
     "process_available",
     "process_parked",

@@ -20,18 +20,35 @@ _FIRST_POLL = 0.002
 _MAX_POLL = 0.05
 
 
+def is_readable(store: EventStore, position: int) -> bool:
+    """True when the committed event at ``position`` can be read from the stream now.
+
+    On PostgreSQL a committed event becomes readable once every transaction that began
+    before it has ended; elsewhere at once.
+    """
+    if position <= 0:
+        return True
+    head = store.latest_position()
+    if head == position:
+        return True
+    # Readable means "not after the readable head" in stream order (not id order).
+    return bool(head) and bool(store.read_page(position, until=head, limit=1).events)
+
+
 def has_reached(store: EventStore, processor_name: str, position: int) -> bool:
     """True when the processor's tracker is at or past ``position`` in stream order."""
     if position <= 0:
         return True
-    if store.latest_position() < position:
-        return False  # that event is not readable yet
+    if not is_readable(store, position):
+        return False
     tracker = store.get_tracker(processor_name)
     return not store.read_page(tracker, limit=1, until=position).events
 
 
 def wait_for(store: EventStore, processor_name: str, position: int, timeout: float) -> bool:
     """Wait up to ``timeout`` seconds for the processor to reach ``position``; True if it did.
+
+    ``position`` is the id of a committed event (typically the caller's own write).
 
     A processor filtered on types saves how far it scanned past events it does not handle
     about once a second, so waiting for such an event may take that long.

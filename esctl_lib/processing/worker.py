@@ -36,6 +36,7 @@ class _Failure:
     error: ProcessingError
     attempts: int
     first_failed_at: float
+    last_failed_at: float
 
 
 class _Worker:
@@ -123,7 +124,7 @@ class _Worker:
                 for failure in parking:
                     park(tx, self.name, failure.error, attempts=failure.attempts,
                          first_failed_at=failure.first_failed_at,
-                         last_failed_at=self.policy.clock())
+                         last_failed_at=failure.last_failed_at)
                 handled = self.processor.process_batch(events, tx, self.store)
                 tx.set_tracker(self.name, page.end)
             except Exception:
@@ -182,11 +183,12 @@ class _Worker:
         if not (isinstance(error, ProcessingError) and error.processor == self.name
                 and error.event_id is not None):
             return 0
+        now = self.policy.clock()
         previous = self.failure
         if previous is not None and previous.error.event_uuid == error.event_uuid:
-            self.failure = _Failure(error, previous.attempts + 1, previous.first_failed_at)
+            self.failure = _Failure(error, previous.attempts + 1, previous.first_failed_at, now)
         else:
-            self.failure = _Failure(error, 1, self.policy.clock())
+            self.failure = _Failure(error, 1, now, now)
         return self.failure.attempts
 
     # -- bookkeeping ---------------------------------------------------------------------

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from esctl_lib import Event, EventStore, Transaction, handles
-from esctl_lib.processing import BatchTransaction, Projector
+from esctl_lib.processing import BatchTransaction, Projector, is_readable
 from tests.processing.events import ProcItemAdded, ProcItemRemoved, ProcRareThing
 
 
@@ -15,16 +16,32 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def readable(store: EventStore, stored: list[Event]) -> list[Event]:
+    """Wait until the appended events are readable, and return them.
+
+    On a PostgreSQL server shared with other work, a transaction open elsewhere holds
+    readers back for a moment; on the other backends this returns at once.
+    """
+    wait_readable(store, stored[-1].id or 0)
+    return stored
+
+
+def wait_readable(store: EventStore, position: int) -> None:
+    deadline = time.monotonic() + 30
+    while not is_readable(store, position) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def add_items(store: EventStore, count: int, *, aggregate: str | None = None) -> list[Event]:
     """Append ``count`` ProcItemAdded events of one aggregate in one transaction."""
     agg = aggregate or new_id()
-    return store.append(
+    return readable(store, store.append(
         [ProcItemAdded(aggregate_id=agg, body={"n": i}) for i in range(count)]
-    )
+    ))
 
 
 def add_one(store: EventStore, cls: type[Event] = ProcItemAdded, **body: Any) -> Event:
-    return store.append([cls(aggregate_id=new_id(), body=body)])[0]
+    return readable(store, store.append([cls(aggregate_id=new_id(), body=body)]))[0]
 
 
 class ItemCounts(Projector):
@@ -80,19 +97,27 @@ class RareCounter(Projector):
 def add_filler(store: EventStore, backend: str, count: int) -> None:
     """Append ``count`` ProcItemRemoved events of one aggregate, fast, in one transaction.
 
-    SQLite generates the rows in SQL; the memory store goes through append.
+    SQLite and PostgreSQL generate the rows in SQL; the memory store goes through append.
     """
-    if backend == "sqlite":
-        agg = new_id()
-        with store.transaction() as tx:
-            tx.execute(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
-                "INSERT INTO events (uuid, aggregate_id, type, body, version, created_at) "
-                "SELECT lower(hex(randomblob(16))), ?, 'proc_item_removed', '{}', i, "
-                "'2024-01-01T00:00:00.000000+00:00' FROM n",
-                (count, agg),
-            )
+    agg = new_id()
+    if backend == "memory":
+        for start in range(0, count, 10_000):
+            chunk = new_id()
+            store.append([ProcItemRemoved(aggregate_id=chunk)
+                          for _ in range(min(10_000, count - start))])
         return
-    for start in range(0, count, 10_000):
-        agg = new_id()
-        store.append([ProcItemRemoved(aggregate_id=agg) for _ in range(min(10_000, count - start))])
+    with store.transaction() as tx:
+        tx.execute(FILLER_SQL[backend], (count, agg))
+        last = tx.fetchall("SELECT max(id) FROM events")[0][0]
+    wait_readable(store, int(last))
+
+
+FILLER_SQL = {
+    "sqlite": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+    "INSERT INTO events (uuid, aggregate_id, type, body, version, created_at) "
+    "SELECT lower(hex(randomblob(16))), ?, 'proc_item_removed', '{}', i, "
+    "'2024-01-01T00:00:00.000000+00:00' FROM n",
+    "postgres": "INSERT INTO events (uuid, aggregate_id, type, body, version, created_at) "
+    "SELECT gen_random_uuid(), a.agg, 'proc_item_removed', '{}'::jsonb, i, now() "
+    "FROM generate_series(1, %s) AS i CROSS JOIN (SELECT %s::uuid AS agg) AS a",
+}
