@@ -74,6 +74,7 @@ def exit_code_for(error: Exception) -> int:
 
 # -- the commands ------------------------------------------------------------------------------
 def add(store: EventStore, args: argparse.Namespace) -> int:
+    """Add a todo and print its id."""
     todo_id = args.id or str(uuid.uuid4())
     params = {"todo_id": todo_id, "title": args.title, **_details(args)}
     CommandHandler(Repository(store)).handle(AddTodo.build(params))
@@ -82,24 +83,28 @@ def add(store: EventStore, args: argparse.Namespace) -> int:
 
 
 def amend(store: EventStore, args: argparse.Namespace) -> int:
+    """Amend an open todo."""
     params = {"todo_id": args.todo_id, "title": args.title, **_details(args)}
     CommandHandler(Repository(store)).handle(AmendTodo.build(params))
     return 0
 
 
 def complete(store: EventStore, args: argparse.Namespace) -> int:
+    """Complete an open todo."""
     params = {"todo_id": args.todo_id, "completed_on": args.on}
     CommandHandler(Repository(store)).handle(CompleteTodo.build(params))
     return 0
 
 
 def abandon(store: EventStore, args: argparse.Namespace) -> int:
+    """Abandon an open todo."""
     params = {"todo_id": args.todo_id, "abandoned_on": args.on}
     CommandHandler(Repository(store)).handle(AbandonTodo.build(params))
     return 0
 
 
 def list_todos(store: EventStore, args: argparse.Namespace) -> int:
+    """Print one projection's todos, as text or JSON."""
     todos = QUERIES[args.which](store)
     if args.json:
         print(json.dumps([_jsonable(t) for t in todos], indent=2))
@@ -143,7 +148,15 @@ def parser() -> argparse.ArgumentParser:
     )
     top.add_argument("--config", metavar="PATH", help="eventsourcery.toml to use")
     sub = top.add_subparsers(required=True, metavar="COMMAND")
+    _write_commands(sub)
+    cmd = sub.add_parser("list", help="list todos from a projection")
+    cmd.add_argument("which", choices=sorted(QUERIES))
+    cmd.add_argument("--json", action="store_true", help="print JSON")
+    cmd.set_defaults(run=list_todos)
+    return top
 
+
+def _write_commands(sub: Any) -> None:
     cmd = sub.add_parser("add", help="add a todo; prints its id")
     cmd.add_argument("title")
     cmd.add_argument("--id", help="the todo's UUID (default: a new one)")
@@ -162,12 +175,6 @@ def parser() -> argparse.ArgumentParser:
         cmd.add_argument("todo_id")
         cmd.add_argument("--on", default=today, metavar="DATE", help="default: today")
         cmd.set_defaults(run=func)
-
-    cmd = sub.add_parser("list", help="list todos from a projection")
-    cmd.add_argument("which", choices=sorted(QUERIES))
-    cmd.add_argument("--json", action="store_true", help="print JSON")
-    cmd.set_defaults(run=list_todos)
-    return top
 
 
 def _detail_options(cmd: argparse.ArgumentParser) -> None:
