@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import uuid
 from pathlib import Path
 
 import pytest
 
 from esctl_lib import ConfigError, EventStore
-from esctl_lib.processing.runner import run
+from esctl_lib.processing.runner import Runner, RunnerSettings, run
 from esctl_lib.processing.state import read_state
 from tests.backends import StoreSpec
 from tests.processing.runner_apps.apps import RunnerTick, TickCounter, read_notes
@@ -68,6 +69,32 @@ def test_the_runner_logs_why_a_child_died(store_spec: StoreSpec, out: Path) -> N
     finally:
         stop(runner)
     assert "crasher exited with code 1; restarting in 1 s" in log_of(out)
+
+
+def test_restart_delays_double_while_a_child_keeps_dying(
+    store_spec: StoreSpec, out: Path
+) -> None:
+    append_ticks(store_spec.opened[0], 1)
+    runner = start_runner(store_spec, out, "Crasher", retry="none")
+    try:
+        wait_until(lambda: "restarting in 2 s" in log_of(out), what="a second restart",
+                   proc=runner)
+    finally:
+        stop(runner)
+
+
+def test_a_runner_in_a_thread_stops_when_asked(store_spec: StoreSpec, out: Path) -> None:
+    settings = RunnerSettings(store_spec.url, schema=store_spec.schema)
+    runner = Runner(settings, [TickCounter])
+    codes: list[int] = []
+    thread = threading.Thread(target=lambda: codes.append(
+        runner.run(install_signal_handlers=False)))
+    thread.start()
+    wait_until(lambda: state_of(store_spec, "tick_counter") == "idle",
+               what="tick_counter to be idle")
+    runner.request_stop()
+    thread.join(timeout=15)
+    assert codes == [0]
 
 
 def test_sigterm_stops_a_busy_runner_with_exit_code_0(store_spec: StoreSpec, out: Path) -> None:
