@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -55,7 +56,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from esctl_lib.errors import ConfigError, SchemaError, StoreError
+from esctl_lib.errors import ConfigError, SchemaError, StoreError, StoreUnavailableError
 from esctl_lib.events import Event, normalize_uuid
 from esctl_lib.stores import mask_url
 from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, EventStore, Page, quote_identifier
@@ -72,6 +73,10 @@ from esctl_lib.stores.schema_files import latest_version, schema_files
 
 _SETUP_LOCK = 0x65736374  # advisory lock class for setup ("esct"), keyed by schema name
 _ORPHANED: list[Any] = []  # a parent's pools seen after a fork: kept, never closed here
+log = logging.getLogger("esctl.postgres")
+#: Per (url, schema): the newest transaction this process appended in. Reads by any store
+#: of this process wait briefly for it to become readable ("read your own writes").
+_OWN_WRITES: dict[tuple[str, str], int] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +124,6 @@ class PostgresStore(EventStore):
         self.connect_timeout = connect_timeout
         self.poll_interval = poll_interval
         self.own_writes_wait = own_writes_wait
-        self._own_tx = 0  # the newest transaction this process appended in
         self.application_name = application_name
         self.channel = channel_name(self.schema)
         self._lock = threading.Lock()
@@ -173,19 +177,29 @@ class PostgresStore(EventStore):
         """After a fork: drop (never close) the parent's pool and threads' connections."""
         _ORPHANED.extend(x for x in (self._pool, self._listener, self._notifier) if x)
         self._pool, self._listener, self._notifier = None, None, None
-        self._own_tx = 0
+        _OWN_WRITES.clear()
         self._pid = os.getpid()
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled autocommit connection with ``search_path`` set to the store's schema."""
+        """A pooled autocommit connection with ``search_path`` set to the store's schema.
+
+        When a connection turns out to be lost, the pool's other idle connections are
+        checked too, so the call after a ``StoreUnavailableError`` gets a working one.
+        """
         pool = self._get_pool()
         with translate_errors():
             conn = pool.getconn()
         try:
             yield conn
-        finally:
+        except StoreUnavailableError:
             pool.putconn(conn)
+            _check_quietly(pool)
+            raise
+        except BaseException:
+            pool.putconn(conn)
+            raise
+        pool.putconn(conn)
 
     def close(self) -> None:
         with self._lock:
@@ -271,9 +285,21 @@ class PostgresStore(EventStore):
 
     def _committed(self, written_tx: int) -> None:
         """After a commit that appended: remember it for our own reads, wake listeners."""
-        if written_tx > self._own_tx:
-            self._own_tx = written_tx
+        key = (self.url, self.schema)
+        if written_tx > _OWN_WRITES.get(key, 0):
+            _OWN_WRITES[key] = written_tx
         self._notify()
+
+    @property
+    def own_writes(self) -> int:
+        """The newest transaction this process appended in that may not be readable yet."""
+        return _OWN_WRITES.get((self.url, self.schema), 0)
+
+    def own_writes_readable(self, written_tx: int) -> None:
+        """Forget ``written_tx`` (and older) once readers can see it."""
+        key = (self.url, self.schema)
+        if _OWN_WRITES.get(key, 0) <= written_tx:
+            _OWN_WRITES.pop(key, None)
 
     def _notify(self) -> None:
         notifier = self._notifier
@@ -369,6 +395,13 @@ class PostgresStore(EventStore):
     def listener_pid(self) -> int | None:
         """The backend pid of this process's LISTEN connection (None when not listening)."""
         return self._listener.backend_pid if self._listener is not None else None
+
+
+def _check_quietly(pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
+    try:
+        pool.check()
+    except Exception as e:  # the server may be down altogether: the next call will say so
+        log.info("esctl pool check failed: %s", e)
 
 
 def channel_name(schema: str) -> str:

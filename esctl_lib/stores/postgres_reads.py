@@ -137,7 +137,7 @@ class Reads:
         """Read your own writes: wait up to ``own_writes_wait`` seconds for the transactions
         this process appended in to fall below the horizon (others may still be open)."""
         store = self._store
-        own = store._own_tx
+        own = store.own_writes
         if not own:
             return
         deadline = time.monotonic() + store.own_writes_wait
@@ -147,8 +147,7 @@ class Reads:
                 break
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
-        if store._own_tx == own:
-            store._own_tx = 0
+        store.own_writes_readable(own)
 
     def page(
         self, position: int, *, types: Collection[str] | None, limit: int, until: int | None
