@@ -162,6 +162,12 @@ def status_table(report: StatusReport) -> None:
     out = console()
     out.print(f"store [bold]{escape(report.store_url)}[/] ({report.dialect}, schema version "
               f"{report.schema_version}): {report.total_events} events, head {report.head}")
+    horizon = report.horizon
+    if horizon and horizon.get("pending"):
+        out.print(f"[yellow]{horizon['pending']} committed events are not readable yet[/]: "
+                  f"transaction of pid {horizon.get('pid')} "
+                  f"({escape(str(horizon.get('application') or '?'))}, open "
+                  f"{_ago(horizon.get('age_seconds') or 0)}) is still in progress")
     if not report.processors:
         out.print("no processors configured (\\[app] processors)")
         return
@@ -304,6 +310,9 @@ def setup_logging(level: str, file: str | None) -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # The pool retries and logs each failed attempt; the CLI reports the outcome once.
+    logging.getLogger("psycopg.pool").setLevel(
+        logging.DEBUG if level.lower() == "debug" else logging.CRITICAL)
 
 
 def teardown_logging() -> None:

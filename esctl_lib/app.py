@@ -165,6 +165,8 @@ def open_configured_store(
     kwargs: dict[str, Any] = {}
     if registry is not None:
         kwargs["registry"] = registry
+    if url.split(":", 1)[0].lower() in ("postgresql", "postgres"):
+        kwargs["connect_timeout"] = settings.store.connect_timeout
     return open_store(
         url,
         base_dir=settings.base_dir,

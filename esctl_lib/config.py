@@ -43,6 +43,7 @@ class StoreSettings:
     url: str | None = None
     schema: str | None = None
     synchronous: str = "FULL"
+    connect_timeout: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +346,7 @@ def _resolve_store(store: StoreSettings, here: Path) -> StoreSettings:
         url=_absolute_sqlite_url(store.url, here),
         schema=store.schema,
         synchronous=store.synchronous.upper(),
+        connect_timeout=store.connect_timeout,
     )
 
 
@@ -374,6 +376,8 @@ def _check_values(settings: Settings) -> None:
     if settings.store.synchronous not in SYNCHRONOUS_MODES:
         raise bad("store", "synchronous", settings.store.synchronous,
                   f"use one of {', '.join(SYNCHRONOUS_MODES)}")
+    if settings.store.connect_timeout <= 0:
+        raise bad("store", "connect_timeout", settings.store.connect_timeout, "must be > 0")
     if settings.processing.batch_size < 1:
         raise bad("processing", "batch_size", settings.processing.batch_size, "must be >= 1")
     attempts = settings.processing.max_attempts

@@ -23,6 +23,7 @@ _TEMPLATE = """\
 url = {url}
 # schema = "myapp"                     # PostgreSQL only: put every table in this schema
 # synchronous = "FULL"                 # SQLite only: FULL (durable) | NORMAL | EXTRA | OFF
+# connect_timeout = 10                 # PostgreSQL only: seconds to wait for a connection
 
 [app]
 # paths = ["src"]                      # prepended to sys.path, relative to this file

@@ -53,6 +53,10 @@ class StatusReport:
     total_events: int
     head: int
     processors: list[ProcessorStatus]
+    #: PostgreSQL: committed events readers cannot see yet, held back by the oldest open
+    #: writing transaction (``pending``, ``pid``, ``age_seconds``, ``application``, ...).
+    #: None on other stores.
+    horizon: dict[str, Any] | None = None
 
     @property
     def failing(self) -> bool:
@@ -66,6 +70,7 @@ class StatusReport:
                       "schema_version": self.schema_version,
                       "total_events": self.total_events, "head": self.head},
             "failing": self.failing,
+            "horizon": self.horizon,
             "processors": [
                 {**{f: getattr(p, f) for f in p.__slots__}, "failing": p.failing}
                 for p in self.processors
@@ -98,7 +103,17 @@ def status_report(
         total_events=store.count(),
         head=store.latest_position(),
         processors=rows,
+        horizon=_horizon(store),
     )
+
+
+def _horizon(store: EventStore) -> dict[str, Any] | None:
+    """What holds readers back, where the store can tell (PostgreSQL's reader horizon)."""
+    reader_horizon = getattr(store, "reader_horizon", None)
+    if reader_horizon is None:
+        return None
+    found = reader_horizon()
+    return {name: getattr(found, name) for name in found.__slots__}
 
 
 def _processor_status(

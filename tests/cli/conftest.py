@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -152,4 +153,31 @@ def add(store: EventStore, cls_name: str, aggregate: str, **body: Any) -> Any:
     from cliapp import events
 
     cls: Callable[..., Any] = getattr(events, cls_name)
-    return store.append([cls(aggregate_id=aggregate, body=body)])[0]
+    stored = store.append([cls(aggregate_id=aggregate, body=body)])[0]
+    readable(store, stored.id)
+    return stored
+
+
+def total(store: EventStore, event_type: str | None = None) -> int:
+    """How many events are stored (of a type), committed ones included that readers of the
+    stream may not see yet (so "nothing was written" checks cannot pass by accident)."""
+    with store.transaction() as tx:
+        if event_type is None:
+            row = tx.fetchone("SELECT count(*) FROM events")
+        else:
+            row = tx.fetchone(f"SELECT count(*) FROM events WHERE type = {tx.placeholder}",
+                              (event_type,))
+    assert row is not None
+    return int(row[0])
+
+
+def readable(store: EventStore, position: int, timeout: float = 30.0) -> None:
+    """Wait until ``position`` is readable by any process.
+
+    On PostgreSQL an event becomes readable once no older writing transaction of the
+    server is still open, and other test suites may hold one open for a moment.
+    """
+    deadline = time.monotonic() + timeout
+    while store.latest_position() < position:
+        assert time.monotonic() < deadline, f"event {position} never became readable"
+        time.sleep(0.01)

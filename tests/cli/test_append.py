@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import AGGREGATE, Backend, Cli, add, one_error_line, write_config
+from tests.cli.conftest import AGGREGATE, Backend, Cli, add, one_error_line, total, write_config
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_bad_input_exits_with_one_line_and_writes_nothing(case: str, app_cli: Cl
     assert result.exit_code == code
     assert message in one_error_line(result)
     assert result.stdout == ""
-    assert backend.open().count() == 1
+    assert total(backend.open()) == 1
 
 
 def test_an_unregistered_type_exits_2_and_writes_nothing(app_cli: Cli,
@@ -91,4 +91,4 @@ def test_an_unregistered_type_exits_2_and_writes_nothing(app_cli: Cli,
     result = app_cli("append", "no_such_type", "--aggregate", AGGREGATE)
     assert result.exit_code == 2
     assert "unknown event type 'no_such_type'" in one_error_line(result)
-    assert backend.open().count() == 0
+    assert total(backend.open()) == 0

@@ -108,7 +108,8 @@ def test_the_error_handler_keeps_messages_on_one_line_without_passwords() -> Non
 
 def test_an_unreachable_store_exits_1_without_the_password(project: Path) -> None:
     require_postgres()
-    cli = Cli({"ESCTL_STORE__URL": "postgresql://app:hunter2@127.0.0.1:1/nowhere"})
+    cli = Cli({"ESCTL_STORE__URL": "postgresql://app:hunter2@127.0.0.1:1/nowhere",
+               "ESCTL_STORE__CONNECT_TIMEOUT": "1"})
     result = cli("tail")
     assert result.exit_code == 1
     assert "hunter2" not in result.output

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from esctl_lib import EventStore
-from tests.cli.conftest import AGGREGATE, OTHER, Backend, Cli, add, one_error_line
+from tests.cli.conftest import AGGREGATE, OTHER, Backend, Cli, add, one_error_line, readable
 
 
 def fill(store: EventStore) -> None:
@@ -153,8 +153,10 @@ def test_tail_follow_prints_an_event_appended_by_another_process(
 def test_tail_into_a_closed_pipe_exits_quietly(backend: Backend, project: Path) -> None:
     from cliapp.events import ItemAdded
 
-    backend.open().append([ItemAdded(aggregate_id=AGGREGATE, body={"name": "x" * 100})
+    store = backend.open()
+    stored = store.append([ItemAdded(aggregate_id=AGGREGATE, body={"name": "x" * 100})
                            for _ in range(3000)])
+    readable(store, stored[-1].id or 0)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESCTL_")}
     env.update({k: v for k, v in backend.env().items() if v is not None})
     proc = subprocess.Popen([sys.executable, "-m", "esctl", "tail"], cwd=project, env=env,
