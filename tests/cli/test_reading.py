@@ -166,3 +166,14 @@ def test_tail_into_a_closed_pipe_exits_quietly(backend: Backend, project: Path) 
     proc.stdout.close()
     assert proc.wait(timeout=60) == 0
     assert proc.stderr.read() == b""
+
+
+def test_store_level_commands_work_without_the_applications_code(
+    cli: Cli, backend: Backend, project: Path
+) -> None:
+    (project / "eventsourcery.toml").write_text(
+        '[app]\nevents = ["not_installed.events"]\nprocessors = ["not_installed.p:P"]\n')
+    add(backend.open(), "ItemAdded", AGGREGATE, name="a")
+    assert cli("tail").exit_code == 0
+    assert cli("events", AGGREGATE).exit_code == 0
+    assert cli("export").exit_code == 0
