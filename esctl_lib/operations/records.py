@@ -66,41 +66,45 @@ def parse_record(line: str, where: str) -> Event:
         data = json.loads(line)
     except json.JSONDecodeError as e:
         raise InvalidEventError(f"{where}: not valid JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise InvalidEventError(f"{where}: expected a JSON object, got {_kind(data)}")
-    unknown = sorted(set(data) - set(RECORD_FIELDS))
-    if unknown:
-        raise InvalidEventError(f"{where}: unknown field(s) {', '.join(unknown)}")
-    missing = [f for f in _REQUIRED if data.get(f) is None]
-    if missing:
-        raise InvalidEventError(f"{where}: missing field(s) {', '.join(missing)}")
-    if not isinstance(data["body"], dict):
-        raise InvalidEventError(f"{where}: body must be a JSON object, got {_kind(data['body'])}")
-    metadata = data.get("metadata")
-    if metadata is not None and not isinstance(metadata, dict):
-        raise InvalidEventError(f"{where}: metadata must be a JSON object")
-    version = data["version"]
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise InvalidEventError(f"{where}: version must be a whole number >= 1, got {version!r}")
-    if not isinstance(data["type"], str) or not data["type"]:
-        raise InvalidEventError(f"{where}: type must be a non-empty string")
     try:
+        _check_shape(data)
         fields = (
             None,
             _uuid(data["uuid"], "uuid"),
             _uuid(data["aggregate_id"], "aggregate_id"),
             data["type"],
             data["body"],
-            version,
+            data["version"],
             _time(data["created_at"]),
             _uuid(data.get("correlation_id"), "correlation_id"),
             _uuid(data.get("causation_id"), "causation_id"),
-            metadata or {},
+            data.get("metadata") or {},
         )
     except InvalidEventError as e:
         raise InvalidEventError(f"{where}: {e}") from None
     # Every field is checked and canonical: build the event without checking them again.
     return Event._trusted(fields)
+
+
+def _check_shape(data: Any) -> None:
+    if not isinstance(data, dict):
+        raise InvalidEventError(f"expected a JSON object, got {_kind(data)}")
+    unknown = sorted(set(data) - set(RECORD_FIELDS))
+    if unknown:
+        raise InvalidEventError(f"unknown field(s) {', '.join(unknown)}")
+    missing = [f for f in _REQUIRED if data.get(f) is None]
+    if missing:
+        raise InvalidEventError(f"missing field(s) {', '.join(missing)}")
+    if not isinstance(data["body"], dict):
+        raise InvalidEventError(f"body must be a JSON object, got {_kind(data['body'])}")
+    metadata = data.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InvalidEventError("metadata must be a JSON object")
+    version = data["version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise InvalidEventError(f"version must be a whole number >= 1, got {version!r}")
+    if not isinstance(data["type"], str) or not data["type"]:
+        raise InvalidEventError("type must be a non-empty string")
 
 
 def _uuid(value: Any, field: str) -> Any:
