@@ -301,9 +301,19 @@ def _bar(label: str, unit: str) -> Iterator[Progress]:
 
 def setup_logging(level: str, file: str | None) -> None:
     """Log at ``level`` to stderr, or append to ``file``."""
-    handler: logging.Handler = (
-        logging.FileHandler(file) if file else logging.StreamHandler(sys.stderr)
-    )
+    handler: logging.Handler
+    if file:
+        from pathlib import Path
+
+        try:
+            Path(file).parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(file)
+        except OSError as e:
+            from esctl_lib import ConfigError
+
+            raise ConfigError(f"[logging] file {file}: cannot open it: {e.strerror}") from e
+    else:
+        handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     teardown_logging()
     handler._esctl = True  # type: ignore[attr-defined]

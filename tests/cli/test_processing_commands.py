@@ -326,3 +326,14 @@ def test_status_on_postgresql_shows_events_held_back_by_an_open_transaction(
     assert data["horizon"]["pending"] >= 1
     assert isinstance(data["horizon"]["pid"], int)
     assert pid > 0
+
+
+def test_the_logging_file_receives_the_run_log(cli: Cli, backend: Backend,
+                                               project: Path) -> None:
+    write_config(project, processors=("cliapp.processors:ItemList",),
+                 extra='[logging]\nfile = "logs/esctl.log"\n')
+    add(backend.open(), "ItemAdded", AGGREGATE, name="pen")
+    result = cli("run", "--once")
+    assert result.exit_code == 0, result.output
+    assert "cli_items" in (project / "logs" / "esctl.log").read_text()
+    assert "cli_items" not in result.stderr
