@@ -99,6 +99,9 @@ class Processor:
 
     _handlers: ClassVar[dict[str, list[str]]] = {}
     _catch_all: ClassVar[str | None] = None
+    _fallback: tuple[Callable[[Event, Transaction], None], ...] = ()
+    #: The event whose handlers are running (None between events).
+    current_event: Event | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -142,33 +145,51 @@ class Processor:
 
     # -- handling ------------------------------------------------------------------------
     def handle(self, event: Event, tx: Transaction) -> None:
-        """Run the event's handlers, then the catch-all; wrap a failure in ProcessingError.
-
-        A :class:`StoreUnavailableError` passes through unwrapped: the store failed, not
-        the event, so it never counts towards parking.
-        """
-        if not self.handles_type(event.type):
-            return
-        try:
-            for method in self._handlers.get(event.type, ()):
-                getattr(self, method)(event, tx)
-            if self._catch_all is not None:
-                getattr(self, self._catch_all)(event, tx)
-        except StoreUnavailableError:
-            raise
-        except Exception as e:
-            raise processing_error(self.name, event, e) from e
+        """Run one event's handlers, then the catch-all (see :meth:`process_batch`)."""
+        self.process_batch([event], tx, None)
 
     def process_batch(
-        self, events: Sequence[Event], tx: Transaction, store: EventStore
+        self, events: Sequence[Event], tx: Transaction, store: EventStore | None
     ) -> int:
-        """Handle events in order inside ``tx``; returns how many had handlers."""
+        """Handle events in order inside ``tx``; returns how many had handlers.
+
+        While a handler runs, :attr:`current_event` is its event. A handler's failure is
+        raised as a :class:`ProcessingError` naming the event, with the original as its
+        cause; a :class:`StoreUnavailableError` passes through unwrapped: the store failed,
+        not the event, so it never counts towards parking.
+        """
+        table = self._dispatch()
         handled = 0
         for event in events:
-            if self.handles_type(event.type):
-                self.handle(event, tx)
-                handled += 1
+            methods = table.get(event.type, self._fallback)
+            if not methods:
+                continue
+            self.current_event = event
+            try:
+                for method in methods:
+                    method(event, tx)
+            except StoreUnavailableError:
+                raise
+            except Exception as e:
+                raise processing_error(self.name, event, e) from e
+            finally:
+                self.current_event = None
+            handled += 1
         return handled
+
+    def _dispatch(self) -> dict[str, tuple[Callable[[Event, Transaction], None], ...]]:
+        """Type name → bound handlers (catch-all last), built once per instance."""
+        table: dict[str, tuple[Callable[[Event, Transaction], None], ...]] | None
+        table = self.__dict__.get("_dispatch_table")
+        if table is None:
+            catch_all = (getattr(self, self._catch_all),) if self._catch_all else ()
+            table = {
+                type_name: (*(getattr(self, m) for m in methods), *catch_all)
+                for type_name, methods in self._handlers.items()
+            }
+            self.__dict__["_fallback"] = () if self._handlers else catch_all
+            self.__dict__["_dispatch_table"] = table
+        return table
 
     # -- tables --------------------------------------------------------------------------
     def setup(self, store: EventStore) -> None:

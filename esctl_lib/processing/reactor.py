@@ -45,18 +45,15 @@ class Reactor(Processor):
     kind = "reactor"
     emits: ClassVar[tuple[type[Event], ...]] = ()
 
-    _trigger: Event | None = None
-    _emit_index: int = 0
-
     def emit(self, event: Event) -> Event:
         """Emit ``event`` as a consequence of the event being handled; returns it as stored.
 
         It gets a deterministic uuid, ``causation_id`` = the trigger's uuid and
-        ``correlation_id`` = the trigger's correlation id (or its uuid), unless the caller
-        set those two. It is appended when the batch commits (so it has no id yet).
+        ``correlation_id`` = the trigger's correlation id (or its uuid) unless the caller
+        set one. It is appended when the batch commits (so it has no id yet).
         """
-        trigger = self._trigger
-        pending: list[Event] | None = self.__dict__.get("_emitted")
+        trigger = self.current_event
+        pending: _Emitted | None = self.__dict__.get("_emitted")
         if trigger is None or pending is None:
             raise InvalidEventError(f"{self.name}: emit() is only allowed inside a handler")
         if type(event) not in self.emits:
@@ -66,33 +63,43 @@ class Reactor(Processor):
                 f"emits = ({declared}); add the class to emits"
             )
         stamped = event.replace(
-            uuid=emitted_uuid(self.name, trigger.uuid, self._emit_index),
-            causation_id=event.causation_id or trigger.uuid,
+            uuid=emitted_uuid(self.name, trigger.uuid, pending.next_index(trigger.uuid)),
+            causation_id=trigger.uuid,
             correlation_id=event.correlation_id or trigger.correlation_id or trigger.uuid,
         )
-        self._emit_index += 1
-        pending.append(stamped)
+        pending.events.append(stamped)
         return stamped
 
-    def handle(self, event: Event, tx: Transaction) -> None:
-        self._trigger = event
-        self._emit_index = 0
-        try:
-            super().handle(event, tx)
-        finally:
-            self._trigger = None
-
     def process_batch(
-        self, events: Sequence[Event], tx: Transaction, store: EventStore
+        self, events: Sequence[Event], tx: Transaction, store: EventStore | None
     ) -> int:
-        pending: list[Event] = []
+        pending = _Emitted()
         self.__dict__["_emitted"] = pending
         try:
             handled = super().process_batch(events, tx, store)
-            append_new(pending, tx, store)
+            if pending.events:
+                if store is None:
+                    raise InvalidEventError(f"{self.name}: emitting needs the store")
+                append_new(pending.events, tx, store)
         finally:
             del self.__dict__["_emitted"]
         return handled
+
+
+class _Emitted:
+    """The events emitted in one batch, and the emit index of the current trigger."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._trigger = ""
+        self._index = 0
+
+    def next_index(self, trigger_uuid: str) -> int:
+        if trigger_uuid != self._trigger:
+            self._trigger, self._index = trigger_uuid, 0
+        else:
+            self._index += 1
+        return self._index
 
 
 def append_new(events: Sequence[Event], tx: Transaction, store: EventStore) -> int:

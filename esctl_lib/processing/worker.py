@@ -5,6 +5,12 @@ store transaction: the processor's rows, the events it emits, parked events and 
 tracker position commit together or not at all, so the loop is crash-safe by construction
 (after a crash it resumes from the last committed batch, applying nothing twice). It checks
 ``stop`` between batches and wakes at least every ``idle_timeout`` seconds when idle.
+
+On PostgreSQL a batch commits without waiting for its WAL flush (``synchronous_commit``
+off for that transaction only), so a slow disk does not hold up the next event. That is
+safe here: a server crash can only lose the newest batches whole - rows, emitted events
+and tracker together - which are then processed again. Anything that read them and
+committed durably made them durable too (the WAL is flushed in order).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from esctl_lib.errors import ProcessingError
@@ -20,12 +27,15 @@ from esctl_lib.processing.batching import BatchTransaction
 from esctl_lib.processing.parking import park, process_parked
 from esctl_lib.processing.processor import Processor
 from esctl_lib.processing.retry import NoRetry, RetryPolicy, retry_policy
-from esctl_lib.stores.base import EventStore, Page
+from esctl_lib.stores.base import EventStore, Page, Transaction
 
 OnError = Callable[[BaseException, str], None]
 OnState = Callable[[str, int, str | None], None]
 #: A filtered processor saves scan-only progress (no handled event) at most this often.
 SCAN_SAVE_INTERVAL = 1.0
+#: Stores whose reads wait on the network, so reading the next page while a batch is
+#: written pays off. On SQLite the reader would fight the writer for the GIL (slower).
+READ_AHEAD_DIALECTS = frozenset({"postgresql"})
 log = logging.getLogger("esctl.processing")
 
 
@@ -74,23 +84,27 @@ class _Worker:
         self.to_park: dict[int, _Failure] = {}
         self.unsaved = False
         self.saved_at = 0.0
+        self.ahead = _ReadAhead(store, self.types, processor.batch_size, self.name)
 
     # -- the loop ------------------------------------------------------------------------
     def run(self, *, once: bool) -> int:
         until: int | None = None
-        while not self.stop.is_set():
-            try:
-                if not self.ready:
-                    self._start()
-                    if once and until is None:
-                        until = self.store.latest_position()
-                if self._step(until):
-                    if once:
-                        break
-                    self._idle()
-            except Exception as e:
-                self.ready = False
-                self._fail(e)
+        try:
+            while not self.stop.is_set():
+                try:
+                    if not self.ready:
+                        self._start()
+                        if once and until is None:
+                            until = self.store.latest_position()
+                    if self._step(until):
+                        if once:
+                            break
+                        self._idle()
+                except Exception as e:
+                    self.ready = False
+                    self._fail(e)
+        finally:
+            self.ahead.close()
         self._save_scan()
         self._report("stopped")
         return self.handled
@@ -104,8 +118,10 @@ class _Worker:
     def _step(self, until: int | None) -> bool:
         """Read and process one batch; True when caught up."""
         size = self.processor.batch_size
-        page = self.store.read_page(self.position, types=self.types, limit=size, until=until)
+        page = self.ahead.read(self.position, until)
         if page.events:
+            if len(page.events) >= size and self.ahead.enabled:
+                self.ahead.start(page.end, until)  # catching up: read the next page meanwhile
             self._report("running")
             self._commit(page)
         elif page.end != self.position:
@@ -119,6 +135,7 @@ class _Worker:
         parking = [self.to_park[e.id] for e in page.events if e.id in self.to_park]
         events = [e for e in page.events if e.id not in self.to_park]
         with self.store.transaction() as raw:
+            relax_durability(raw)
             tx = BatchTransaction(raw, queue=not self.precise)
             try:
                 for failure in parking:
@@ -196,6 +213,7 @@ class _Worker:
         if not self.unsaved or not self.ready:
             return
         with self.store.transaction() as tx:
+            relax_durability(tx)
             tx.set_tracker(self.name, self.position)
         self.unsaved = False
         self.saved_at = time.monotonic()
@@ -217,6 +235,64 @@ class _Worker:
             self.last_error = None
         if self.on_state is not None:
             self.on_state(state, self.position, self.last_error)
+
+
+def relax_durability(tx: Transaction) -> None:
+    """Let this transaction commit without waiting for the disk, where the store allows it."""
+    statement = _RELAXED_COMMIT.get(tx.dialect)
+    if statement is not None:
+        tx.execute(statement)
+
+
+_RELAXED_COMMIT = {"postgresql": "SET LOCAL synchronous_commit TO OFF"}
+
+
+class _ReadAhead:
+    """Reads the next page on a helper thread while the current one is being processed.
+
+    Only reads: a page read ahead is used only if the loop asks for exactly that position,
+    so a failed batch (which does not move the position) simply discards it.
+    """
+
+    def __init__(
+        self, store: EventStore, types: list[str] | None, limit: int, name: str
+    ) -> None:
+        self.store = store
+        self.types = types
+        self.limit = limit
+        self.name = name
+        self.enabled = store.dialect in READ_AHEAD_DIALECTS
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: tuple[int, int | None, Future[Page]] | None = None
+
+    def read(self, position: int, until: int | None) -> Page:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            if pending[:2] == (position, until):
+                return pending[2].result()
+            _discard(pending[2])
+        return self.store.read_page(position, types=self.types, limit=self.limit, until=until)
+
+    def start(self, position: int, until: int | None) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"esctl-read-{self.name}")
+        future = self._pool.submit(
+            self.store.read_page, position, types=self.types, limit=self.limit, until=until
+        )
+        self._pending = (position, until, future)
+
+    def close(self) -> None:
+        if self._pending is not None:
+            _discard(self._pending[2])
+            self._pending = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+
+def _discard(future: Future[Page]) -> None:
+    """Wait for a read nobody needs any more, ignoring its outcome."""
+    future.exception()
 
 
 def run_processor(
