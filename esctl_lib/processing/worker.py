@@ -19,8 +19,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from esctl_lib.errors import ProcessingError
 from esctl_lib.processing.batching import BatchTransaction
@@ -28,6 +28,9 @@ from esctl_lib.processing.parking import park, process_parked
 from esctl_lib.processing.processor import Processor
 from esctl_lib.processing.retry import NoRetry, RetryPolicy, retry_policy
 from esctl_lib.stores.base import EventStore, Page, Transaction
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 OnError = Callable[[BaseException, str], None]
 OnState = Callable[[str, int, str | None], None]
@@ -275,6 +278,8 @@ class _ReadAhead:
 
     def start(self, position: int, until: int | None) -> None:
         if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
             self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"esctl-read-{self.name}")
         future = self._pool.submit(
             self.store.read_page, position, types=self.types, limit=self.limit, until=until
