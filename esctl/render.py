@@ -299,6 +299,9 @@ def _bar(label: str, unit: str) -> Iterator[Progress]:
 # -- logging ----------------------------------------------------------------------------
 
 
+_handlers: list[logging.Handler] = []
+
+
 def setup_logging(level: str, file: str | None) -> None:
     """Log at ``level`` to stderr, or append to ``file``."""
     handler: logging.Handler
@@ -316,7 +319,7 @@ def setup_logging(level: str, file: str | None) -> None:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     teardown_logging()
-    handler._esctl = True  # type: ignore[attr-defined]
+    _handlers.append(handler)
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level.upper())
@@ -328,7 +331,7 @@ def setup_logging(level: str, file: str | None) -> None:
 def teardown_logging() -> None:
     """Remove (and close) the handler :func:`setup_logging` added."""
     root = logging.getLogger()
-    for old in root.handlers[:]:
-        if getattr(old, "_esctl", False):
-            root.removeHandler(old)
-            old.close()
+    while _handlers:
+        old = _handlers.pop()
+        root.removeHandler(old)
+        old.close()
