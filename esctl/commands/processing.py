@@ -18,7 +18,7 @@ NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="The processor
 def run(
     ctx: typer.Context,
     names: Annotated[list[str] | None, typer.Argument(
-        metavar="[NAME]...", help="Processors to run (default: every configured one).")]
+        metavar="NAME", help="Processors to run (default: every configured one).")]
     = None,
     once: Annotated[bool, typer.Option(
         "--once", help="Process everything up to the current head, then exit.")] = False,
@@ -103,7 +103,7 @@ def replay(
 def reset(
     ctx: typer.Context,
     name: NameArgument,
-    to: Annotated[int, typer.Option("--to", help="The new position (event id).", min=0)] = 0,
+    to: Annotated[int, typer.Option("--to", metavar="ID", help="The new position (event id).", min=0)] = 0,
     yes: YesOption = False,
 ) -> None:
     """Move a processor's position without processing.
@@ -130,7 +130,7 @@ def reset(
 def errors(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Argument(
-        metavar="[NAME]", help="Only this processor's parked events.")] = None,
+        metavar="NAME", help="Only this processor's parked events.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
     = False,
 ) -> None:
@@ -157,7 +157,7 @@ def retry(
     ctx: typer.Context,
     name: NameArgument,
     event_id: Annotated[int | None, typer.Argument(
-        help="Only this parked event (default: all of the processor's).")] = None,
+        metavar="EVENT_ID", help="Only this parked event (default: all of the processor's).")] = None,
 ) -> None:
     """Queue parked events for another try.
 

@@ -15,9 +15,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 @handle_errors
 def init(
-    folder: Annotated[Path, typer.Argument(help="Folder to write eventsourcery.toml into.",
-                                           show_default="current folder")] = Path("."),
-    url: Annotated[str, typer.Option("--url", help="The store URL to write.")]
+    folder: Annotated[Path, typer.Argument(
+        metavar="FOLDER", help="Folder to write eventsourcery.toml into.",
+        show_default="current folder")] = Path("."),
+    url: Annotated[str, typer.Option("--url", metavar="URL", help="The store URL to write.")]
     = "sqlite:///.esctl/events.db",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")]
     = False,

@@ -20,14 +20,14 @@ JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per li
 def tail(
     ctx: typer.Context,
     types: Annotated[list[str] | None, typer.Option(
-        "--type", "-t", help="Only events of this type (repeat for several).")] = None,
+        "--type", "-t", metavar="TYPE", help="Only events of this type (repeat for several).")] = None,
     aggregate: Annotated[str | None, typer.Option(
-        "--aggregate", "-a", help="Only events of this aggregate id.")] = None,
+        "--aggregate", "-a", metavar="ID", help="Only events of this aggregate id.")] = None,
     after: Annotated[int | None, typer.Option(
-        "--from", help="Start after this position (event id), e.g. a processor's position "
+        "--from", metavar="ID", help="Start after this position (event id), e.g. a processor's position "
                        "from esctl status.", min=0)] = None,
     last: Annotated[int | None, typer.Option(
-        "--last", "-n", help="Start with the last N matching events.", min=0)] = None,
+        "--last", "-n", metavar="N", help="Start with the last N matching events.", min=0)] = None,
     follow: Annotated[bool, typer.Option(
         "--follow", "-f", help="Keep printing new events as they are committed, until "
                                "Ctrl-C.")] = False,
@@ -62,7 +62,7 @@ def tail(
 @handle_errors
 def events(
     ctx: typer.Context,
-    aggregate_id: Annotated[str, typer.Argument(help="The aggregate's id (a UUID).")],
+    aggregate_id: Annotated[str, typer.Argument(metavar="AGGREGATE_ID", help="The aggregate's id (a UUID).")],
     as_json: JsonOption = False,
 ) -> None:
     """Print one aggregate's history in version order.
@@ -95,17 +95,18 @@ def _read_body(value: str) -> str:
 def append(
     ctx: typer.Context,
     type_name: Annotated[str, typer.Argument(metavar="TYPE", help="The event type name.")],
-    aggregate: Annotated[str, typer.Option("--aggregate", "-a",
+    aggregate: Annotated[str, typer.Option("--aggregate", "-a", metavar="ID",
                                            help="The aggregate id (a UUID).")],
     body: Annotated[str, typer.Option(
-        "--body", "-b", help="The body: a JSON object, @file.json, or - for stdin.")] = "{}",
+        "--body", "-b", metavar="JSON|@FILE|-",
+        help="The body: a JSON object, @file.json, or - for stdin.")] = "{}",
     expected_version: Annotated[int | None, typer.Option(
-        "--expected-version", help="Fail (exit 4) unless the aggregate is at this version.",
+        "--expected-version", metavar="N", help="Fail (exit 4) unless the aggregate is at this version.",
         min=0)] = None,
     correlation_id: Annotated[str | None, typer.Option(
-        "--correlation-id", help="Correlation id (a UUID).")] = None,
+        "--correlation-id", metavar="UUID", help="Correlation id (a UUID).")] = None,
     causation_id: Annotated[str | None, typer.Option(
-        "--causation-id", help="Causation id (a UUID).")] = None,
+        "--causation-id", metavar="UUID", help="Causation id (a UUID).")] = None,
     allow_unknown_type: Annotated[bool, typer.Option(
         "--allow-unknown-type", help="Append a type no configured event module "
                                      "registers.")] = False,

@@ -16,12 +16,12 @@ from esctl.exit_codes import FAILURE
 @handle_errors
 def export(
     ctx: typer.Context,
-    target: Annotated[str, typer.Argument(metavar="[FILE|-]", help="Where to write; - for "
+    target: Annotated[str, typer.Argument(metavar="FILE|-", help="Where to write; - for "
                                                                     "stdout.")] = "-",
     types: Annotated[list[str] | None, typer.Option(
-        "--type", "-t", help="Only events of this type (repeat for several).")] = None,
+        "--type", "-t", metavar="TYPE", help="Only events of this type (repeat for several).")] = None,
     after: Annotated[int, typer.Option(
-        "--from", help="Start after this position (event id).", min=0)] = 0,
+        "--from", metavar="ID", help="Start after this position (event id).", min=0)] = 0,
 ) -> None:
     """Export the stream (or a slice) as JSON lines.
 
@@ -44,14 +44,14 @@ def export(
 @handle_errors
 def import_(
     ctx: typer.Context,
-    source: Annotated[str, typer.Argument(metavar="[FILE|-]", help="An export; - for "
+    source: Annotated[str, typer.Argument(metavar="FILE|-", help="An export; - for "
                                                                     "stdin.")] = "-",
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for "
                                                           "confirmation.")] = False,
     allow_unknown_type: Annotated[bool, typer.Option(
         "--allow-unknown-type", help="Import types no configured event module "
                                      "registers.")] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Events per transaction.",
+    batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", help="Events per transaction.",
                                             min=1)] = 1000,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
     = False,
