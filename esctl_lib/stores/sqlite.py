@@ -195,7 +195,12 @@ class SqliteStore(EventStore):
         if self._closed:
             raise StoreError("the store is closed")
         if not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreUnavailableError(
+                    f"cannot create the folder for SQLite database {self.path}: {e.strerror}"
+                ) from e
         with translate_errors():
             conn = sqlite3.connect(
                 self.path, timeout=self.busy_timeout, isolation_level=None,

@@ -391,3 +391,11 @@ def test_subscribe_yields_pages_and_stops(store: EventStore) -> None:
         if len(seen) >= 6:
             stop.set()
     assert seen == [1, 2, 4, 5, 7, 8]
+
+
+def test_a_sqlite_path_that_cannot_be_created_is_a_clear_error() -> None:
+    from esctl_lib import StoreUnavailableError, open_store
+
+    store = open_store("sqlite:////proc/esctl-nope/x.db")
+    with pytest.raises(StoreUnavailableError, match="cannot create the folder"):
+        store.setup()
