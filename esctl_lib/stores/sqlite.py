@@ -188,12 +188,15 @@ class SqliteStore(EventStore):
         self._closed = False
 
     # -- connections -----------------------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
+    def _conn(self, *, create: bool = False) -> sqlite3.Connection:
+        """This thread's connection. Only ``setup`` creates a missing database file."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
         if self._closed:
             raise StoreError("the store is closed")
+        if not create and not self.path.exists():
+            raise SchemaError(f"no SQLite store at {self.path}; run `esctl setup` to create it")
         if not self.path.parent.exists():
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -227,7 +230,7 @@ class SqliteStore(EventStore):
     # -- schema ------------------------------------------------------------------------------
     def setup(self) -> list[str]:
         done: list[str] = []
-        conn = self._conn()
+        conn = self._conn(create=True)
         with translate_errors():
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -266,6 +269,8 @@ class SqliteStore(EventStore):
             )
 
     def schema_version(self) -> int:
+        if not self.path.exists():
+            return 0
         with translate_errors():
             try:
                 row = self._conn().execute(

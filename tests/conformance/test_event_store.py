@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -399,3 +400,13 @@ def test_a_sqlite_path_that_cannot_be_created_is_a_clear_error() -> None:
     store = open_store("sqlite:////proc/esctl-nope/x.db")
     with pytest.raises(StoreUnavailableError, match="cannot create the folder"):
         store.setup()
+
+
+def test_reading_a_sqlite_store_that_does_not_exist_creates_no_file(tmp_path: Path) -> None:
+    from esctl_lib import SchemaError, open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'absent' / 'x.db'}")
+    assert store.schema_version() == 0
+    with pytest.raises(SchemaError, match="esctl setup"):
+        store.latest_position()
+    assert not (tmp_path / "absent").exists()
