@@ -8,6 +8,11 @@ with the bare driver. Ratio = raw p99 / esctl p99 (above 1: esctl is faster).
 Targets: p99 <= 2 ms on PostgreSQL, <= 15 ms on SQLite.
 
     python bench/push_latency.py [--backend sqlite|postgres|both] [--rate 200] [--seconds 10]
+                                 [--processor-synchronous FULL|NORMAL]
+
+With ``--processor-synchronous NORMAL`` the processor's SQLite store commits without an
+fsync (the appender keeps FULL): safe for processors, which lose at most their newest
+batches whole on a power cut and process them again.
 """
 
 from __future__ import annotations
@@ -47,8 +52,9 @@ class Probe(Processor):
         self.arrivals[event.id or 0] = time.monotonic_ns()
 
 
-def probe_child(url: str, schema: str | None, ready: Any, stop: Any, out: Any) -> None:
-    store = open_store(url, schema=schema)
+def probe_child(url: str, schema: str | None, synchronous: str, ready: Any, stop: Any,
+                out: Any) -> None:
+    store = open_store(url, schema=schema, synchronous=synchronous)
     probe = Probe()
     local_stop = threading.Event()
     threading.Thread(target=lambda: (stop.wait(), local_stop.set()), daemon=True).start()
@@ -137,11 +143,12 @@ def report(name: str, ours: list[float], raw: list[float], expected: int) -> Non
 
 
 def bench(name: str, url: str, raw_target: str, schema: str | None, rate: int,
-          seconds: float) -> None:
+          seconds: float, synchronous: str = "FULL") -> None:
     store = open_store(url, schema=schema)
     store.setup()
     try:
-        ours = run_phase(store, probe_child, (url, schema), rate, seconds, is_probe=True)
+        ours = run_phase(store, probe_child, (url, schema, synchronous), rate, seconds,
+                         is_probe=True)
         raw = run_phase(store, raw_child, (name, raw_target, schema), rate, seconds,
                         is_probe=False)
         report(name, ours, raw, int(rate * seconds))
@@ -154,11 +161,14 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--rate", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--processor-synchronous", default="FULL",
+                        help="SQLite synchronous mode of the processor's store (FULL, NORMAL)")
     args = parser.parse_args()
     if args.backend in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "latency.db"
-            bench("sqlite", f"sqlite:///{path}", str(path), None, args.rate, args.seconds)
+            bench("sqlite", f"sqlite:///{path}", str(path), None, args.rate, args.seconds,
+                  args.processor_synchronous)
     if args.backend in ("postgres", "both"):
         import psycopg
 

@@ -36,6 +36,8 @@ OnError = Callable[[BaseException, str], None]
 OnState = Callable[[str, int, str | None], None]
 #: A filtered processor saves scan-only progress (no handled event) at most this often.
 SCAN_SAVE_INTERVAL = 1.0
+#: An idle worker looks for parked events queued for a retry at most this often.
+PARKED_CHECK_INTERVAL = 5.0
 #: Stores whose reads wait on the network, so reading the next page while a batch is
 #: written pays off. On SQLite the reader would fight the writer for the GIL (slower).
 READ_AHEAD_DIALECTS = frozenset({"postgresql"})
@@ -87,6 +89,7 @@ class _Worker:
         self.to_park: dict[int, _Failure] = {}
         self.unsaved = False
         self.saved_at = 0.0
+        self.parked_checked_at = 0.0
         self.ahead = _ReadAhead(store, self.types, processor.batch_size, self.name)
 
     # -- the loop ------------------------------------------------------------------------
@@ -169,7 +172,8 @@ class _Worker:
         if self.store.wait(self.position, self.idle_timeout):
             return
         self._save_scan()
-        self._retry_queued()
+        if time.monotonic() - self.parked_checked_at >= PARKED_CHECK_INTERVAL:
+            self._retry_queued()
         self._report("idle", force=True)
 
     # -- failures ------------------------------------------------------------------------
@@ -222,6 +226,7 @@ class _Worker:
         self.saved_at = time.monotonic()
 
     def _retry_queued(self) -> None:
+        self.parked_checked_at = time.monotonic()
         outcome = process_parked(self.processor, self.store, on_error=self.on_error,
                                  clock=self.policy.clock)
         if outcome.succeeded or outcome.failed:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import threading
 
+import pytest
+
 from esctl_lib import Event, EventStore, Transaction
 from esctl_lib.processing import (
     ConstantRetry,
@@ -15,6 +17,7 @@ from esctl_lib.processing import (
     retry_parked,
     run_processor,
     wait_for,
+    worker,
 )
 from tests.backends import StoreSpec
 from tests.processing.helpers import ItemCounts, add_items, add_one, counts, new_id
@@ -137,7 +140,10 @@ def test_events_that_are_not_queued_are_left_alone(store: EventStore) -> None:
     assert process_parked(processor, store).succeeded == 0
 
 
-def test_a_running_worker_retries_queued_events_when_idle(store_spec: StoreSpec) -> None:
+def test_a_running_worker_retries_queued_events_when_idle(
+    store_spec: StoreSpec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker, "PARKED_CHECK_INTERVAL", 0.0)
     store = store_spec.opened[0]
     agg = new_id()
     add_items(store, 2, aggregate=agg)
