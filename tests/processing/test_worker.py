@@ -219,3 +219,15 @@ def count_reads(store: EventStore) -> list[tuple[int, Any]]:
 
     store.read_page = counting  # type: ignore[method-assign]
     return calls
+
+
+def test_an_idle_worker_reports_idle_again_every_idle_timeout(store: EventStore) -> None:
+    idle_reports = threading.Semaphore(0)
+
+    def on_state(state: str, position: int, error: str | None) -> None:
+        if state == "idle":
+            idle_reports.release()
+
+    thread, stop = start(ItemCounts(), store, on_state=on_state, idle_timeout=0.01)
+    assert all(idle_reports.acquire(timeout=10) for _ in range(3))
+    stop_and_join(thread, stop)
