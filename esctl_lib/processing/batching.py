@@ -115,6 +115,10 @@ class BatchTransaction(Transaction):
         self.flush()
         self.inner.set_tracker(name, position)
 
+    def advance_tracker(self, name: str, expected: int, position: int) -> None:
+        self.flush()
+        self.inner.advance_tracker(name, expected, position)
+
     def reset_tracker(self, name: str, position: int = 0) -> None:
         self.flush()
         self.inner.reset_tracker(name, position)

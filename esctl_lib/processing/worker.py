@@ -79,6 +79,9 @@ class _Worker:
         self.max_attempts = processor.max_attempts or retry.max_attempts
         self.types = processor.types(store.registry)
         self.position = 0
+        #: The tracker's committed position: every batch moves it by compare-and-set, so two
+        #: instances (say, one whose lock session died unnoticed) never both commit a batch.
+        self.saved_position = 0
         self.handled = 0
         self.state: str | None = None
         self.last_error: str | None = None
@@ -117,7 +120,7 @@ class _Worker:
 
     def _start(self) -> None:
         self.processor.setup(self.store)
-        self.position = self.store.get_tracker(self.name)
+        self.position = self.saved_position = self.store.get_tracker(self.name)
         self.ready = True
         self._retry_queued()
 
@@ -149,12 +152,12 @@ class _Worker:
                          first_failed_at=failure.first_failed_at,
                          last_failed_at=failure.last_failed_at)
                 handled = self.processor.process_batch(events, tx, self.store)
-                tx.set_tracker(self.name, page.end)
+                tx.advance_tracker(self.name, self.saved_position, page.end)
             except Exception:
                 self.precise = True
                 self.redo_precisely = tx.flush_failed
                 raise
-        self.position = page.end
+        self.position = self.saved_position = page.end
         self.handled += handled
         self.unsaved = False
         self.saved_at = time.monotonic()
@@ -221,7 +224,8 @@ class _Worker:
             return
         with self.store.transaction() as tx:
             relax_durability(tx)
-            tx.set_tracker(self.name, self.position)
+            tx.advance_tracker(self.name, self.saved_position, self.position)
+        self.saved_position = self.position
         self.unsaved = False
         self.saved_at = time.monotonic()
 

@@ -107,6 +107,32 @@ class Transaction(ABC):
                 f"tracker {name!r} is past position {position}; reset it to move it back"
             )
 
+    def advance_tracker(self, name: str, expected: int, position: int) -> None:
+        """Move a tracker from ``expected`` to ``position``, as a compare-and-set.
+
+        Raises :class:`TrackerError` when the tracker is no longer at ``expected``: someone
+        else (another instance of the processor, a reset) moved it, and this transaction
+        must not commit its batch on top.
+        """
+        p = self.placeholder
+        now = time.time()
+        changed = self.execute(
+            f"UPDATE trackers SET position = {p}, updated_at = {p} "
+            f"WHERE name = {p} AND position = {p}",
+            (position, now, name, expected),
+        )
+        if changed != 1 and expected == 0:
+            changed = self.execute(
+                f"INSERT INTO trackers (name, position, updated_at) VALUES ({p}, {p}, {p}) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name, position, now),
+            )
+        if changed != 1:
+            raise TrackerError(
+                f"tracker {name!r} moved away from position {expected} (now at "
+                f"{self.get_tracker(name)}) while this batch ran; is another instance running?"
+            )
+
     def reset_tracker(self, name: str, position: int = 0) -> None:
         """Put a tracker at ``position`` (0 by default), forwards or backwards."""
         self.upsert(
