@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import json
 import re
 import uuid as uuid_mod
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from esctl_lib.errors import DuplicateEventTypeError, InvalidEventError, UnknownEventTypeError
 
@@ -36,6 +37,10 @@ _FIELDS = (
     "causation_id",
     "metadata",
 )
+_BODY = _FIELDS.index("body")
+_METADATA = _FIELDS.index("metadata")
+_loads = json.loads
+_fromiso = dt.datetime.fromisoformat
 _TYPE_NAME_RE = re.compile(r"^[a-z][a-z0-9_./-]*$")
 
 
@@ -76,6 +81,16 @@ def _normalize_time(value: Any) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
+def _field(index: int, doc: str) -> Any:
+    """A read-only property for one field of an event's ``_f`` tuple."""
+    return property(lambda self: self._f[index], doc=doc)
+
+
+def _created_at(self: Event) -> dt.datetime | None:
+    value = self._f[6]
+    return _fromiso(value) if value.__class__ is str else value
+
+
 class Event:
     """An immutable fact about one aggregate.
 
@@ -83,21 +98,36 @@ class Event:
     by the store. Events are equal, and hash, by ``uuid``.
     """
 
-    __slots__ = _FIELDS
+    # Every field lives in one tuple (``_f``, in ``_FIELDS`` order) read through properties,
+    # so the store's read path builds an event with a single slot write. ``_body`` and
+    # ``_metadata`` cache the decoded JSON when the tuple holds raw text.
+    __slots__ = ("_body", "_f", "_metadata")
 
     type_name: ClassVar[str | None] = None
     upcasters: ClassVar[tuple[Upcaster, ...]] = ()
 
-    id: int | None
-    uuid: str
-    aggregate_id: str
-    type: str
-    body: dict[str, Any]
-    version: int | None
-    created_at: dt.datetime | None
-    correlation_id: str | None
-    causation_id: str | None
-    metadata: dict[str, Any]
+    _f: tuple[Any, ...]
+    _body: dict[str, Any]
+    _metadata: dict[str, Any]
+
+    if TYPE_CHECKING:
+        id: int | None
+        uuid: str
+        aggregate_id: str
+        type: str
+        version: int | None
+        created_at: dt.datetime | None
+        correlation_id: str | None
+        causation_id: str | None
+    else:
+        id = _field(0, doc="Global position, assigned by the store.")
+        uuid = _field(1, doc="Unique id (lower-case UUID).")
+        aggregate_id = _field(2, doc="The aggregate's id (lower-case UUID).")
+        type = _field(3, doc="The type name, e.g. ``todo_added``.")
+        version = _field(5, doc="Position within the aggregate, from 1.")
+        created_at = property(_created_at, doc="When it happened (UTC).")
+        correlation_id = _field(7, doc="The conversation it belongs to.")
+        causation_id = _field(8, doc="The uuid of the event that caused it.")
 
     def __init_subclass__(
         cls,
@@ -143,34 +173,56 @@ class Event:
             raise InvalidEventError("an untyped Event needs a type name")
         if body is not None and not isinstance(body, Mapping):
             raise InvalidEventError(f"event body must be a mapping, got {body!r}")
+        body_dict = dict(body) if body is not None else {}
+        meta_dict = dict(metadata) if metadata else {}
         put = object.__setattr__
-        put(self, "id", None if id is None else int(id))
-        put(self, "uuid", str(uuid_mod.uuid4()) if uuid is None else normalize_uuid(uuid, "uuid"))
-        put(self, "aggregate_id", normalize_uuid(aggregate_id, "aggregate_id"))
-        put(self, "type", type)
-        put(self, "body", dict(body) if body is not None else {})
-        put(self, "version", None if version is None else int(version))
-        put(self, "created_at", None if created_at is None else _normalize_time(created_at))
-        put(
-            self,
-            "correlation_id",
+        put(self, "_f", (
+            None if id is None else int(id),
+            str(uuid_mod.uuid4()) if uuid is None else normalize_uuid(uuid, "uuid"),
+            normalize_uuid(aggregate_id, "aggregate_id"),
+            type,
+            body_dict,
+            None if version is None else int(version),
+            None if created_at is None else _normalize_time(created_at),
             None if correlation_id is None else normalize_uuid(correlation_id, "correlation_id"),
-        )
-        put(
-            self,
-            "causation_id",
             None if causation_id is None else normalize_uuid(causation_id, "causation_id"),
-        )
-        put(self, "metadata", dict(metadata) if metadata else {})
+            meta_dict,
+        ))
+        put(self, "_body", body_dict)
+        put(self, "_metadata", meta_dict)
 
     @classmethod
     def _trusted(cls: builtins.type[E], fields: tuple[Any, ...]) -> E:
-        """Build an event from already-validated values in ``_FIELDS`` order (store read path)."""
+        """Build an event from already-validated values in ``_FIELDS`` order (store read path).
+
+        ``body`` and ``metadata`` may be raw JSON text (or None for no metadata): they are
+        decoded on first access, so handlers that never look at a body never pay for it.
+        """
         event: E = object.__new__(cls)
-        put = object.__setattr__
-        for name, value in zip(_FIELDS, fields, strict=True):
-            put(event, name, value)
+        _set_fields(event, fields)
         return event
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The event's data: a dict with string keys and JSON values."""
+        try:
+            return self._body
+        except AttributeError:
+            raw = self._f[_BODY]
+            body: dict[str, Any] = _loads(raw) if raw.__class__ is str else raw
+            object.__setattr__(self, "_body", body)
+            return body
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Free-form data about the event (tenant, user, trace ids ...)."""
+        try:
+            return self._metadata
+        except AttributeError:
+            raw = self._f[_METADATA]
+            meta: dict[str, Any] = (_loads(raw) if raw.__class__ is str else raw) or {}
+            object.__setattr__(self, "_metadata", meta)
+            return meta
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable; use replace()")
@@ -230,6 +282,9 @@ class Event:
         return func
 
 
+_set_fields = Event.__dict__["_f"].__set__
+
+
 def type_name_of(cls: type[Event]) -> str | None:
     """The type name a class declares, or None for the untyped base :class:`Event`."""
     return cls.__dict__.get("type_name") if cls is not Event else None
@@ -286,20 +341,49 @@ class EventRegistry:
         """True when the name or alias is registered."""
         return type_name in self._by_name
 
+    def stored_names(self, type_names: Collection[str]) -> set[str]:
+        """Every stored type name that may read back as one of ``type_names``.
+
+        That is each name, its aliases, every name of a class with upcasters, and every
+        name a registry upcaster starts from (an upcaster may change the type, so a reader
+        filtering on types must read such events to be sure).
+        """
+        wanted = set(type_names)
+        names = set(wanted)
+        for stored, cls in self._by_name.items():
+            if cls.__dict__.get("type_name") in wanted or cls.upcasters:
+                names.add(stored)
+        names.update(self._upcasters)
+        return names
+
     def decode(self, fields: tuple[Any, ...]) -> Event:
-        """Build the right event class from stored values (``_FIELDS`` order), then upcast it."""
-        stored_type = fields[3]
-        cls = self._by_name.get(stored_type)
-        if cls is None:
-            event: Event = Event._trusted(fields)
-        else:
-            own = cls.__dict__["type_name"]
-            if own != stored_type:
-                fields = (*fields[:3], own, *fields[4:])
-            event = cls._trusted(fields)
-        if self._upcasters or event.upcasters:
-            event = self._upcast(event, stored_type)
-        return event
+        """Build the right event class from stored values (``_FIELDS`` order), then upcast it.
+
+        ``body`` and ``metadata`` may be JSON text, ``created_at`` ISO 8601 text.
+        """
+        return self.decode_many((fields,))[0]
+
+    def decode_many(self, rows: Iterable[tuple[Any, ...]]) -> list[Event]:
+        """:meth:`decode` for many stored rows at once (the stores' read path)."""
+        by_name = self._by_name
+        new = object.__new__
+        set_fields = _set_fields
+        registry_upcasts = bool(self._upcasters)
+        out: list[Event] = []
+        append = out.append
+        for fields in rows:
+            stored_type = fields[3]
+            cls = by_name.get(stored_type, Event)
+            if cls is not Event:
+                own = cls.type_name
+                if own != stored_type:
+                    fields = (*fields[:3], own, *fields[4:])
+            event = new(cls)
+            set_fields(event, fields)
+            if registry_upcasts or cls.upcasters:
+                event = self._upcast(event, stored_type)
+            append(event)
+        return out
 
     def _upcast(self, event: Event, stored_type: str) -> Event:
         for func in self._upcasters.get(stored_type, ()):

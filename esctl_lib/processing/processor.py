@@ -256,12 +256,4 @@ def stored_names_for(type_names: Collection[str], registry: EventRegistry) -> se
     That is each name, its aliases, and every name an upcaster starts from (an upcaster
     may change the type, so such events must be read to be sure).
     """
-    wanted = set(type_names)
-    by_name: dict[str, type[Event]] = getattr(registry, "_by_name", {})
-    upcast: dict[str, Any] = getattr(registry, "_upcasters", {})
-    names = set(wanted)
-    for stored, cls in by_name.items():
-        if cls.__dict__.get("type_name") in wanted or cls.upcasters:
-            names.add(stored)
-    names.update(upcast)
-    return names
+    return registry.stored_names(type_names)

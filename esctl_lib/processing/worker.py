@@ -141,8 +141,11 @@ class _Worker:
         return len(page.events) < size
 
     def _commit(self, page: Page) -> None:
-        parking = [self.to_park[e.id] for e in page.events if e.id in self.to_park]
-        events = [e for e in page.events if e.id not in self.to_park]
+        if self.to_park:
+            parking = [self.to_park[e.id] for e in page.events if e.id in self.to_park]
+            events = [e for e in page.events if e.id not in self.to_park]
+        else:
+            parking, events = [], page.events
         with self.store.transaction() as raw:
             relax_durability(raw)
             tx = BatchTransaction(raw, queue=not self.precise)

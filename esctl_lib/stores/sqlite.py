@@ -8,7 +8,6 @@ Each thread gets its own connection; nothing here crosses a fork.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 import threading
 import time
@@ -46,8 +45,6 @@ _INSERT = (
     "INSERT INTO events (uuid, aggregate_id, type, body, version, created_at, "
     "correlation_id, causation_id, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_loads = json.loads
-_fromiso = dt.datetime.fromisoformat
 
 
 @contextmanager
@@ -71,22 +68,6 @@ def translate_errors() -> Iterator[None]:
         raise StoreError(f"SQLite error: {text}") from e
     except sqlite3.DatabaseError as e:
         raise StoreError(f"SQLite error: {e}") from e
-
-
-def _row_to_fields(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    (id_, uuid, agg, type_, body, version, created_at, corr, caus, meta) = row
-    return (
-        id_,
-        uuid,
-        agg,
-        type_,
-        _loads(body),
-        version,
-        _fromiso(created_at),
-        corr,
-        caus,
-        _loads(meta) if meta else {},
-    )
 
 
 class SqliteTransaction(Transaction):
@@ -314,8 +295,9 @@ class SqliteStore(EventStore):
             return self._conn().execute(sql, params).fetchall()
 
     def _decode(self, rows: list[tuple[Any, ...]]) -> list[Event]:
-        decode = self.registry.decode
-        return [decode(_row_to_fields(row)) for row in rows]
+        # Rows are already in event field order; body, metadata and created_at stay text
+        # until an event's reader asks for them.
+        return self.registry.decode_many(rows)
 
     def read_page(
         self,
