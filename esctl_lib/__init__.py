@@ -61,6 +61,9 @@ from esctl_lib.processing import (
     run_processor,
     wait_for,
 )
+from esctl_lib.processing.locks import ProcessorLock, is_locked, lock_holder, processor_lock
+from esctl_lib.processing.runner import Runner, RunnerSettings
+from esctl_lib.processing.state import ProcessorState, read_state, read_states, record_state
 from esctl_lib.repository import Repository
 from esctl_lib.serialization import BodyEncoder, default_encoder
 from esctl_lib.stores import mask_url, open_store
@@ -87,12 +90,16 @@ __all__ = [
     "ParkedEvent",
     "ProcessingError",
     "Processor",
+    "ProcessorLock",
     "ProcessorLockedError",
+    "ProcessorState",
     "ProcessorStatus",
     "Projector",
     "Reactor",
     "Repository",
     "RetryPolicy",
+    "Runner",
+    "RunnerSettings",
     "SchemaError",
     "SerializationError",
     "Settings",
@@ -116,15 +123,21 @@ __all__ = [
     "handles_all",
     "import_events",
     "init_config",
+    "is_locked",
     "load_app",
     "load_events",
     "load_settings",
+    "lock_holder",
     "mask_url",
     "open_configured_store",
     "open_store",
     "parked_events",
     "parse_body",
     "process_available",
+    "processor_lock",
+    "read_state",
+    "read_states",
+    "record_state",
     "replay_processor",
     "reset_processor",
     "retry_parked_events",
