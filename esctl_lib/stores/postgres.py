@@ -74,8 +74,8 @@ from esctl_lib.stores.schema_files import latest_version, schema_files
 _SETUP_LOCK = 0x65736374  # advisory lock class for setup ("esct"), keyed by schema name
 _ORPHANED: list[Any] = []  # a parent's pools seen after a fork: kept, never closed here
 log = logging.getLogger("esctl.postgres")
-#: Per (url, schema): the newest transaction this process appended in. Reads by any store
-#: of this process wait briefly for it to become readable ("read your own writes").
+#: Per (url, schema): the newest event this process appended. Reads by any store of this
+#: process wait briefly for it to become readable ("read your own writes").
 _OWN_WRITES: dict[tuple[str, str], int] = {}
 
 
@@ -109,6 +109,7 @@ class PostgresStore(EventStore):
         connect_timeout: float = 10.0,
         poll_interval: float = 1.0,
         own_writes_wait: float = 2.0,
+        notify: bool = True,
         application_name: str = "esctl",
         **kwargs: Any,
     ) -> None:
@@ -124,6 +125,7 @@ class PostgresStore(EventStore):
         self.connect_timeout = connect_timeout
         self.poll_interval = poll_interval
         self.own_writes_wait = own_writes_wait
+        self.notify = notify
         self.application_name = application_name
         self.channel = channel_name(self.schema)
         self._lock = threading.Lock()
@@ -180,26 +182,14 @@ class PostgresStore(EventStore):
         _OWN_WRITES.clear()
         self._pid = os.getpid()
 
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled autocommit connection with ``search_path`` set to the store's schema.
+    def connection(self) -> Checkout:
+        """A pooled autocommit connection (as a context manager) with ``search_path`` set
+        to the store's schema.
 
         When a connection turns out to be lost, the pool's other idle connections are
         checked too, so the call after a ``StoreUnavailableError`` gets a working one.
         """
-        pool = self._get_pool()
-        with translate_errors():
-            conn = pool.getconn()
-        try:
-            yield conn
-        except StoreUnavailableError:
-            pool.putconn(conn)
-            _check_quietly(pool)
-            raise
-        except BaseException:
-            pool.putconn(conn)
-            raise
-        pool.putconn(conn)
+        return Checkout(self._get_pool())
 
     def close(self) -> None:
         with self._lock:
@@ -273,35 +263,38 @@ class PostgresStore(EventStore):
             with translate_errors(), conn.transaction():
                 tx = PostgresTransaction(self, conn)
                 yield tx
-            if tx.written_tx is not None:
-                self._committed(tx.written_tx)
+            if tx.last_id:
+                self._committed(tx.last_id)
 
     def append(self, events: Sequence[Event], *, expected_version: int | None = None) -> list[Event]:
         with self.connection() as conn:
-            stored, written_tx = append(self, conn, events, expected_version,
-                                        in_transaction=False)
-        self._committed(written_tx)
+            stored = append(self, conn, events, expected_version, in_transaction=False)
+        last = stored[-1].id
+        assert last is not None
+        self._committed(last)
         return stored
 
-    def _committed(self, written_tx: int) -> None:
+    def _committed(self, last_id: int) -> None:
         """After a commit that appended: remember it for our own reads, wake listeners."""
         key = (self.url, self.schema)
-        if written_tx > _OWN_WRITES.get(key, 0):
-            _OWN_WRITES[key] = written_tx
+        if last_id > _OWN_WRITES.get(key, 0):
+            _OWN_WRITES[key] = last_id
         self._notify()
 
     @property
     def own_writes(self) -> int:
-        """The newest transaction this process appended in that may not be readable yet."""
+        """The newest event this process appended that may not be readable yet (0: none)."""
         return _OWN_WRITES.get((self.url, self.schema), 0)
 
-    def own_writes_readable(self, written_tx: int) -> None:
-        """Forget ``written_tx`` (and older) once readers can see it."""
+    def own_writes_readable(self, event_id: int) -> None:
+        """Forget ``event_id`` (and older) once readers can see it."""
         key = (self.url, self.schema)
-        if _OWN_WRITES.get(key, 0) <= written_tx:
+        if _OWN_WRITES.get(key, 0) <= event_id:
             _OWN_WRITES.pop(key, None)
 
     def _notify(self) -> None:
+        if not self.notify:
+            return
         notifier = self._notifier
         if notifier is None or self._pid != os.getpid():
             self._get_pool()
@@ -395,6 +388,26 @@ class PostgresStore(EventStore):
     def listener_pid(self) -> int | None:
         """The backend pid of this process's LISTEN connection (None when not listening)."""
         return self._listener.backend_pid if self._listener is not None else None
+
+
+class Checkout:
+    """Takes a connection from the pool for a ``with`` block and gives it back."""
+
+    __slots__ = ("conn", "pool")
+
+    def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
+        self.pool = pool
+
+    def __enter__(self) -> psycopg.Connection[Any]:
+        with translate_errors():
+            self.conn = self.pool.getconn()
+        return self.conn
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        self.pool.putconn(self.conn)
+        if isinstance(exc, StoreUnavailableError):
+            _check_quietly(self.pool)
 
 
 def _check_quietly(pool: ConnectionPool[psycopg.Connection[Any]]) -> None:

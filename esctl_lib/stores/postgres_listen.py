@@ -111,13 +111,15 @@ class Notifier:
     """Sends ``pg_notify`` after commits, from its own thread and connection.
 
     A writer only raises a flag (:meth:`poke`); the thread sends one notification for every
-    commit made while the previous one was in flight. No writer transaction ever issues
-    NOTIFY, so writers never queue on the database-wide lock that NOTIFY takes at commit.
+    commit made while the previous one was in flight, and at most one per ``min_interval``
+    seconds. No writer transaction ever issues NOTIFY, so writers never queue on the
+    database-wide lock that NOTIFY takes at commit.
     """
 
-    def __init__(self, connect: Connect, channel: str) -> None:
+    def __init__(self, connect: Connect, channel: str, *, min_interval: float = 0.01) -> None:
         self._connect = connect
         self._channel = channel
+        self.min_interval = min_interval
         self._cond = threading.Condition()
         self._pending = False
         self._stop = False
@@ -126,6 +128,8 @@ class Notifier:
 
     def poke(self) -> None:
         """Ask for a notification soon (cheap: no I/O on the caller's thread)."""
+        if self._pending:  # a send is due after this moment anyway
+            return
         with self._cond:
             self._pending = True
             if self._thread is None:
@@ -152,6 +156,8 @@ class Notifier:
                     break
                 self._pending = False
             self._send()
+            with self._cond:
+                self._cond.wait_for(lambda: self._stop, self.min_interval)
         if self._conn is not None:
             self._conn.close()
 

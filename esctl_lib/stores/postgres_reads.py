@@ -17,7 +17,8 @@ from psycopg import sql
 
 from esctl_lib.events import Event
 from esctl_lib.stores.base import Page
-from esctl_lib.stores.postgres_tx import COLUMNS, HORIZON, decode_rows, key_of, translate_errors
+from esctl_lib.stores.postgres_decode import decode_rows
+from esctl_lib.stores.postgres_tx import COLUMNS, HORIZON, cursor, key_of, translate_errors
 
 if TYPE_CHECKING:
     from esctl_lib.stores.postgres import PostgresStore, ReaderHorizon
@@ -113,7 +114,7 @@ WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()
 ORDER BY age(backend_xid) DESC LIMIT 1
 """
 PENDING = f"SELECT count(*) FROM events WHERE tx >= {HORIZON}"
-HORIZON_NOW = f"SELECT {HORIZON}::text"
+OWN_READABLE = f"SELECT EXISTS (SELECT 1 FROM events WHERE id = %s AND tx < {HORIZON})"
 
 
 def _key(tx: str | None, id_: int | None) -> StreamKey | None:
@@ -126,23 +127,25 @@ class Reads:
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
 
-    def _rows(self, query: str | sql.Composed, params: Any, *, prepare: bool | None = None) -> list[Any]:
+    def _rows(
+        self, query: str | sql.Composed, params: Any, *, prepare: bool | None = None
+    ) -> list[Any]:
         with self._store.connection() as conn, translate_errors():
-            return conn.execute(query, params, prepare=prepare).fetchall()
+            return cursor(conn).execute(query, params, prepare=prepare).fetchall()
 
     def _decode(self, rows: list[tuple[Any, ...]]) -> list[Event]:
         return decode_rows(self._store.registry, rows)
 
     def settle(self) -> None:
-        """Read your own writes: wait up to ``own_writes_wait`` seconds for the transactions
-        this process appended in to fall below the horizon (others may still be open)."""
+        """Read your own writes: wait up to ``own_writes_wait`` seconds for the newest event
+        this process appended to fall below the horizon (other transactions may be open)."""
         store = self._store
         own = store.own_writes
         if not own:
             return
         deadline = time.monotonic() + store.own_writes_wait
         delay = 0.001
-        while int(self._rows(HORIZON_NOW, None)[0][0]) <= own:
+        while not self._rows(OWN_READABLE, (own,))[0][0]:
             if time.monotonic() >= deadline:
                 break
             time.sleep(delay)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -27,9 +26,10 @@ from esctl_lib.errors import (
     StoreUnavailableError,
     TrackerError,
 )
-from esctl_lib.events import Event, EventRegistry, utc_now
+from esctl_lib.events import Event, utc_now
 from esctl_lib.serialization import BodyEncoder
 from esctl_lib.stores.base import Transaction, check_expected_version, check_one_aggregate
+from esctl_lib.stores.postgres_decode import make_event
 
 if TYPE_CHECKING:
     from esctl_lib.stores.postgres import PostgresStore
@@ -58,20 +58,25 @@ def key_of(param: str) -> str:
     )
 
 
-# One statement, one round trip: reads the aggregate's version and inserts the batch (given
-# as one JSON array) only when it matches. An empty result means "version mismatch"; a
-# concurrent writer that read the same version loses on the (aggregate_id, version) key.
-APPEND = """
-WITH cur AS (SELECT coalesce(max(version), 0) AS v FROM events WHERE aggregate_id = %(a)s)
-INSERT INTO events (uuid, aggregate_id, type, body, version, created_at,
-                    correlation_id, causation_id, metadata)
-SELECT (r->>0)::uuid, %(a)s, r->>1, r->2, cur.v + x.n, (r->>3)::timestamptz,
-       (r->>4)::uuid, (r->>5)::uuid, nullif(r->6, 'null'::jsonb)
-FROM cur, jsonb_array_elements(%(j)s::jsonb) WITH ORDINALITY AS x(r, n)
-WHERE cur.v = %(e)s::integer
-ORDER BY x.n
-RETURNING id, version, tx::text
-"""
+# One statement, one round trip: read the aggregate's version and insert only when it
+# matches. No row back means "version mismatch"; a concurrent writer that read the same
+# version loses on the (aggregate_id, version) key. One event goes as plain parameters,
+# a batch as one JSON array (one parameter, parsed once by the server).
+_VERSION = "(SELECT coalesce(max(version), 0) AS v FROM events WHERE aggregate_id = %s) AS cur"
+_INSERT = (
+    "INSERT INTO events (uuid, aggregate_id, type, body, version, created_at, "
+    "correlation_id, causation_id, metadata) "
+)
+APPEND_ONE = (
+    _INSERT + "SELECT %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s::jsonb "
+    f"FROM {_VERSION} WHERE cur.v = %s RETURNING id"
+)
+APPEND_MANY = (
+    _INSERT + "SELECT (r->>0)::uuid, %s, r->>1, r->2, cur.v + x.n, (r->>3)::timestamptz, "
+    "(r->>4)::uuid, (r->>5)::uuid, nullif(r->6, 'null'::jsonb) "
+    f"FROM {_VERSION}, jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(r, n) "
+    "WHERE cur.v = %s ORDER BY x.n RETURNING id"
+)
 AGGREGATE_VERSION = (
     "SELECT coalesce(max(version), 0) FROM events WHERE aggregate_id = %s"
 )
@@ -92,32 +97,58 @@ WHERE t.position = excluded.position
 UniqueHandler = Callable[[str | None], EsctlError | None]
 
 
-@contextmanager
-def translate_errors(on_unique: UniqueHandler | None = None) -> Iterator[None]:
+class TranslateErrors:
+    """Context manager turning psycopg errors into the library's errors (see translate_errors)."""
+
+    __slots__ = ("on_unique",)
+
+    def __init__(self, on_unique: UniqueHandler | None = None) -> None:
+        self.on_unique = on_unique
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> Literal[False]:
+        if exc is None or not isinstance(exc, psycopg.Error | PoolTimeout):
+            return False
+        raise translate(exc, self.on_unique) from exc
+
+
+def translate_errors(on_unique: UniqueHandler | None = None) -> TranslateErrors:
     """Turn psycopg errors into the library's errors: the one place that does it.
 
     ``on_unique`` may build the error for a unique violation (given the constraint name).
     """
-    try:
-        yield
-    except pg_errors.UniqueViolation as e:
+    return TranslateErrors(on_unique)
+
+
+def translate(e: BaseException, on_unique: UniqueHandler | None = None) -> EsctlError:
+    """The library error for a psycopg (or pool) error."""
+    if isinstance(e, pg_errors.UniqueViolation):
         constraint = e.diag.constraint_name
         built = on_unique(constraint) if on_unique is not None else None
         if built is not None:
-            raise built from e
+            return built
         if constraint == UUID_CONSTRAINT:
-            raise DuplicateEventError() from e
+            return DuplicateEventError()
         if constraint == VERSION_CONSTRAINT:
-            raise StoreError(f"a concurrent append took this aggregate version: {_first(e)}") from e
-        raise StoreError(f"PostgreSQL unique violation: {_first(e)}") from e
-    except (pg_errors.UndefinedTable, pg_errors.InvalidSchemaName) as e:
-        raise SchemaError(f"the store is not set up ({_first(e)}); run `esctl setup`") from e
-    except pg_errors.UndefinedFunction as e:
-        raise StoreError(f"PostgreSQL error: {_first(e)}") from e
-    except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as e:
-        raise StoreUnavailableError(f"PostgreSQL unavailable: {_first(e)}") from e
-    except psycopg.Error as e:
-        raise StoreError(f"PostgreSQL error: {_first(e)}") from e
+            return StoreError(f"a concurrent append took this aggregate version: {_first(e)}")
+        return StoreError(f"PostgreSQL unique violation: {_first(e)}")
+    if isinstance(e, pg_errors.UndefinedTable | pg_errors.InvalidSchemaName):
+        return SchemaError(f"the store is not set up ({_first(e)}); run `esctl setup`")
+    if isinstance(e, psycopg.OperationalError | psycopg.InterfaceError | PoolTimeout):
+        return StoreUnavailableError(f"PostgreSQL unavailable: {_first(e)}")
+    return StoreError(f"PostgreSQL error: {_first(e)}")
+
+
+def cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+    """The connection's reusable cursor (cheaper than a new cursor per statement)."""
+    cur: psycopg.Cursor[Any] | None = getattr(conn, "_esctl_cursor", None)
+    if cur is None or cur.closed:
+        cur = conn.cursor()
+        conn._esctl_cursor = cur  # type: ignore[attr-defined]
+    return cur
 
 
 def _first(e: BaseException) -> str:
@@ -125,50 +156,50 @@ def _first(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
-# -- encoding and decoding -------------------------------------------------------------------
-class Batch:
-    """An append's events encoded once: one JSON array, plus what is needed to answer."""
+# -- appending -------------------------------------------------------------------------------
+_dumps = json.dumps  # the default encoder is the fast one; bodies are already JSON-safe
 
-    __slots__ = ("aggregate_id", "classes", "json", "rows")
+
+class Batch:
+    """An append's events, encoded once (bodies through the store's BodyEncoder)."""
+
+    __slots__ = ("aggregate_id", "classes", "rows")
 
     def __init__(self, events: Sequence[Event], encoder: BodyEncoder) -> None:
-        self.aggregate_id = check_one_aggregate(events)
+        if len(events) == 1 and isinstance(events[0], Event):
+            self.aggregate_id = events[0].aggregate_id  # canonical: Event normalizes it
+        else:
+            self.aggregate_id = check_one_aggregate(events)
         now = utc_now()
-        rows: list[list[Any]] = []
-        for event in events:
-            rows.append([
-                event.uuid, event.type, encoder.encode_body(event.body),
-                event.created_at or now, event.correlation_id, event.causation_id,
-                encoder.encode_body(event.metadata) if event.metadata else None,
-            ])
-        self.rows = rows
+        encode = encoder.encode_body
+        self.rows = [
+            (e.uuid, e.type, encode(e.body), e.created_at or now, e.correlation_id,
+             e.causation_id, encode(e.metadata) if e.metadata else None)
+            for e in events
+        ]
         self.classes = [type(e) for e in events]
-        self.json = json.dumps(
-            [[r[0], r[1], r[2], r[3].isoformat(), r[4], r[5], r[6]] for r in rows],
-            separators=(",", ":"), ensure_ascii=False,
-        )
+
+    def statement(self, base: int) -> tuple[str, tuple[Any, ...]]:
+        """The append statement and its parameters, for an aggregate at version ``base``."""
+        if len(self.rows) == 1:
+            uuid, type_, body, created, corr, caus, meta = self.rows[0]
+            return APPEND_ONE, (uuid, self.aggregate_id, type_, _dumps(body), base + 1, created,
+                                corr, caus, None if meta is None else _dumps(meta),
+                                self.aggregate_id, base)
+        doc = _dumps([(u, t, b, c.isoformat(), co, ca, m) for u, t, b, c, co, ca, m in self.rows])
+        return APPEND_MANY, (self.aggregate_id, self.aggregate_id, doc, base)
 
     def stored(self, ids: Sequence[int], first_version: int) -> list[Event]:
         """The appended events as a read would return them."""
-        out = []
-        for i, (row, cls, id_) in enumerate(zip(self.rows, self.classes, ids, strict=True)):
-            uuid, type_, body, created, corr, caus, meta = row
-            out.append(cls._trusted((id_, uuid, self.aggregate_id, type_, body, first_version + i,
-                                     created, corr, caus, meta or {})))
-        return out
+        agg = self.aggregate_id
+        return [
+            make_event(cls, id_, uuid, agg, type_, body, first_version + i, created, corr, caus,
+                       meta or {})
+            for i, ((uuid, type_, body, created, corr, caus, meta), cls, id_) in enumerate(
+                zip(self.rows, self.classes, ids, strict=True))
+        ]
 
 
-def decode_rows(registry: EventRegistry, rows: Sequence[tuple[Any, ...]]) -> list[Event]:
-    """Build events from rows selected with :data:`COLUMNS`."""
-    decode = registry.decode
-    loads = json.loads
-    return [
-        decode((i, u, a, t, loads(b), v, c, co, ca, loads(m) if m else {}))
-        for (i, u, a, t, b, v, c, co, ca, m) in rows
-    ]
-
-
-# -- appending -------------------------------------------------------------------------------
 def append(
     store: PostgresStore,
     conn: psycopg.Connection[Any],
@@ -176,9 +207,8 @@ def append(
     expected_version: int | None,
     *,
     in_transaction: bool,
-) -> tuple[list[Event], int]:
-    """Append one aggregate's events on ``conn`` (see ``EventStore.append``); returns them
-    and the writing transaction's id.
+) -> list[Event]:
+    """Append one aggregate's events on ``conn`` (see ``EventStore.append``).
 
     Without ``expected_version`` the append reads the current version first and retries
     when a concurrent writer wins; inside a caller's transaction a lost race on the
@@ -186,31 +216,39 @@ def append(
     """
     check_expected_version(expected_version)
     batch = Batch(events, store.encoder)
-    agg = batch.aggregate_id
-    for attempt in range(UNCHECKED_RETRIES + 1):
-        base = expected_version
-        if base is None:
-            base = current_version(conn, agg)
-        retry_allowed = expected_version is None and attempt < UNCHECKED_RETRIES
+    if expected_version is not None:
+        return _append_at(store, conn, batch, expected_version, in_transaction)
+    for _attempt in range(UNCHECKED_RETRIES):
         try:
-            with translate_errors(_on_unique(store, None if in_transaction else conn, batch, base)):
-                rows = conn.execute(APPEND, {"a": agg, "j": batch.json, "e": base}).fetchall()
+            base = current_version(conn, batch.aggregate_id)
+            return _append_at(store, conn, batch, base, in_transaction)
         except ConcurrencyError:
-            if retry_allowed and not in_transaction:
-                continue
-            raise
-        if rows:
-            rows.sort(key=lambda r: r[1])
-            return batch.stored([r[0] for r in rows], rows[0][1]), int(rows[0][2])
-        if not retry_allowed:
-            raise ConcurrencyError(agg, base, current_version(conn, agg))
-    raise AssertionError("unreachable")  # pragma: no cover
+            if in_transaction:
+                raise
+    base = current_version(conn, batch.aggregate_id)
+    return _append_at(store, conn, batch, base, in_transaction)
+
+
+def _append_at(
+    store: PostgresStore, conn: psycopg.Connection[Any], batch: Batch, base: int,
+    in_transaction: bool,
+) -> list[Event]:
+    """One attempt: insert the batch if the aggregate is at version ``base``."""
+    query, params = batch.statement(base)
+    with TranslateErrors(_on_unique(store, None if in_transaction else conn, batch, base)):
+        rows = cursor(conn).execute(query, params).fetchall()
+    if not rows:
+        raise ConcurrencyError(batch.aggregate_id, base,
+                               current_version(conn, batch.aggregate_id))
+    if len(rows) > 1:
+        rows.sort()
+    return batch.stored([r[0] for r in rows], base + 1)
 
 
 def current_version(conn: psycopg.Connection[Any], aggregate_id: str) -> int:
     """The aggregate's version as this connection sees it now."""
     with translate_errors():
-        row = conn.execute(AGGREGATE_VERSION, (aggregate_id,)).fetchone()
+        row = cursor(conn).execute(AGGREGATE_VERSION, (aggregate_id,)).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -252,12 +290,12 @@ class PostgresTransaction(Transaction):
     def __init__(self, store: PostgresStore, conn: psycopg.Connection[Any]) -> None:
         self._store = store
         self._conn = conn
-        #: The transaction's id once it has appended (None before).
-        self.written_tx: int | None = None
+        #: The greatest event id this transaction appended (0 when none).
+        self.last_id = 0
 
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> int:
         with translate_errors():
-            return self._conn.execute(sql, params or None).rowcount
+            return cursor(self._conn).execute(sql, params or None).rowcount
 
     def executemany(self, sql: str, params: Sequence[Sequence[Any] | Mapping[str, Any]]) -> None:
         with translate_errors():
@@ -267,7 +305,7 @@ class PostgresTransaction(Transaction):
         self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
     ) -> list[tuple[Any, ...]]:
         with translate_errors():
-            return self._conn.execute(sql, params or None).fetchall()
+            return cursor(self._conn).execute(sql, params or None).fetchall()
 
     def _fetch_dicts(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         with translate_errors():
@@ -275,9 +313,10 @@ class PostgresTransaction(Transaction):
             return cur.execute(sql, params or None).fetchall()
 
     def append(self, events: Sequence[Event], *, expected_version: int | None = None) -> list[Event]:
-        stored, self.written_tx = append(
-            self._store, self._conn, events, expected_version, in_transaction=True
-        )
+        stored = append(self._store, self._conn, events, expected_version, in_transaction=True)
+        last = stored[-1].id
+        if last is not None and last > self.last_id:
+            self.last_id = last
         return stored
 
     def set_tracker(self, name: str, position: int) -> None:
