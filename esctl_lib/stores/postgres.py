@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import logging
 import os
 import threading
 import time
@@ -56,11 +55,12 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from esctl_lib.errors import ConfigError, SchemaError, StoreError, StoreUnavailableError
+from esctl_lib.errors import ConfigError, SchemaError, StoreError
 from esctl_lib.events import Event, normalize_uuid
 from esctl_lib.stores import mask_url
 from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, EventStore, Page, quote_identifier
 from esctl_lib.stores.postgres_listen import Listener, Notifier
+from esctl_lib.stores.postgres_pool import Checkout, Connections
 from esctl_lib.stores.postgres_reads import Reads, StreamKey
 from esctl_lib.stores.postgres_tx import (
     PostgresTransaction,
@@ -73,7 +73,6 @@ from esctl_lib.stores.schema_files import latest_version, schema_files
 
 _SETUP_LOCK = 0x65736374  # advisory lock class for setup ("esct"), keyed by schema name
 _ORPHANED: list[Any] = []  # a parent's pools seen after a fork: kept, never closed here
-log = logging.getLogger("esctl.postgres")
 #: Per (url, schema): the newest event this process appended. Reads by any store of this
 #: process wait briefly for it to become readable ("read your own writes").
 _OWN_WRITES: dict[tuple[str, str], int] = {}
@@ -130,7 +129,7 @@ class PostgresStore(EventStore):
         self.channel = channel_name(self.schema)
         self._lock = threading.Lock()
         self._pid = 0
-        self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
+        self._conns: Connections | None = None
         self._listener: Listener | None = None
         self._notifier: Notifier | None = None
         self._closed = False
@@ -156,29 +155,28 @@ class PostgresStore(EventStore):
         self._configure(conn)
         return conn
 
-    def _get_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
-        pool = self._pool
-        if pool is not None and self._pid == os.getpid():
-            return pool
+    def _open(self) -> Connections:
+        """The connections of this process, opening the pool on first use."""
         with self._lock:
             if self._closed:
                 raise StoreError("the store is closed")
             if self._pid != os.getpid():
                 self._forget_parent()
-            if self._pool is None:
-                self._pool = ConnectionPool(
+            if self._conns is None:
+                pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
                     self.url, kwargs=self._connect_kwargs("pool"), min_size=1,
                     max_size=self.pool_size, configure=self._configure, open=False,
                     timeout=self.connect_timeout, name=f"esctl:{self.schema}",
                 )
-                self._pool.open(wait=False)
+                pool.open(wait=False)
+                self._conns = Connections(pool, keep=self.pool_size)
                 self._pid = os.getpid()
-            return self._pool
+            return self._conns
 
     def _forget_parent(self) -> None:
         """After a fork: drop (never close) the parent's pool and threads' connections."""
-        _ORPHANED.extend(x for x in (self._pool, self._listener, self._notifier) if x)
-        self._pool, self._listener, self._notifier = None, None, None
+        _ORPHANED.extend(x for x in (self._conns, self._listener, self._notifier) if x)
+        self._conns, self._listener, self._notifier = None, None, None
         _OWN_WRITES.clear()
         self._pid = os.getpid()
 
@@ -189,21 +187,24 @@ class PostgresStore(EventStore):
         When a connection turns out to be lost, the pool's other idle connections are
         checked too, so the call after a ``StoreUnavailableError`` gets a working one.
         """
-        return Checkout(self._get_pool())
+        conns = self._conns
+        if conns is None or self._pid != os.getpid():
+            conns = self._open()
+        return Checkout(conns)
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            pool, listener, notifier = self._pool, self._listener, self._notifier
-            self._pool, self._listener, self._notifier = None, None, None
+            conns, listener, notifier = self._conns, self._listener, self._notifier
+            self._conns, self._listener, self._notifier = None, None, None
             same_process = self._pid == os.getpid()
         if not same_process:
             return
         for worker in (notifier, listener):
             if worker is not None:
                 worker.close()
-        if pool is not None:
-            pool.close()
+        if conns is not None:
+            conns.close()
 
     # -- schema --------------------------------------------------------------------------
     def setup(self) -> list[str]:
@@ -297,7 +298,7 @@ class PostgresStore(EventStore):
             return
         notifier = self._notifier
         if notifier is None or self._pid != os.getpid():
-            self._get_pool()
+            self._open()
             with self._lock:
                 if self._notifier is None:
                     self._notifier = Notifier(lambda: self._dedicated("notify"), self.channel)
@@ -376,7 +377,7 @@ class PostgresStore(EventStore):
                 time.sleep(min(step, 0.1))
 
     def _get_listener(self) -> Listener:
-        self._get_pool()
+        self._open()
         with self._lock:
             if self._listener is None:
                 self._listener = Listener(lambda: self._dedicated("listen"), self.channel)
@@ -388,33 +389,6 @@ class PostgresStore(EventStore):
     def listener_pid(self) -> int | None:
         """The backend pid of this process's LISTEN connection (None when not listening)."""
         return self._listener.backend_pid if self._listener is not None else None
-
-
-class Checkout:
-    """Takes a connection from the pool for a ``with`` block and gives it back."""
-
-    __slots__ = ("conn", "pool")
-
-    def __init__(self, pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
-        self.pool = pool
-
-    def __enter__(self) -> psycopg.Connection[Any]:
-        with translate_errors():
-            self.conn = self.pool.getconn()
-        return self.conn
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> None:
-        self.pool.putconn(self.conn)
-        if isinstance(exc, StoreUnavailableError):
-            _check_quietly(self.pool)
-
-
-def _check_quietly(pool: ConnectionPool[psycopg.Connection[Any]]) -> None:
-    try:
-        pool.check()
-    except Exception as e:  # the server may be down altogether: the next call will say so
-        log.info("esctl pool check failed: %s", e)
 
 
 def channel_name(schema: str) -> str:
