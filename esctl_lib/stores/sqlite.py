@@ -8,13 +8,14 @@ Each thread gets its own connection; nothing here crosses a fork.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from esctl_lib.errors import (
     ConcurrencyError,
@@ -23,7 +24,7 @@ from esctl_lib.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from esctl_lib.events import Event, normalize_uuid
+from esctl_lib.events import Event, normalize_uuid, utc_now
 from esctl_lib.serialization import BodyEncoder
 from esctl_lib.stores.base import (
     DEFAULT_PAGE_SIZE,
@@ -33,7 +34,6 @@ from esctl_lib.stores.base import (
     check_expected_version,
     check_one_aggregate,
 )
-from esctl_lib.stores.encoding import PreparedEvent, prepare_events
 from esctl_lib.stores.schema_files import latest_version, schema_files
 
 SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA", "OFF")
@@ -45,6 +45,13 @@ _INSERT = (
     "INSERT INTO events (uuid, aggregate_id, type, body, version, created_at, "
     "correlation_id, causation_id, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# The aggregate's version and the greatest id, in one statement (inside BEGIN IMMEDIATE).
+_HEAD = (
+    "SELECT (SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_id = ?), "
+    "(SELECT COALESCE(MAX(id), 0) FROM events)"
+)
+# Compact JSON, as stored so far; one encoder object instead of one per call.
+_dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 @contextmanager
@@ -102,38 +109,75 @@ class SqliteTransaction(Transaction):
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def append(self, events: Sequence[Event], *, expected_version: int | None = None) -> list[Event]:
-        aggregate_id = check_one_aggregate(events)
+        if len(events) == 1 and isinstance(events[0], Event):
+            aggregate_id = events[0].aggregate_id  # canonical: Event normalizes it
+        else:
+            aggregate_id = check_one_aggregate(events)
         check_expected_version(expected_version)
-        prepared = prepare_events(events, self._encoder)
+        encode = self._encoder.encode_body
+        now = utc_now()
+        # Encode everything first: a body that cannot be encoded fails before any write.
+        rows = [(e, encode(e.body), encode(e.metadata) if e.metadata else {}, e.created_at or now)
+                for e in events]
         with translate_errors():
             conn = self._conn
-            current = conn.execute(
-                "SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_id = ?",
-                (aggregate_id,),
-            ).fetchone()[0]
+            current, base_id = conn.execute(_HEAD, (aggregate_id,)).fetchone()
             if expected_version is not None and expected_version != current:
                 raise ConcurrencyError(aggregate_id, expected_version, current)
-            base_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
-            conn.executemany(
-                _INSERT,
-                [
-                    (p.uuid, aggregate_id, p.type, p.body_json, current + i, p.created_at_iso,
-                     p.correlation_id, p.causation_id, p.metadata_json)
-                    for i, p in enumerate(prepared, start=1)
-                ],
-            )
+            params = [
+                (e.uuid, aggregate_id, e.type, _dump(body), current + i,
+                 created.isoformat(timespec="microseconds"), e.correlation_id, e.causation_id,
+                 _dump(meta) if meta else None)
+                for i, (e, body, meta, created) in enumerate(rows, start=1)
+            ]
+            if len(params) == 1:
+                conn.execute(_INSERT, params[0])
+            else:
+                conn.executemany(_INSERT, params)
         self.appended = True
         return [
-            _stored(p, base_id + i, current + i, aggregate_id)
-            for i, p in enumerate(prepared, start=1)
+            type(e)._trusted((base_id + i, e.uuid, aggregate_id, e.type, body, current + i,
+                              created, e.correlation_id, e.causation_id, meta))
+            for i, (e, body, meta, created) in enumerate(rows, start=1)
         ]
 
 
-def _stored(p: PreparedEvent, id_: int, version: int, aggregate_id: str) -> Event:
-    return p.event_class._trusted(
-        (id_, p.uuid, aggregate_id, p.type, p.body, version, p.created_at,
-         p.correlation_id, p.causation_id, p.metadata)
-    )
+class _Write:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` around one :class:`SqliteTransaction`."""
+
+    __slots__ = ("conn", "store", "tx")
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> SqliteTransaction:
+        conn = self.store._conn()
+        if conn.in_transaction:
+            raise StoreError("a transaction is already open on this thread's connection")
+        with translate_errors():
+            conn.execute("BEGIN IMMEDIATE")
+        self.conn = conn
+        self.tx = SqliteTransaction(self.store.encoder, conn)
+        return self.tx
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> Literal[False]:
+        conn = self.conn
+        if exc is not None:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return False
+        with translate_errors():
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        if self.tx.appended:
+            with self.store._appended:
+                self.store._appended.notify_all()
+        return False
 
 
 class SqliteStore(EventStore):
@@ -264,30 +308,8 @@ class SqliteStore(EventStore):
         return int(row[0])
 
     # -- writing -------------------------------------------------------------------------------
-    @contextmanager
-    def transaction(self) -> Iterator[SqliteTransaction]:
-        conn = self._conn()
-        if conn.in_transaction:
-            raise StoreError("a transaction is already open on this thread's connection")
-        with translate_errors():
-            conn.execute("BEGIN IMMEDIATE")
-        tx = SqliteTransaction(self.encoder, conn)
-        try:
-            yield tx
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        with translate_errors():
-            try:
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        if tx.appended:
-            with self._appended:
-                self._appended.notify_all()
+    def transaction(self) -> AbstractContextManager[SqliteTransaction]:
+        return _Write(self)
 
     # -- reading -------------------------------------------------------------------------------
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
