@@ -16,28 +16,31 @@ ordering by id alone would still skip; the order and the tracker comparison use
 transaction that has written something (here, another schema, or another database of the
 same server) and stays open keeps every event committed after it began unreadable until it
 ends. Writers are never blocked and nothing is lost or reordered; readers simply lag, and
-the lag shows as events that exist but are not yet readable.
-:meth:`PostgresStore.reader_horizon` reports the oldest such transaction (pid, age,
-application) and how many committed events wait behind it, for ``esctl status``.
+the lag shows as events that exist but are not yet readable. :meth:`PostgresStore.reader_horizon`
+reports the oldest such transaction (pid, age, application, state) and how many committed
+events wait behind it, for ``esctl status``. So that a process reads its own writes, a
+read first waits up to ``own_writes_wait`` seconds for this process's newest append to
+become readable (a short transaction elsewhere ends within milliseconds).
 
 **Appends** are one statement and one round trip: the aggregate's version is read and the
-whole batch (one JSON array) is inserted only if it matches; a concurrent writer that read
-the same version loses on the (aggregate_id, version) key and gets ``ConcurrencyError``.
+events are inserted only if it matches (one event as plain parameters, a batch as one JSON
+array parsed once by the server). A concurrent writer that read the same version loses on
+the (aggregate_id, version) key and gets ``ConcurrencyError``, also for two first writes.
 
-**Push.** A transaction that issues NOTIFY takes a database-wide lock at commit and holds it
-through the WAL flush, which serializes every such commit (measured in
-``bench/store_throughput.py``). So writers never NOTIFY: after a commit they raise a flag,
-and a per-process notifier thread sends one ``pg_notify`` for all commits made while the
-previous one was in flight. Waiters ``LISTEN`` on a dedicated connection per process
-(channel derived from the schema), treat a notification only as a hint, poll every
-``poll_interval`` seconds as a fallback, and reconnect a dead listener.
+**Push.** A transaction that issues NOTIFY takes a database-wide lock at commit and holds
+it through its WAL flush, so notifying writers commit one at a time. So writers never
+NOTIFY: after a commit they raise a flag, and a per-process notifier thread with its own
+connection sends one ``pg_notify`` for every commit made since its last one, at most every
+25 ms (the first after a quiet spell goes at once). ``bench/store_throughput.py`` prints
+both costs. Waiters ``LISTEN`` on a dedicated connection per process (channel derived from
+the schema), treat a notification only as a hint, poll every ``poll_interval`` seconds as
+a fallback, and replace a dead listener connection.
 
 **Connections** come from a ``psycopg_pool.ConnectionPool`` opened on first use; each has
 ``search_path`` set to the store's schema (so projectors' raw SQL lands there) and
 ``TimeZone`` UTC. Nothing with a socket crosses a fork: a store used in a new process opens
 fresh connections and leaves the parent's alone.
 """
-
 from __future__ import annotations
 
 import datetime as dt
@@ -46,7 +49,7 @@ import os
 import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +58,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from esctl_lib.errors import ConfigError, SchemaError, StoreError
+from esctl_lib.errors import ConfigError, InvalidEventError, SchemaError, StoreError
 from esctl_lib.events import Event, normalize_uuid
 from esctl_lib.stores import mask_url
 from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, EventStore, Page, quote_identifier
@@ -95,7 +98,15 @@ class ReaderHorizon:
 
 
 class PostgresStore(EventStore):
-    """An event store in PostgreSQL (``postgresql://user@host:port/db``), in ``schema``."""
+    """An event store in PostgreSQL (``postgresql://user@host:port/db``), in ``schema``.
+
+    ``schema`` (default ``public``) holds every table; ``pool_size`` caps the connections
+    of the pool; ``connect_timeout`` bounds connecting and waiting for a connection;
+    ``poll_interval`` is the fallback poll of :meth:`wait`; ``own_writes_wait`` bounds how
+    long a read waits for this process's own appends to become readable (0: never);
+    ``notify=False`` sends no notifications (bulk loads); ``application_name`` labels
+    the connections in ``pg_stat_activity``.
+    """
 
     dialect = "postgresql"
 
@@ -333,12 +344,8 @@ class PostgresStore(EventStore):
     def existing_uuids(self, uuids: Collection[str]) -> set[str]:
         valid = []
         for u in uuids:
-            try:
+            with suppress(InvalidEventError):  # not a uuid: cannot be stored
                 valid.append(normalize_uuid(u, "uuid"))
-            except StoreError:
-                continue
-            except Exception:
-                continue
         if not valid:
             return set()
         with self.connection() as conn:

@@ -116,7 +116,7 @@ class Notifier:
     database-wide lock that NOTIFY takes at commit.
     """
 
-    def __init__(self, connect: Connect, channel: str, *, min_interval: float = 0.01) -> None:
+    def __init__(self, connect: Connect, channel: str, *, min_interval: float = 0.025) -> None:
         self._connect = connect
         self._channel = channel
         self.min_interval = min_interval
