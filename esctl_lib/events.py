@@ -25,7 +25,7 @@ from esctl_lib.errors import DuplicateEventTypeError, InvalidEventError, Unknown
 E = TypeVar("E", bound="Event")
 Upcaster = Callable[["Event"], "Event"]
 
-_FIELDS = (
+EVENT_FIELDS = (
     "id",
     "uuid",
     "aggregate_id",
@@ -37,8 +37,8 @@ _FIELDS = (
     "causation_id",
     "metadata",
 )
-_BODY = _FIELDS.index("body")
-_METADATA = _FIELDS.index("metadata")
+_BODY = EVENT_FIELDS.index("body")
+_METADATA = EVENT_FIELDS.index("metadata")
 _loads = json.loads
 _fromiso = dt.datetime.fromisoformat
 _TYPE_NAME_RE = re.compile(r"^[a-z][a-z0-9_./-]*$")
@@ -98,7 +98,7 @@ class Event:
     by the store. Events are equal, and hash, by ``uuid``.
     """
 
-    # Every field lives in one tuple (``_f``, in ``_FIELDS`` order) read through properties,
+    # Every field lives in one tuple (``_f``, in ``EVENT_FIELDS`` order) read through properties,
     # so the store's read path builds an event with a single slot write. ``_body`` and
     # ``_metadata`` cache the decoded JSON when the tuple holds raw text.
     __slots__ = ("_body", "_f", "_metadata")
@@ -193,7 +193,7 @@ class Event:
 
     @classmethod
     def _trusted(cls: builtins.type[E], fields: tuple[Any, ...]) -> E:
-        """Build an event from already-validated values in ``_FIELDS`` order (store read path).
+        """Build an event from already-validated values in ``EVENT_FIELDS`` order (store read path).
 
         ``body`` and ``metadata`` may be raw JSON text (or None for no metadata): they are
         decoded on first access, so handlers that never look at a body never pay for it.
@@ -245,17 +245,17 @@ class Event:
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_unpickle_event, (type(self), tuple(getattr(self, f) for f in _FIELDS)))
+        return (_unpickle_event, (type(self), tuple(getattr(self, f) for f in EVENT_FIELDS)))
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as a dict; ``created_at`` stays a datetime."""
-        return {name: getattr(self, name) for name in _FIELDS}
+        return {name: getattr(self, name) for name in EVENT_FIELDS}
 
     def replace(
         self, *, event_class: builtins.type[Event] | None = None, **changes: Any
     ) -> Event:
         """A copy with some fields changed; ``event_class=`` changes the class (and so the type)."""
-        unknown = set(changes) - set(_FIELDS)
+        unknown = set(changes) - set(EVENT_FIELDS)
         if unknown:
             raise InvalidEventError(f"unknown event field(s): {', '.join(sorted(unknown))}")
         fields = self.to_dict()
@@ -357,7 +357,7 @@ class EventRegistry:
         return names
 
     def decode(self, fields: tuple[Any, ...]) -> Event:
-        """Build the right event class from stored values (``_FIELDS`` order), then upcast it.
+        """Build the right event class from stored values (``EVENT_FIELDS`` order), then upcast it.
 
         ``body`` and ``metadata`` may be JSON text, ``created_at`` ISO 8601 text.
         """

@@ -8,21 +8,10 @@ import re
 from typing import Any
 
 from esctl_lib.errors import InvalidEventError
-from esctl_lib.events import Event, normalize_uuid
+from esctl_lib.events import EVENT_FIELDS, Event, normalize_uuid
 
-#: Every field of a record, in the order records are written.
-RECORD_FIELDS = (
-    "id",
-    "uuid",
-    "aggregate_id",
-    "type",
-    "body",
-    "version",
-    "created_at",
-    "correlation_id",
-    "causation_id",
-    "metadata",
-)
+#: Every field of a record, in the order records are written (an event's fields).
+RECORD_FIELDS = EVENT_FIELDS
 _CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _REQUIRED = ("uuid", "aggregate_id", "type", "body", "version", "created_at")
 
