@@ -70,6 +70,7 @@ from esctl_lib.stores.postgres_tx import (
     append,
     current_version,
     existing,
+    translate,
     translate_errors,
 )
 from esctl_lib.stores.schema_files import latest_version, schema_files
@@ -264,8 +265,7 @@ class PostgresStore(EventStore):
             except pg_errors.UndefinedTable:
                 return 0
             except psycopg.Error as e:
-                with translate_errors():
-                    raise e
+                raise translate(e) from e
         return int(found[0]) if found else 0
 
     # -- writing -------------------------------------------------------------------------
