@@ -12,8 +12,8 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, suppress
+from collections.abc import Collection, Mapping, Sequence
+from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,27 +54,43 @@ _HEAD = (
 _dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-@contextmanager
-def translate_errors() -> Iterator[None]:
+class _Translate:
+    """Context manager behind :func:`translate_errors` (stateless, so one serves all)."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> Literal[False]:
+        if isinstance(exc, sqlite3.DatabaseError):
+            raise _translated(exc) from exc
+        return False
+
+
+_TRANSLATE = _Translate()
+
+
+def translate_errors() -> _Translate:
     """Turn sqlite3 errors into the library's errors: the one place that does it."""
-    try:
-        yield
-    except sqlite3.IntegrityError as e:
-        text = str(e)
+    return _TRANSLATE
+
+
+def _translated(e: sqlite3.DatabaseError) -> StoreError:
+    text = str(e)
+    if isinstance(e, sqlite3.IntegrityError):
         if "events.uuid" in text:
-            raise DuplicateEventError() from e
-        raise StoreError(f"SQLite integrity error: {text}") from e
-    except sqlite3.OperationalError as e:
-        text = str(e)
+            return DuplicateEventError()
+        return StoreError(f"SQLite integrity error: {text}")
+    if isinstance(e, sqlite3.OperationalError):
         if "no such table" in text:
-            raise SchemaError(f"the store is not set up ({text}); run `esctl setup`") from e
+            return SchemaError(f"the store is not set up ({text}); run `esctl setup`")
         if "locked" in text or "busy" in text:
-            raise StoreUnavailableError(f"SQLite database is busy: {text}") from e
+            return StoreUnavailableError(f"SQLite database is busy: {text}")
         if "unable to open" in text or "disk" in text or "readonly" in text:
-            raise StoreUnavailableError(f"SQLite database unavailable: {text}") from e
-        raise StoreError(f"SQLite error: {text}") from e
-    except sqlite3.DatabaseError as e:
-        raise StoreError(f"SQLite error: {e}") from e
+            return StoreUnavailableError(f"SQLite database unavailable: {text}")
+    return StoreError(f"SQLite error: {text}")
 
 
 class SqliteTransaction(Transaction):
