@@ -58,7 +58,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from esctl_lib.errors import ConfigError, InvalidEventError, SchemaError, StoreError
+from esctl_lib.errors import ConfigError, InvalidEventError, StoreError
 from esctl_lib.events import Event, normalize_uuid
 from esctl_lib.stores import mask_url
 from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, EventStore, Page, quote_identifier
@@ -73,7 +73,7 @@ from esctl_lib.stores.postgres_tx import (
     translate,
     translate_errors,
 )
-from esctl_lib.stores.schema_files import latest_version, schema_files
+from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
 
 _SETUP_LOCK = 0x65736374  # advisory lock class for setup ("esct"), keyed by schema name
 _ORPHANED: list[Any] = []  # a parent's pools seen after a fork: kept, never closed here
@@ -236,7 +236,7 @@ class PostgresStore(EventStore):
             )
             row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
             current = int(row[0]) if row else 0
-            self._check_not_newer(current)
+            check_not_newer("postgres", current)
             for f in schema_files("postgres"):
                 if f.version > current:
                     conn.execute(f.sql.encode())
@@ -248,14 +248,6 @@ class PostgresStore(EventStore):
         if not done:
             done.append(f"schema is up to date (version {latest_version('postgres')})")
         return done
-
-    def _check_not_newer(self, version: int) -> None:
-        known = latest_version("postgres")
-        if version > known:
-            raise SchemaError(
-                f"the store's schema is version {version}, newer than this esctl knows "
-                f"({known}); upgrade esctl"
-            )
 
     def schema_version(self) -> int:
         with self.connection() as conn:

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+from esctl_lib.errors import SchemaError
+
 _NAME_RE = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
 
@@ -34,3 +36,13 @@ def latest_version(backend: str) -> int:
     """The newest schema version this code knows for ``backend``."""
     files = schema_files(backend)
     return files[-1].version if files else 0
+
+
+def check_not_newer(backend: str, version: int) -> None:
+    """Raise :class:`SchemaError` when a database's schema is newer than this code knows."""
+    known = latest_version(backend)
+    if version > known:
+        raise SchemaError(
+            f"the store's schema is version {version}, newer than this esctl knows "
+            f"({known}); upgrade esctl"
+        )

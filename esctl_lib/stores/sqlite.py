@@ -34,7 +34,7 @@ from esctl_lib.stores.base import (
     check_expected_version,
     check_one_aggregate,
 )
-from esctl_lib.stores.schema_files import latest_version, schema_files
+from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
 
 SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA", "OFF")
 _COLUMNS = (
@@ -282,7 +282,7 @@ class SqliteStore(EventStore):
                 current = conn.execute(
                     "SELECT COALESCE(MAX(version), 0) FROM schema_version"
                 ).fetchone()[0]
-                self._check_not_newer(current)
+                check_not_newer("sqlite", current)
                 for f in schema_files("sqlite"):
                     if f.version <= current:
                         continue
@@ -300,14 +300,6 @@ class SqliteStore(EventStore):
         if not done:
             done.append(f"schema is up to date (version {latest_version('sqlite')})")
         return done
-
-    def _check_not_newer(self, version: int) -> None:
-        known = latest_version("sqlite")
-        if version > known:
-            raise SchemaError(
-                f"the store's schema is version {version}, newer than this esctl knows "
-                f"({known}); upgrade esctl"
-            )
 
     def schema_version(self) -> int:
         if not self.path.exists():

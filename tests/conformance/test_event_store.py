@@ -410,3 +410,14 @@ def test_reading_a_sqlite_store_that_does_not_exist_creates_no_file(tmp_path: Pa
     with pytest.raises(SchemaError, match="esctl setup"):
         store.latest_position()
     assert not (tmp_path / "absent").exists()
+
+
+def test_a_sqlite_schema_newer_than_the_code_is_a_clear_error(tmp_path: Path) -> None:
+    from esctl_lib import SchemaError, open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 'x.db'}")
+    store.setup()
+    with store.transaction() as tx:
+        tx.execute("INSERT INTO schema_version (version, name, applied_at) VALUES (999, 'future', 0)")
+    with pytest.raises(SchemaError, match="newer than this esctl knows"):
+        store.setup()
