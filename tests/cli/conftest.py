@@ -11,7 +11,6 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from esctl.main import app
-from esctl_lib import EventStore, open_store
-from tests.backends import POSTGRES_DSN, drop_schema, require_postgres
+from esctl_lib import EventStore
+from tests.backends import POSTGRES_DSN, StoreSpec, drop_schema, require_postgres
 
 APP_PATH = Path(__file__).parent / "app"
 if str(APP_PATH) not in sys.path:
@@ -29,19 +28,8 @@ AGGREGATE = "5b6e0c2e-8a4f-4d3e-9b9e-3f1f2a6c7d10"
 OTHER = "0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"
 
 
-@dataclass
-class Backend:
-    """Where a test's store lives; ``open()`` gives a handle for checking state."""
-
-    name: str
-    url: str
-    schema: str | None = None
-    opened: list[EventStore] = field(default_factory=list)
-
-    def open(self, **kwargs: Any) -> EventStore:
-        store = open_store(self.url, schema=self.schema, **kwargs)
-        self.opened.append(store)
-        return store
+class Backend(StoreSpec):
+    """A store location (see StoreSpec) that the CLI can be pointed at."""
 
     def env(self) -> dict[str, str | None]:
         """The environment that points the CLI at this store."""
