@@ -96,11 +96,13 @@ class CompletedTodos(Projector):
         tx.delete(self.scratch, where={"todo_id": event.aggregate_id})
 
 
-class ScheduledTodos(Projector):
+class ScheduledTodos(OutstandingTodos):
     """Open todos that have a due date, soonest first.
 
-    The table keeps every open todo, so an amendment that sets a due date later has the
-    rest of the details at hand; the query leaves out those without one.
+    It folds the same events as :class:`OutstandingTodos` (its handlers are inherited) into
+    its own table, indexed by due date. The table keeps every open todo, so an amendment
+    that sets a due date later has the rest of the details at hand; the query leaves out
+    those without one.
     """
 
     name = "scheduled_todos"
@@ -111,18 +113,6 @@ class ScheduledTodos(Projector):
             f"CREATE INDEX IF NOT EXISTS {table}_due_date ON {table} (due_date)",
         ]
     }
-
-    @handles(TodoAdded)
-    def _added(self, event: Event, tx: Transaction) -> None:
-        tx.insert(self.table, {"todo_id": event.aggregate_id, **details(event.body)})
-
-    @handles(TodoAmended)
-    def _amended(self, event: Event, tx: Transaction) -> None:
-        tx.update(self.table, details(event.body), where={"todo_id": event.aggregate_id})
-
-    @handles(TodoCompleted, TodoAbandoned)
-    def _closed(self, event: Event, tx: Transaction) -> None:
-        tx.delete(self.table, where={"todo_id": event.aggregate_id})
 
 
 # -- queries -----------------------------------------------------------------------------
