@@ -11,6 +11,7 @@ reactor emits) goes through one :class:`Transaction` from :meth:`EventStore.tran
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 import time
@@ -339,11 +340,12 @@ class EventStore(ABC):
     def existing_uuids(self, uuids: Collection[str]) -> set[str]:
         """Which of these event uuids are already stored."""
 
-    @abstractmethod
     def oldest_time_after(
         self, position: int, *, types: Collection[str] | None = None
-    ) -> Any:
+    ) -> dt.datetime | None:
         """``created_at`` of the first event after ``position`` (of ``types``), or None."""
+        page = self.read_page(position, types=types, limit=1)
+        return page.events[0].created_at if page.events else None
 
     def iter_range(
         self,

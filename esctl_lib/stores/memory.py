@@ -8,7 +8,6 @@ when it commits, together with its rows and tracker moves.
 from __future__ import annotations
 
 import bisect
-import datetime as dt
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
@@ -182,12 +181,6 @@ class MemoryStore(EventStore):
     def existing_uuids(self, uuids: Collection[str]) -> set[str]:
         with self._lock:
             return {u.lower() for u in uuids if u.lower() in self._uuids}
-
-    def oldest_time_after(
-        self, position: int, *, types: Collection[str] | None = None
-    ) -> dt.datetime | None:
-        page = self.read_page(position, types=types, limit=1)
-        return page.events[0].created_at if page.events else None
 
     def wait(self, position: int, timeout: float) -> bool:
         with self._changed:

@@ -43,7 +43,6 @@ fresh connections and leaves the parent's alone.
 """
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import os
 import threading
@@ -342,12 +341,6 @@ class PostgresStore(EventStore):
             return set()
         with self.connection() as conn:
             return existing(conn, valid)
-
-    def oldest_time_after(
-        self, position: int, *, types: Collection[str] | None = None
-    ) -> dt.datetime | None:
-        page = self.read_page(position, types=types, limit=1)
-        return page.events[0].created_at if page.events else None
 
     def stream_key(self, position: int) -> StreamKey:
         """The ``(transaction, id)`` key that orders ``position`` in the stream."""

@@ -7,7 +7,6 @@ Each thread gets its own connection; nothing here crosses a fork.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sqlite3
 import threading
@@ -415,12 +414,6 @@ class SqliteStore(EventStore):
             )
             found.update(r[0] for r in rows)
         return found
-
-    def oldest_time_after(
-        self, position: int, *, types: Collection[str] | None = None
-    ) -> dt.datetime | None:
-        page = self.read_page(position, types=types, limit=1)
-        return page.events[0].created_at if page.events else None
 
     def wait(self, position: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
