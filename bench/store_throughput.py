@@ -347,7 +347,8 @@ def pg_four_writers(n: int, mine: str, lock_s: str, raw_s: str) -> dict[str, flo
           f" esctl with its notifier thread {rates['esctl']:,.0f}/s, without "
           f"{rates['esctl_silent']:,.0f}/s ({rates['esctl'] / rates['esctl_silent']:.2f}x)")
     print("  (esctl writers never NOTIFY in their own transaction; one notifier thread per "
-          "process sends at most one pg_notify per 25 ms for all commits since the last)")
+          "process notifies each commit at once up to 500 commits/s, then one pg_notify "
+          "per 25 ms for all commits since the last)")
     return rates
 
 

@@ -30,9 +30,11 @@ the (aggregate_id, version) key and gets ``ConcurrencyError``, also for two firs
 **Push.** A transaction that issues NOTIFY takes a database-wide lock at commit and holds
 it through its WAL flush, so notifying writers commit one at a time. So writers never
 NOTIFY: after a commit they raise a flag, and a per-process notifier thread with its own
-connection sends one ``pg_notify`` for every commit made since its last one, at most every
-25 ms (the first after a quiet spell goes at once). ``bench/store_throughput.py`` prints
-both costs. Waiters ``LISTEN`` on a dedicated connection per process (channel derived from
+connection sends one ``pg_notify`` for all commits made since its last one. It notifies
+each commit at once while the process commits up to 500 times a second (a listener wakes
+within a round trip: ``bench/push_latency.py``); a busier process gets one notification
+per 25 ms, since each costs about as much as an append (``bench/store_throughput.py``
+prints both costs). Waiters ``LISTEN`` on a dedicated connection per process (channel derived from
 the schema), treat a notification only as a hint, poll every ``poll_interval`` seconds as
 a fallback, and replace a dead listener connection.
 

@@ -111,3 +111,39 @@ def test_channel_names_differ_per_schema_and_fit_an_identifier() -> None:
     assert channel_name("app_one") != channel_name("app_two")
     assert channel_name(long_a) != channel_name(long_b)
     assert max(len(channel_name(s)) for s in (long_a, long_b)) <= 63
+
+
+def notifications(conn: psycopg.Connection[Any], quiet: float) -> list[float]:
+    """When each notification arrived, until none came for ``quiet`` seconds."""
+    arrived: list[float] = []
+    while True:
+        got = [time.monotonic() for _ in conn.notifies(timeout=quiet, stop_after=1)]
+        if not got:
+            return arrived
+        arrived.extend(got)
+
+
+def test_each_commit_of_an_unhurried_writer_is_notified_at_once(pg: PgSpec) -> None:
+    writer = pg.open()
+    with psycopg.connect(pg.url, autocommit=True) as conn:
+        conn.execute(f'LISTEN "{writer.channel}"')
+        delays = []
+        for n in range(10):
+            writer.append([ev(n)])
+            committed = time.monotonic()
+            arrived = notifications(conn, quiet=0.2)
+            assert len(arrived) == 1
+            delays.append(arrived[0] - committed)
+    assert max(delays) < 0.2  # at once, not at the end of a pacing interval
+
+
+def test_a_busy_writer_covers_many_commits_with_one_notification(pg: PgSpec) -> None:
+    writer = pg.open()
+    with psycopg.connect(pg.url, autocommit=True) as conn:
+        conn.execute(f'LISTEN "{writer.channel}"')
+        for n in range(1000):
+            writer.append([ev(n)])
+        last_commit = time.monotonic()
+        arrived = notifications(conn, quiet=0.5)
+    assert 1 <= len(arrived) <= 200  # about 32 at once, then one per 25 ms
+    assert arrived[-1] >= last_commit  # the newest commits were notified too
