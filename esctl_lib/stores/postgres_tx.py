@@ -30,6 +30,7 @@ from esctl_lib.events import Event, utc_now
 from esctl_lib.serialization import BodyEncoder
 from esctl_lib.stores.base import Transaction, check_expected_version, check_one_aggregate
 from esctl_lib.stores.postgres_decode import make_event
+from esctl_lib.stores.postgres_pipeline import execute_many
 
 if TYPE_CHECKING:
     from esctl_lib.stores.postgres import PostgresStore
@@ -299,7 +300,7 @@ class PostgresTransaction(Transaction):
 
     def executemany(self, sql: str, params: Sequence[Sequence[Any] | Mapping[str, Any]]) -> None:
         with translate_errors():
-            self._conn.cursor().executemany(sql, params)
+            execute_many(self._conn, sql, params)
 
     def fetchall(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
