@@ -39,7 +39,9 @@ EVENT_FIELDS = (
 )
 _BODY = EVENT_FIELDS.index("body")
 _METADATA = EVENT_FIELDS.index("metadata")
-_loads = json.loads
+_json_loads = json.loads
+# The C scanner inside json.loads (an attribute of every JSONDecoder, untyped in typeshed).
+_scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _fromiso = dt.datetime.fromisoformat
 _TYPE_NAME_RE = re.compile(r"^[a-z][a-z0-9_./-]*$")
 
@@ -86,6 +88,18 @@ def _field(index: int, doc: str) -> Any:
     return property(lambda self: self._f[index], doc=doc)
 
 
+def _loads(text: str) -> Any:
+    """``json.loads`` for the stores' own compact JSON, at half the cost: straight to the
+    C scanner, and through ``json.loads`` (whitespace, errors) whenever it does not fit."""
+    try:
+        value, end = _scan_json(text, 0)
+    except StopIteration:
+        return _json_loads(text)
+    if end != len(text):
+        return _json_loads(text)
+    return value
+
+
 def _created_at(self: Event) -> dt.datetime | None:
     value = self._f[6]
     return _fromiso(value) if value.__class__ is str else value
@@ -99,16 +113,16 @@ class Event:
     """
 
     # Every field lives in one tuple (``_f``, in ``EVENT_FIELDS`` order) read through properties,
-    # so the store's read path builds an event with a single slot write. ``_body`` and
-    # ``_metadata`` cache the decoded JSON when the tuple holds raw text.
+    # so the store's read path builds an event with a few slot writes. ``_body`` and
+    # ``_metadata`` cache the decoded JSON when the tuple holds raw text (None: not yet).
     __slots__ = ("_body", "_f", "_metadata")
 
     type_name: ClassVar[str | None] = None
     upcasters: ClassVar[tuple[Upcaster, ...]] = ()
 
     _f: tuple[Any, ...]
-    _body: dict[str, Any]
-    _metadata: dict[str, Any]
+    _body: dict[str, Any] | None
+    _metadata: dict[str, Any] | None
 
     if TYPE_CHECKING:
         id: int | None
@@ -200,29 +214,29 @@ class Event:
         """
         event: E = object.__new__(cls)
         _set_fields(event, fields)
+        _set_body(event, None)
+        _set_metadata(event, None)
         return event
 
     @property
     def body(self) -> dict[str, Any]:
         """The event's data: a dict with string keys and JSON values."""
-        try:
-            return self._body
-        except AttributeError:
+        body: dict[str, Any] | None = self._body
+        if body is None:
             raw = self._f[_BODY]
-            body: dict[str, Any] = _loads(raw) if raw.__class__ is str else raw
-            object.__setattr__(self, "_body", body)
-            return body
+            body = _loads(raw) if raw.__class__ is str else raw
+            _set_body(self, body)
+        return body
 
     @property
     def metadata(self) -> dict[str, Any]:
         """Free-form data about the event (tenant, user, trace ids ...)."""
-        try:
-            return self._metadata
-        except AttributeError:
+        meta: dict[str, Any] | None = self._metadata
+        if meta is None:
             raw = self._f[_METADATA]
-            meta: dict[str, Any] = (_loads(raw) if raw.__class__ is str else raw) or {}
-            object.__setattr__(self, "_metadata", meta)
-            return meta
+            meta = (_loads(raw) if raw.__class__ is str else raw) or {}
+            _set_metadata(self, meta)
+        return meta
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable; use replace()")
@@ -283,6 +297,8 @@ class Event:
 
 
 _set_fields = Event.__dict__["_f"].__set__
+_set_body = Event.__dict__["_body"].__set__
+_set_metadata = Event.__dict__["_metadata"].__set__
 
 
 def type_name_of(cls: type[Event]) -> str | None:
@@ -367,7 +383,7 @@ class EventRegistry:
         """:meth:`decode` for many stored rows at once (the stores' read path)."""
         by_name = self._by_name
         new = object.__new__
-        set_fields = _set_fields
+        set_fields, set_body, set_metadata = _set_fields, _set_body, _set_metadata
         registry_upcasts = bool(self._upcasters)
         out: list[Event] = []
         append = out.append
@@ -380,6 +396,8 @@ class EventRegistry:
                     fields = (*fields[:3], own, *fields[4:])
             event = new(cls)
             set_fields(event, fields)
+            set_body(event, None)
+            set_metadata(event, None)
             if registry_upcasts or cls.upcasters:
                 event = self._upcast(event, stored_type)
             append(event)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import pickle
 import uuid
 
@@ -197,3 +198,25 @@ def test_an_alias_reads_back_as_the_current_class() -> None:
     store.append([Event(aggregate_id=AGG, type="ev_before")])
     event = store.read_after(0)[0]
     assert type(event) is Current and event.type == "ev_current"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a":1,"b":[true,null,"x"]}', ' {"a": 1, "b": [true, null, "x"]} ',
+     '{"a": 1, "b": [true, null, "x"]}\n'],
+)
+def test_stored_json_text_decodes_lazily_whatever_its_whitespace(text: str) -> None:
+    [event] = EventRegistry().decode_many(
+        [(1, str(uuid.uuid4()), AGG, "ev_x", text, 1, "2026-01-01T00:00:00+00:00", None, None,
+          text)])
+    assert event.body == {"a": 1, "b": [True, None, "x"]}
+    assert event.metadata == event.body
+    assert event.body is event.body  # decoded once
+
+
+@pytest.mark.parametrize("text", ['{"a": 1} trailing', '{"a": ', ""])
+def test_malformed_stored_json_raises_as_json_loads_does(text: str) -> None:
+    [event] = EventRegistry().decode_many(
+        [(1, str(uuid.uuid4()), AGG, "ev_x", text, 1, None, None, None, None)])
+    with pytest.raises(json.JSONDecodeError):
+        _ = event.body
