@@ -113,16 +113,14 @@ class Event:
     """
 
     # Every field lives in one tuple (``_f``, in ``EVENT_FIELDS`` order) read through properties,
-    # so the store's read path builds an event with a few slot writes. ``_body`` and
-    # ``_metadata`` cache the decoded JSON when the tuple holds raw text (None: not yet).
-    __slots__ = ("_body", "_f", "_metadata")
+    # so the store's read path builds an event with a single slot write. A body or metadata
+    # read as JSON text is decoded on first access, and the tuple replaced by one holding it.
+    __slots__ = ("_f",)
 
     type_name: ClassVar[str | None] = None
     upcasters: ClassVar[tuple[Upcaster, ...]] = ()
 
     _f: tuple[Any, ...]
-    _body: dict[str, Any] | None
-    _metadata: dict[str, Any] | None
 
     if TYPE_CHECKING:
         id: int | None
@@ -202,8 +200,6 @@ class Event:
             None if causation_id is None else normalize_uuid(causation_id, "causation_id"),
             meta_dict,
         ))
-        put(self, "_body", body_dict)
-        put(self, "_metadata", meta_dict)
 
     @classmethod
     def _trusted(cls: builtins.type[E], fields: tuple[Any, ...]) -> E:
@@ -214,28 +210,30 @@ class Event:
         """
         event: E = object.__new__(cls)
         _set_fields(event, fields)
-        _set_body(event, None)
-        _set_metadata(event, None)
         return event
 
     @property
     def body(self) -> dict[str, Any]:
         """The event's data: a dict with string keys and JSON values."""
-        body: dict[str, Any] | None = self._body
-        if body is None:
-            raw = self._f[_BODY]
-            body = _loads(raw) if raw.__class__ is str else raw
-            _set_body(self, body)
+        fields = self._f
+        raw: Any = fields[_BODY]
+        if raw.__class__ is not str:
+            decoded: dict[str, Any] = raw
+            return decoded
+        body: dict[str, Any] = _loads(raw)
+        _set_fields(self, (*fields[:_BODY], body, *fields[_BODY + 1:]))
         return body
 
     @property
     def metadata(self) -> dict[str, Any]:
         """Free-form data about the event (tenant, user, trace ids ...)."""
-        meta: dict[str, Any] | None = self._metadata
-        if meta is None:
-            raw = self._f[_METADATA]
-            meta = (_loads(raw) if raw.__class__ is str else raw) or {}
-            _set_metadata(self, meta)
+        fields = self._f
+        raw: Any = fields[_METADATA]
+        if raw.__class__ is dict:
+            decoded: dict[str, Any] = raw
+            return decoded
+        meta: dict[str, Any] = (_loads(raw) if raw.__class__ is str else raw) or {}
+        _set_fields(self, (*fields[:_METADATA], meta, *fields[_METADATA + 1:]))
         return meta
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -297,8 +295,6 @@ class Event:
 
 
 _set_fields = Event.__dict__["_f"].__set__
-_set_body = Event.__dict__["_body"].__set__
-_set_metadata = Event.__dict__["_metadata"].__set__
 
 
 def type_name_of(cls: type[Event]) -> str | None:
@@ -383,7 +379,7 @@ class EventRegistry:
         """:meth:`decode` for many stored rows at once (the stores' read path)."""
         by_name = self._by_name
         new = object.__new__
-        set_fields, set_body, set_metadata = _set_fields, _set_body, _set_metadata
+        set_fields = _set_fields
         registry_upcasts = bool(self._upcasters)
         out: list[Event] = []
         append = out.append
@@ -396,8 +392,6 @@ class EventRegistry:
                     fields = (*fields[:3], own, *fields[4:])
             event = new(cls)
             set_fields(event, fields)
-            set_body(event, None)
-            set_metadata(event, None)
             if registry_upcasts or cls.upcasters:
                 event = self._upcast(event, stored_type)
             append(event)
