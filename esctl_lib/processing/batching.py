@@ -27,15 +27,22 @@ class BatchTransaction(Transaction):
         self.placeholder = inner.placeholder
         self._queue_enabled = queue
         self._capture = False
-        self._queued: list[tuple[str, Params]] = []
+        # Runs of the same statement: [sql, [params, ...]], in the order they were queued.
+        self._queued: list[tuple[str, list[Params]]] = []
+        self._run: list[Params] = []  # the params of the last run
+        self._run_sql: str | None = None
         #: True once a queued statement failed: the error may surface under a later event.
         self.flush_failed = False
 
     # -- queued writes -------------------------------------------------------------------
     def defer(self, sql: str, params: Params = ()) -> None:
         """Run a write whose row count you do not need, before the next read or the commit."""
-        if self._queue_enabled:
-            self._queued.append((sql, params))
+        if sql is self._run_sql or sql == self._run_sql:
+            self._run.append(params)
+        elif self._queue_enabled:
+            self._run = [params]
+            self._run_sql = sql
+            self._queued.append((sql, self._run))
         else:
             self.inner.execute(sql, params)
 
@@ -67,18 +74,13 @@ class BatchTransaction(Transaction):
     def flush(self) -> None:
         """Send every queued statement, grouping runs of the same SQL into one executemany."""
         queued, self._queued = self._queued, []
-        start = 0
+        self._run, self._run_sql = [], None
         try:
-            while start < len(queued):
-                sql = queued[start][0]
-                end = start + 1
-                while end < len(queued) and queued[end][0] == sql:
-                    end += 1
-                if end - start == 1:
-                    self.inner.execute(sql, queued[start][1])
+            for sql, params in queued:
+                if len(params) == 1:
+                    self.inner.execute(sql, params[0])
                 else:
-                    self.inner.executemany(sql, [p for _, p in queued[start:end]])
-                start = end
+                    self.inner.executemany(sql, params)
         except BaseException:
             self.flush_failed = True
             raise

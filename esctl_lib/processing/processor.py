@@ -159,22 +159,25 @@ class Processor:
         not the event, so it never counts towards parking.
         """
         table = self._dispatch()
+        fallback = self._fallback
         handled = 0
-        for event in events:
-            methods = table.get(event.type, self._fallback)
-            if not methods:
-                continue
-            self.current_event = event
-            try:
+        event: Event | None = None
+        try:
+            for event in events:
+                methods = table.get(event.type, fallback)
+                if not methods:
+                    continue
+                self.current_event = event
                 for method in methods:
                     method(event, tx)
-            except StoreUnavailableError:
-                raise
-            except Exception as e:
-                raise processing_error(self.name, event, e) from e
-            finally:
-                self.current_event = None
-            handled += 1
+                handled += 1
+        except StoreUnavailableError:
+            raise
+        except Exception as e:
+            assert event is not None
+            raise processing_error(self.name, event, e) from e
+        finally:
+            self.current_event = None
         return handled
 
     def _dispatch(self) -> dict[str, tuple[Callable[[Event, Transaction], None], ...]]:
