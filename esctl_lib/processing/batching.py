@@ -1,10 +1,11 @@
 """The transaction a batch's handlers write through: writes that return nothing are queued.
 
 ``insert``, ``insert_many``, ``upsert`` and :meth:`BatchTransaction.defer` queue their
-statements; runs of the same statement go to the database as one ``executemany`` (which
-psycopg pipelines) just before the next read, the next statement that must return a row
-count, or the commit. Order is kept. A queued statement's error shows up at that flush,
-so the worker re-runs a failed batch with queuing off to blame the right event.
+statements; runs of the same statement go to the database as one ``executemany`` (a
+single pipeline on PostgreSQL: ``stores/postgres_pipeline.py``) just before the next read,
+the next statement that must return a row count, or the commit. Order is kept. A queued
+statement's error shows up at that flush, so the worker re-runs a failed batch with
+queuing off to blame the right event.
 """
 
 from __future__ import annotations
