@@ -126,7 +126,7 @@ class Notifier:
     """
 
     def __init__(self, connect: Connect, channel: str, *, rate: float = 500.0,
-                 burst: int = 32, busy_interval: float = 0.025) -> None:
+                 burst: int = 8, busy_interval: float = 0.025) -> None:
         self._connect = connect
         self._channel = channel
         self.rate = rate
@@ -168,11 +168,14 @@ class Notifier:
                 self._cond.wait_for(lambda: self._pending or self._stop)
                 if not self._pending and self._stop:
                     break
-                if not self._take_token():  # busy: let this notification cover more
+                busy = not self._take_token()
+                if busy:  # let this notification cover more commits
                     self._cond.wait_for(lambda: self._stop, self.busy_interval)
-                    self._tokens, self._filled_at = 0.0, time.monotonic()
                 self._pending = False
             self._send()
+            if busy:  # stay busy until the pace drops: no tokens for the wait or the send
+                with self._cond:
+                    self._tokens, self._filled_at = 0.0, time.monotonic()
         if self._conn is not None:
             self._conn.close()
 
