@@ -63,6 +63,8 @@ class BodyEncoder:
         """Encode a whole body. Raises :class:`SerializationError` naming the bad key path."""
         if body is None:
             return {}
+        if body.__class__ is dict and _is_flat_json(body):
+            return dict(body)
         if not isinstance(body, Mapping):
             raise SerializationError(
                 f"event body must be a mapping, not {type(body).__name__}", path="$"
@@ -120,6 +122,18 @@ class BodyEncoder:
             if found is not None:
                 return found
         return None
+
+
+def _is_flat_json(body: dict[Any, Any]) -> bool:
+    """True when every key is a str and every value a str, int, bool or None: the common
+    body that needs no encoding at all (floats are checked for NaN on the full path)."""
+    for key, value in body.items():
+        cls = value.__class__
+        if key.__class__ is not str or not (
+            cls is str or cls is int or cls is bool or value is None
+        ):
+            return False
+    return True
 
 
 def _base_scalar(value: Any) -> Any:

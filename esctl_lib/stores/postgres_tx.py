@@ -72,8 +72,9 @@ APPEND_ONE = (
     _INSERT + "SELECT %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s::jsonb "
     f"FROM {_VERSION} WHERE cur.v = %s RETURNING id"
 )
-APPEND_MANY = (
-    _INSERT + "SELECT (r->>0)::uuid, %s, r->>1, r->2, cur.v + x.n, (r->>3)::timestamptz, "
+APPEND_MANY = (  # a row's created_at is null when it is the batch's own time (2nd parameter)
+    _INSERT + "SELECT (r->>0)::uuid, %s, r->>1, r->2, cur.v + x.n, "
+    "coalesce((r->>3)::timestamptz, %s::timestamptz), "
     "(r->>4)::uuid, (r->>5)::uuid, nullif(r->6, 'null'::jsonb) "
     f"FROM {_VERSION}, jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(r, n) "
     "WHERE cur.v = %s ORDER BY x.n RETURNING id"
@@ -164,14 +165,14 @@ _dumps = json.dumps  # the default encoder is the fast one; bodies are already J
 class Batch:
     """An append's events, encoded once (bodies through the store's BodyEncoder)."""
 
-    __slots__ = ("aggregate_id", "classes", "rows")
+    __slots__ = ("aggregate_id", "classes", "now", "rows")
 
     def __init__(self, events: Sequence[Event], encoder: BodyEncoder) -> None:
         if len(events) == 1 and isinstance(events[0], Event):
             self.aggregate_id = events[0].aggregate_id  # canonical: Event normalizes it
         else:
             self.aggregate_id = check_one_aggregate(events)
-        now = utc_now()
+        self.now = now = utc_now()
         encode = encoder.encode_body
         self.rows = [
             (e.uuid, e.type, encode(e.body), e.created_at or now, e.correlation_id,
@@ -187,8 +188,10 @@ class Batch:
             return APPEND_ONE, (uuid, self.aggregate_id, type_, _dumps(body), base + 1, created,
                                 corr, caus, None if meta is None else _dumps(meta),
                                 self.aggregate_id, base)
-        doc = _dumps([(u, t, b, c.isoformat(), co, ca, m) for u, t, b, c, co, ca, m in self.rows])
-        return APPEND_MANY, (self.aggregate_id, self.aggregate_id, doc, base)
+        now = self.now
+        doc = _dumps([(u, t, b, None if c is now else c.isoformat(), co, ca, m)
+                      for u, t, b, c, co, ca, m in self.rows])
+        return APPEND_MANY, (self.aggregate_id, now, self.aggregate_id, doc, base)
 
     def stored(self, ids: Sequence[int], first_version: int) -> list[Event]:
         """The appended events as a read would return them."""

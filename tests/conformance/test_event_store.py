@@ -89,6 +89,18 @@ def test_created_at_is_kept_when_given(store: EventStore) -> None:
     assert store.read_after(0)[0].created_at == when
 
 
+def test_a_batch_keeps_given_times_and_fills_in_the_missing_ones(store: EventStore) -> None:
+    when = dt.datetime(2020, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
+    agg = new_id()
+    stored = store.append([ConfItemAdded(aggregate_id=agg),
+                           ConfItemAdded(aggregate_id=agg, created_at=when),
+                           ConfItemAdded(aggregate_id=agg)])
+    read = store.read_after(0)
+    assert [e.to_dict() for e in read] == [e.to_dict() for e in stored]
+    assert read[1].created_at == when
+    assert read[0].created_at == read[2].created_at != when
+
+
 def test_created_at_is_filled_in_utc_when_missing(store: EventStore) -> None:
     before = dt.datetime.now(dt.UTC)
     store.append([added()])
