@@ -7,8 +7,9 @@ only when the parameter types change), every execution is queued, and the socket
 flushed and drained once per :data:`SYNC_EVERY` executions. Parameters are adapted by
 psycopg's own ``Transformer``, exactly as ``cursor.execute`` would bind them.
 
-Only used inside an open transaction, on a connection not already in a pipeline, for
-``%s`` or ``%(name)s`` placeholders; anything else goes to ``executemany``.
+Only used inside an open transaction, on a connection not already in a pipeline, for a
+``str`` statement with ``%s`` or ``%(name)s`` placeholders that is not a ``COPY``;
+anything else goes to ``executemany``.
 """
 
 from __future__ import annotations
@@ -26,17 +27,22 @@ from psycopg.errors import error_from_result
 
 SYNC_EVERY = 500  # executions per round trip: bounds buffers and the work after an error
 _PLACEHOLDER = re.compile(r"%(?:\((?P<name>[^)]+)\))?(?P<kind>.)", re.DOTALL)
+_COPY = re.compile(r"\s*copy\b", re.IGNORECASE)
 _PIPELINES = pq.version() >= 140000  # pipeline mode needs libpq 14
 _INTRANS = pq.TransactionStatus.INTRANS
 _FATAL = pq.ExecStatus.FATAL_ERROR
 _SYNCED = pq.ExecStatus.PIPELINE_SYNC
+_COPYING = frozenset({pq.ExecStatus.COPY_IN, pq.ExecStatus.COPY_OUT, pq.ExecStatus.COPY_BOTH})
 _POLLIN, _POLLOUT = select.POLLIN, select.POLLOUT
 
 
 @functools.lru_cache(maxsize=256)
 def convert(sql: str) -> tuple[str, tuple[str, ...] | None, int] | None:
     """``sql`` with ``$n`` placeholders: (text, names in order or None, count), or None
-    when it uses anything but ``%s``, ``%(name)s`` and ``%%`` (or mixes the first two)."""
+    when it uses anything but ``%s``, ``%(name)s`` and ``%%`` (or mixes the first two), or
+    is a ``COPY`` (whose data would need a protocol of its own)."""
+    if _COPY.match(sql):
+        return None
     names: list[str] = []
     positional = 0
     out: list[str] = []
@@ -69,7 +75,7 @@ def execute_many(conn: psycopg.Connection[Any], sql: str,
     A failing execution raises the server's error as psycopg would (the transaction is
     then aborted, as with any failed statement).
     """
-    plan = convert(sql)
+    plan = convert(sql) if sql.__class__ is str else None  # Composed, bytes: psycopg's
     pg = conn.pgconn
     if (plan is None or not _PIPELINES or not params
             or pg.transaction_status != _INTRANS or pg.pipeline_status != pq.PipelineStatus.OFF):
@@ -81,27 +87,26 @@ def execute_many(conn: psycopg.Connection[Any], sql: str,
     formats = [PyFormat.AUTO] * count
     types: Sequence[int] | None = None
     error: pq.abc.PGresult | None = None
-    queued = 0  # executions sent since the last sync point
+    queued = 0  # executions since the last sync point (counted before they are sent)
     pg.enter_pipeline_mode()
     try:
         for values in params:
             row = _row(values, names, count)
             dumped = transformer.dump_sequence(row, formats)
+            queued += 1
             if transformer.types != types:
                 types = transformer.types
                 pg.send_prepare(b"", query, types)
             pg.send_query_prepared(b"", dumped, transformer.formats)
-            queued += 1
             if queued == SYNC_EVERY:
-                queued = 0
                 error = _sync(pg)
+                queued = 0
                 if error is not None:
                     break
         if queued and error is None:
-            queued = 0
             error = _sync(pg)
     except BaseException:
-        _abandon(pg, queued)
+        _abandon(pg)
         raise
     pg.exit_pipeline_mode()
     if error is not None:
@@ -111,6 +116,11 @@ def execute_many(conn: psycopg.Connection[Any], sql: str,
 def _row(values: Sequence[Any] | Mapping[str, Any], names: tuple[str, ...] | None,
          count: int) -> Sequence[Any]:
     """One parameter set as a sequence in placeholder order (psycopg's checks and errors)."""
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence | Mapping):
+        raise TypeError(f"query parameters should be a sequence or a mapping, "
+                        f"got {type(values).__name__}")
+    if count == 0 and (isinstance(values, Mapping) or not values):
+        return ()
     if names is not None:
         if not isinstance(values, Mapping):
             raise TypeError(f"named placeholders need a mapping, got {type(values).__name__}")
@@ -124,12 +134,13 @@ def _row(values: Sequence[Any] | Mapping[str, Any], names: tuple[str, ...] | Non
     return values
 
 
-def _abandon(pg: pq.abc.PGconn, queued: int) -> None:
+def _abandon(pg: pq.abc.PGconn) -> None:
     """After an exception: settle what was sent and leave pipeline mode, if the connection
-    still allows it (if not, it is broken, and psycopg and the pool treat it so)."""
+    still allows it (if not, it is broken, and psycopg and the pool treat it so). A sync
+    point is always added: one too many does no harm, one too few leaves the server's
+    results unsent and this waiting for them."""
     try:
-        if queued:
-            _sync(pg)
+        _sync(pg)
         for _attempt in range(3):
             try:
                 pg.exit_pipeline_mode()
@@ -173,3 +184,7 @@ def _collect(pg: pq.abc.PGconn) -> pq.abc.PGresult | None:
             return error
         if result.status == _FATAL and error is None:
             error = result
+        elif result.status in _COPYING:  # not ours to serve (see convert): give it up
+            pg.finish()
+            raise psycopg.OperationalError("COPY cannot run through executemany; "
+                                           "the connection was closed")

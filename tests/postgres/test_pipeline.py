@@ -1,18 +1,24 @@
 """``Transaction.executemany`` on PostgreSQL: pipelined, yet exactly what psycopg would do.
 
 Every case compares with, or falls back to, ``psycopg``'s own ``executemany`` on the same
-server: the values stored, the errors raised, and the connection left usable.
+server: the values stored, the errors raised, and the connection left usable. Cases that
+used to hang run in a child process with a deadline, so a hang fails instead of blocking.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
+import textwrap
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from esctl_lib.errors import StoreError
@@ -149,3 +155,112 @@ def test_binary_placeholders_still_work_through_psycopg(pg: PgSpec) -> None:
         tx.execute("CREATE TABLE bin (v bigint)")
         tx.executemany("INSERT INTO bin VALUES (%b)", [(1,), (2,)])
         assert tx.fetchall("SELECT sum(v) FROM bin") == [(3,)]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+DEADLINE = 20.0  # seconds; the child needs about one
+
+
+def run_child(pg: PgSpec, body: str) -> subprocess.CompletedProcess[str]:
+    """Run ``body`` with ``store`` (pool_size=1) open on the test's schema, or fail on a hang."""
+    script = textwrap.dedent("""
+        import sys
+        from esctl_lib.errors import StoreError
+        from esctl_lib.stores.postgres import PostgresStore
+        store = PostgresStore(sys.argv[1], schema=sys.argv[2], pool_size=1)
+        try:
+        {body}
+        finally:
+            store.close()
+        print("DONE")
+    """).format(body=textwrap.indent(textwrap.dedent(body), "    "))
+    try:
+        done = subprocess.run([sys.executable, "-c", script, pg.url, pg.schema], cwd=ROOT,
+                              capture_output=True, text=True, timeout=DEADLINE)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"executemany still running after {DEADLINE}s: it hangs")
+    assert done.returncode == 0, done.stderr
+    assert "DONE" in done.stdout
+    return done
+
+
+def test_copy_statement_does_not_spin_forever(pg: PgSpec) -> None:
+    """A COPY goes to psycopg (which refuses it): in a pipeline libpq would answer every
+    later read with another COPY result, and the loop would never end."""
+    with pg.open().transaction() as tx:
+        tx.execute("CREATE TABLE src (v int)")
+        tx.execute("INSERT INTO src VALUES (1), (2)")
+    run_child(pg, """
+        try:
+            with store.transaction() as tx:
+                tx.executemany("COPY src TO STDOUT", [(), ()])
+        except StoreError:
+            pass
+        with store.transaction() as tx:
+            assert tx.fetchall("SELECT count(*) FROM src") == [(2,)]
+    """)
+
+
+def test_an_error_after_the_parse_is_sent_does_not_hang(pg: PgSpec) -> None:
+    """An exception after a Parse or Bind/Execute went out (here: a faulty custom dumper
+    returning str) still ends in a sync point, so the pipeline is settled instead of
+    waiting for results the server sends only at a sync."""
+    with pg.open().transaction() as tx:
+        tx.execute("CREATE TABLE vals (v text)")
+    run_child(pg, """
+        from psycopg.adapt import Dumper
+
+        class Odd:
+            pass
+
+        class BadDumper(Dumper):  # returns str instead of bytes
+            def dump(self, obj):
+                return "odd"
+
+        try:
+            with store.transaction() as tx:
+                tx._conn.adapters.register_dumper(Odd, BadDumper)
+                tx.executemany("INSERT INTO vals VALUES (%s)", [(Odd(),), (Odd(),)])
+        except TypeError:
+            pass
+        with store.transaction() as tx:
+            assert tx.fetchall("SELECT count(*) FROM vals") == [(0,)]
+    """)
+
+
+def test_a_composed_query_still_works(pg: PgSpec) -> None:
+    """A ``psycopg.sql.Composed`` (or bytes) statement goes to psycopg's executemany."""
+    store = pg.open()
+    with store.transaction() as tx:
+        tx.execute("CREATE TABLE vals (v text)")
+        query = sql.SQL("INSERT INTO {} VALUES (%s)").format(sql.Identifier("vals"))
+        tx.executemany(query, [("a",), ("b",)])  # type: ignore[arg-type]
+        assert tx.fetchall("SELECT count(*) FROM vals") == [(2,)]
+
+
+def test_mappings_for_a_query_without_placeholders_are_accepted(pg: PgSpec) -> None:
+    """As psycopg and ``Transaction.execute`` do (``BatchTransaction.defer(sql, {})``)."""
+    store = pg.open()
+    with store.transaction() as tx:
+        tx.execute("CREATE TABLE vals (v text)")
+        tx.executemany("INSERT INTO vals VALUES ('x')", [{}, {}])
+        assert tx.fetchall("SELECT count(*) FROM vals") == [(2,)]
+
+
+def test_a_str_or_bytes_parameter_set_is_rejected(pg: PgSpec) -> None:
+    """Not taken as a sequence of one-character parameters (psycopg raises TypeError)."""
+    store = pg.open()
+    with store.transaction() as tx:
+        tx.execute("CREATE TABLE nums (v int)")
+    with pytest.raises((TypeError, StoreError)), store.transaction() as tx:
+        tx.executemany("INSERT INTO nums VALUES (%s)", [b"a"])  # type: ignore[list-item]
+    with store.transaction() as tx:
+        assert tx.fetchall("SELECT count(*) FROM nums") == [(0,)]
+
+
+def test_parameters_for_a_query_without_placeholders_are_refused(pg: PgSpec) -> None:
+    store = pg.open()
+    with store.transaction() as tx:
+        tx.execute("CREATE TABLE nums (v int)")
+    with pytest.raises(StoreError, match="0 placeholders"), store.transaction() as tx:
+        tx.executemany("INSERT INTO nums VALUES (1)", [("surplus",), ("surplus",)])
