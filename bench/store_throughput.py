@@ -23,6 +23,7 @@ SQLite W1 >= 0.8, W2 >= 0.7, W3 >= 0.7.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -480,6 +481,57 @@ def run_sqlite(scale: float, synchronous: str) -> list[tuple[str, float, float, 
     ]
 
 
+def pg_w1_anatomy(scale: float) -> None:
+    """Where W1's gap lies: the same bare psycopg loop running the raw INSERT, a plain
+    INSERT into esctl's table, and esctl's append statement (version check included)."""
+    import datetime as dt
+
+    from psycopg.types.json import Jsonb
+
+    from esctl_lib.stores.postgres_tx import _INSERT, APPEND_ONE  # diagnostic only
+
+    plain = _INSERT + "VALUES (%s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s::jsonb) RETURNING id"
+    tag = uuid.uuid4().hex[:6]
+    raw_s, mine = f"bench_araw_{tag}", f"bench_amine_{tag}"
+    n = int(20_000 * scale)
+    try:
+        pg_raw_schema(raw_s, PG_RAW_DDL)
+        pg_store(mine).close()
+        body, now = json.dumps(BODY), dt.datetime.now(dt.UTC)
+
+        def loop(schema: str, kind: str) -> Callable[[list[tuple[str, int]]], int]:
+            cur = pg_raw_conn(schema).cursor()
+
+            def go(part: list[tuple[str, int]]) -> int:
+                for agg, v in part:
+                    u = str(uuid.uuid4())
+                    if kind == "raw":
+                        cur.execute(RAW_INSERT, (u, agg, TYPE, Jsonb(BODY), v + 1))
+                        continue
+                    params: tuple[Any, ...] = (u, agg, TYPE, body, v + 1, now, None, None, None)
+                    if kind == "append":
+                        params += (agg, v)
+                    assert cur.execute(plain if kind == "plain" else APPEND_ONE,
+                                       params).fetchall()
+                return len(part)
+            return go
+
+        kinds = {"raw": loop(raw_s, "raw"), "plain": loop(mine, "plain"),
+                 "append": loop(mine, "append")}
+        timers = {k: Timer() for k in kinds}
+        inputs = {k: split(w1_inputs(n, 1000), CHUNKS) for k in kinds}
+        for i in range(CHUNKS):
+            for k in (list(kinds) if i % 2 else list(kinds)[::-1]):
+                timers[k].run(functools.partial(kinds[k], inputs[k][i]))
+        base = timers["raw"].rate
+        print("  W1 anatomy (bare psycopg, same loop): raw INSERT "
+              f"{1e6 / base:.0f} us; plain INSERT into esctl's table "
+              f"{base / timers['plain'].rate:.2f}x its time; esctl's append statement "
+              f"(version check) {base / timers['append'].rate:.2f}x", flush=True)
+    finally:
+        pg_drop(raw_s, mine)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -487,11 +539,15 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.5,
                         help="fraction of the issue's sizes (1.0: W1 20,000, W2 200,000)")
     parser.add_argument("--synchronous", default="FULL", help="SQLite synchronous mode")
+    parser.add_argument("--w1-anatomy", action="store_true",
+                        help="PostgreSQL: also time W1's statement parts with bare psycopg")
     args = parser.parse_args()
     rows = []
     if args.backend in ("postgres", "both"):
         print(f"PostgreSQL at {DSN.split('@')[-1]}, scale {args.scale}", flush=True)
         rows += run_postgres(args.scale)
+        if args.w1_anatomy:
+            pg_w1_anatomy(args.scale)
     if args.backend in ("sqlite", "both"):
         print(f"SQLite, synchronous={args.synchronous}, scale {args.scale}", flush=True)
         rows += run_sqlite(args.scale, args.synchronous.upper())
