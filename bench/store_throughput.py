@@ -323,7 +323,7 @@ def concurrent(kind: str, schema: str, n: int, writers: int = 4) -> float:
     times = [out.get(timeout=600) for _ in procs]
     for p in procs:
         p.join()
-    return writers * n / max(times)
+    return float(writers * n / max(times))
 
 
 def pg_four_writers(n: int, mine: str, lock_s: str, raw_s: str) -> dict[str, float]:
