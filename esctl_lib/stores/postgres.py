@@ -34,9 +34,9 @@ connection sends one ``pg_notify`` for all commits made since its last one. It n
 each commit at once while the process commits up to 500 times a second (a listener wakes
 within a round trip: ``bench/push_latency.py``); a busier process gets one notification
 per 25 ms, since each costs about as much as an append (``bench/store_throughput.py``
-prints both costs). Waiters ``LISTEN`` on a dedicated connection per process (channel derived from
-the schema), treat a notification only as a hint, poll every ``poll_interval`` seconds as
-a fallback, and replace a dead listener connection.
+prints both costs). Waiters ``LISTEN`` on a dedicated connection per process (channel
+derived from the schema), treat a notification only as a hint, poll every
+``poll_interval`` seconds as a fallback, and replace a dead listener connection.
 
 **Connections** come from a ``psycopg_pool.ConnectionPool`` opened on first use; each has
 ``search_path`` set to the store's schema (so projectors' raw SQL lands there) and
