@@ -1,14 +1,18 @@
-"""Backend fixtures shared by every test: one spec per backend, a fresh store per test.
+"""The backends every store test runs on, written once; a fresh store location per test.
 
-PostgreSQL tests use ``ESCTL_TEST_POSTGRES_DSN`` (default the local server), each in a
-fresh schema dropped afterwards. With no server they skip locally and fail under CI=true.
+``BACKENDS`` is the one list: the ``store`` / ``store_spec`` fixtures, the
+``shared_store_spec`` fixture (backends several processes can open) and the store
+contract in ``tests/conformance/`` are all parametrized from it. A PostgreSQL case
+carries the ``postgres`` marker; it uses ``ESCTL_TEST_POSTGRES_DSN`` (default the local
+server), each test in a fresh schema dropped afterwards. With no server it skips
+locally and fails under CI=true.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +27,42 @@ POSTGRES_DSN = os.environ.get(
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 BACKENDS = ["memory", "sqlite", "postgres"]
+#: The backends whose data several processes can open at once (a file, a server).
+SHARED_BACKENDS = [b for b in BACKENDS if b != "memory"]
+
+
+def backend_params(names: Sequence[str] = BACKENDS) -> list[Any]:
+    """``names`` as pytest params, the PostgreSQL one marked ``postgres``."""
+    return [pytest.param(name, id=name, marks=[pytest.mark.postgres] if name == "postgres" else [])
+            for name in names]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where one test's store lives: a URL and, on PostgreSQL, a schema."""
+
+    backend: str
+    url: str
+    schema: str | None = None
+
+    def open(self, **kwargs: Any) -> EventStore:
+        return open_store(self.url, schema=self.schema, **kwargs)
+
+
+@contextmanager
+def fresh_location(backend: str, tmp_path: Path) -> Iterator[Location]:
+    """A new, empty place for a store on ``backend``; a PostgreSQL schema is dropped after."""
+    if backend == "memory":
+        yield Location(backend, "memory://")
+    elif backend == "sqlite":
+        yield Location(backend, f"sqlite:///{tmp_path / 'events.db'}")
+    else:
+        require_postgres()
+        location = Location(backend, POSTGRES_DSN, schema=f"t_{uuid.uuid4().hex[:12]}")
+        try:
+            yield location
+        finally:
+            drop_schema(location.schema or "")
 
 
 @dataclass
@@ -83,34 +123,28 @@ def drop_schema(schema: str) -> None:
 @contextmanager
 def open_spec(backend: str, tmp_path: Path) -> Iterator[StoreSpec]:
     """A fresh, set-up store location on ``backend``; dropped or closed afterwards."""
-    if backend == "memory":
-        spec = StoreSpec(backend, "memory://")
-        # memory stores are per instance: open() must return the same one
-        only = open_store("memory://")
-        spec.open = lambda **kw: only  # type: ignore[method-assign]
-        spec.opened.append(only)
-    elif backend == "sqlite":
-        spec = StoreSpec(backend, f"sqlite:///{tmp_path / 'events.db'}")
-    else:
-        require_postgres()
-        spec = StoreSpec(backend, POSTGRES_DSN, schema=f"t_{uuid.uuid4().hex[:12]}")
-    spec.open().setup()
-    try:
-        yield spec
-    finally:
-        spec.close_all()
-        if backend == "postgres":
-            drop_schema(spec.schema or "")
+    with fresh_location(backend, tmp_path) as location:
+        spec = StoreSpec(backend, location.url, schema=location.schema)
+        if backend == "memory":
+            # memory stores are per instance: open() must return the same one
+            only = open_store("memory://")
+            spec.open = lambda **kw: only  # type: ignore[method-assign]
+            spec.opened.append(only)
+        spec.open().setup()
+        try:
+            yield spec
+        finally:
+            spec.close_all()
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=backend_params())
 def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreSpec]:
     """A fresh, set-up store location on each backend."""
     with open_spec(request.param, tmp_path) as spec:
         yield spec
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=backend_params(SHARED_BACKENDS))
 def shared_store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreSpec]:
     """A store location several processes can open at once (SQLite file, PostgreSQL schema)."""
     with open_spec(request.param, tmp_path) as spec:
