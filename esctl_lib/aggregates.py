@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -59,7 +60,9 @@ class Aggregate:
 
     ``version`` counts every event applied, history and new alike; ``changes`` holds the
     new events not yet saved. ``on_unknown_event`` says what to do with an event that has
-    no handler: ``"raise"`` (default), ``"ignore"``, or a callable ``(aggregate, event)``.
+    no handler: ``"raise"`` (default), ``"ignore"``, or a callable ``(aggregate, event)``:
+    a plain function (``on_unknown_event = log_it``), a method defined under that name
+    (``def on_unknown_event(self, event)``), or a ``staticmethod`` of two arguments.
     """
 
     on_unknown_event: ClassVar[UnknownEventPolicy] = "raise"
@@ -95,11 +98,27 @@ class Aggregate:
             for name in methods:
                 getattr(self, name)(event)
         else:
-            policy = self.on_unknown_event
+            self._unknown(event)
+        self.version += 1
+
+    def _unknown(self, event: Event) -> None:
+        # Read the policy unbound: a plain function set as a class attribute would
+        # otherwise become a method and receive the aggregate twice.
+        policy = inspect.getattr_static(self, "on_unknown_event")
+        if isinstance(policy, staticmethod):
+            policy = policy.__func__
+        elif isinstance(policy, classmethod):
+            policy = policy.__get__(None, type(self))
+        if isinstance(policy, str):
+            if policy == "ignore":
+                return
             if policy == "raise":
                 raise UnknownEventError(
                     f"{type(self).__name__} has no handler for event type {event.type!r}"
                 )
-            if callable(policy):
-                policy(self, event)  # type: ignore[call-arg,arg-type]
-        self.version += 1
+        if not callable(policy):
+            raise TypeError(
+                f"{type(self).__name__}.on_unknown_event must be 'raise', 'ignore' or a "
+                f"callable (aggregate, event), not {policy!r}"
+            )
+        policy(self, event)

@@ -98,21 +98,72 @@ def test_an_unknown_event_raises_by_default() -> None:
         account.apply(AgAudited(aggregate_id=account.id))
 
 
-def test_the_unknown_event_policy_can_ignore_or_call_back() -> None:
-    calls: list[str] = []
-
+def test_the_unknown_event_policy_can_ignore() -> None:
     class Lenient(Account):
         on_unknown_event = "ignore"
-
-    class Reporting(Account):
-        on_unknown_event = staticmethod(lambda agg, ev: calls.append(ev.type))  # type: ignore[assignment]
 
     lenient = Lenient(new_id())
     lenient.apply(AgAudited(aggregate_id=lenient.id))
     assert lenient.version == 1
+
+
+seen_unknown: list[tuple[Aggregate, str]] = []
+
+
+def note_unknown(aggregate: Aggregate, event: Event) -> None:
+    seen_unknown.append((aggregate, event.type))
+
+
+def test_a_plain_function_policy_gets_the_aggregate_and_the_event() -> None:
+    class Reporting(Account):
+        on_unknown_event = note_unknown
+
+    seen_unknown.clear()
     reporting = Reporting(new_id())
     reporting.apply(AgAudited(aggregate_id=reporting.id))
-    assert calls == ["ag_audited"]
+    assert seen_unknown == [(reporting, "ag_audited")]
+    assert reporting.version == 1
+
+
+def test_a_lambda_policy_gets_the_aggregate_and_the_event() -> None:
+    calls: list[tuple[str, str]] = []
+
+    class Reporting(Account):
+        on_unknown_event = lambda agg, ev: calls.append((agg.id, ev.type))  # noqa: E731
+
+    reporting = Reporting(new_id())
+    reporting.apply(AgAudited(aggregate_id=reporting.id))
+    assert calls == [(reporting.id, "ag_audited")]
+
+
+def test_a_staticmethod_policy_gets_the_aggregate_and_the_event() -> None:
+    calls: list[tuple[str, str]] = []
+
+    class Reporting(Account):
+        on_unknown_event = staticmethod(lambda agg, ev: calls.append((agg.id, ev.type)))  # type: ignore[assignment]
+
+    reporting = Reporting(new_id())
+    reporting.apply(AgAudited(aggregate_id=reporting.id))
+    assert calls == [(reporting.id, "ag_audited")]
+
+
+def test_a_method_named_on_unknown_event_gets_the_event() -> None:
+    class Reporting(Account):
+        def on_unknown_event(self, event: Event) -> None:  # type: ignore[override]
+            self.unknown = event.type
+
+    reporting = Reporting(new_id())
+    reporting.apply(AgAudited(aggregate_id=reporting.id))
+    assert reporting.unknown == "ag_audited"
+
+
+def test_a_policy_of_an_unknown_word_is_a_clear_error() -> None:
+    class Confused(Account):
+        on_unknown_event = "skip"  # type: ignore[assignment]
+
+    confused = Confused(new_id())
+    with pytest.raises(TypeError, match="must be 'raise', 'ignore' or a callable"):
+        confused.apply(AgAudited(aggregate_id=confused.id))
 
 
 def test_an_event_for_another_aggregate_is_refused() -> None:

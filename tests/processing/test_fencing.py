@@ -1,39 +1,17 @@
 """Fencing: each batch moves the tracker by compare-and-set, so two live instances of one
-processor (a lock lost unnoticed, a misconfigured deployment) never apply an event twice."""
+processor (a lock lost unnoticed, a misconfigured deployment) never apply an event twice.
+
+The compare-and-set itself (``Transaction.advance_tracker``) is part of the store contract:
+``esctl_lib/testing/contract/trackers.py``."""
 
 from __future__ import annotations
 
 import threading
 
-import pytest
-
-from esctl_lib import EventStore, TrackerError
+from esctl_lib import EventStore
 from esctl_lib.processing import ConstantRetry, run_processor
 from tests.backends import StoreSpec
-from tests.processing.helpers import ItemCounts, add_items, counts, new_id
-
-
-def test_advance_tracker_moves_from_the_expected_position(store: EventStore) -> None:
-    add_items(store, 5)
-    with store.transaction() as tx:
-        tx.advance_tracker("fence_proc", 0, 3)
-    with store.transaction() as tx:
-        tx.advance_tracker("fence_proc", 3, 5)
-    assert store.get_tracker("fence_proc") == 5
-
-
-def test_advance_tracker_from_a_stale_position_fails_and_writes_nothing(
-    store: EventStore,
-) -> None:
-    add_items(store, 5)
-    store.set_tracker("fence_proc", 4)
-    agg = new_id()
-    with pytest.raises(TrackerError, match="another instance"), store.transaction() as tx:
-        tx.insert_many("trackers", [{"name": "fence_other", "position": 1, "updated_at": 0.0}])
-        tx.advance_tracker("fence_proc", 2, 5)
-    assert store.get_tracker("fence_proc") == 4
-    assert "fence_other" not in store.trackers()
-    assert store.aggregate_version(agg) == 0
+from tests.processing.helpers import ItemCounts, add_items, counts
 
 
 def test_two_instances_racing_on_one_processor_apply_every_event_once(

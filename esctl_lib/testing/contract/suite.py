@@ -1,0 +1,35 @@
+"""The whole contract: one class made of the topic classes, hooks in :class:`ContractBase`."""
+
+from __future__ import annotations
+
+from esctl_lib.testing.contract.appends import (
+    AppendContract,
+    ExpectedVersionContract,
+    RefusalContract,
+)
+from esctl_lib.testing.contract.parking import ParkingContract
+from esctl_lib.testing.contract.reads import IsolationContract, ReadContract
+from esctl_lib.testing.contract.streams import ConcurrentWritersContract, SubscribeContract
+from esctl_lib.testing.contract.trackers import TrackerContract, TransactionContract
+
+
+class EventStoreContract(
+    AppendContract,
+    RefusalContract,
+    ExpectedVersionContract,
+    ReadContract,
+    IsolationContract,
+    TransactionContract,
+    TrackerContract,
+    SubscribeContract,
+    ConcurrentWritersContract,
+    ParkingContract,
+):
+    """Every case of the store contract. Hooks (see :class:`ContractBase`):
+
+    - ``make_store()`` (required): a fresh, empty store; the contract calls ``setup()``.
+    - ``open_again()``: another store object on the same data, or None (the default).
+    - ``store_opener()``: a picklable callable opening the same data in another process,
+      or None (the default: concurrent writers run as threads).
+    - ``drop_store()``: clean up after a test, once the stores are closed.
+    """
