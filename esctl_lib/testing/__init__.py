@@ -10,10 +10,13 @@ Run the store contract against your own backend (put this in a test module)::
         def make_store(self) -> EventStore:
             return open_store(f"sqlite:///{self.tmp_path / 'events.db'}")
 
+        def open_again(self) -> EventStore:  # optional: a second store on the same data
+            return self.make_store()
+
 pytest then runs every case of the contract on that store: appends, optimistic
 concurrency, reads, subscriptions, trackers, parked events, refusals, concurrent writers.
-Override ``open_again()`` to hand out a second store on the same data, and
-``store_opener()`` to open it in other processes (see :class:`EventStoreContract`).
+Override ``store_opener()`` as well to have the concurrent writers run in processes of
+their own (see :class:`EventStoreContract`).
 
 For application tests:
 

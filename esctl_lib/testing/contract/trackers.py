@@ -30,12 +30,17 @@ class TransactionContract(ContractBase):
     def test_appends_in_an_open_transaction_are_unseen_until_it_commits(
         self, store: EventStore
     ) -> None:
-        reader = self.second_store(store)
+        # Only another store can look in from outside: inside its own transaction, one
+        # store object may well read its own writes.
+        reader = self.open_again()
+        if reader is not None:
+            self._opened.append(reader)
         with store.transaction() as tx:
             tx.append([added()])
-            assert reader.read_after(0) == []
-            assert reader.latest_position() == 0
-        assert [e.id for e in reader.read_after(0)] == [1]
+            if reader is not None:
+                assert reader.read_after(0) == []
+                assert reader.latest_position() == 0
+        assert [e.id for e in (reader or store).read_after(0)] == [1]
 
     def test_setup_twice_is_harmless(self, store: EventStore) -> None:
         store.append([added()])
