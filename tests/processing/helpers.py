@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from esctl_lib import Event, EventStore, Transaction, handles
 from esctl_lib.processing import BatchTransaction, Projector, is_readable
+from esctl_lib.testing import eventually
 from tests.processing.events import ProcItemAdded, ProcItemRemoved, ProcRareThing
 
 
@@ -27,9 +27,8 @@ def readable(store: EventStore, stored: list[Event]) -> list[Event]:
 
 
 def wait_readable(store: EventStore, position: int) -> None:
-    deadline = time.monotonic() + 30
-    while not is_readable(store, position) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    eventually(lambda: is_readable(store, position), timeout=30,
+               what=f"event {position} to be readable")
 
 
 def add_items(store: EventStore, count: int, *, aggregate: str | None = None) -> list[Event]:
