@@ -13,6 +13,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import esctl_lib.testing
 from esctl_lib.testing import EventStoreContract
 
@@ -36,6 +38,7 @@ def test_the_snippet_is_a_few_lines_that_subclass_the_contract() -> None:
     assert len(code.strip().splitlines()) <= 12
 
 
+@pytest.mark.slow  # the whole contract, on SQLite, in a fresh process
 def test_the_snippet_runs_every_contract_case_and_passes(tmp_path: Path) -> None:
     (tmp_path / "test_my_store.py").write_text(contract_snippet())
     result = subprocess.run(

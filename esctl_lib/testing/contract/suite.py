@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from esctl_lib.testing.contract.appends import (
     AppendContract,
     ExpectedVersionContract,
@@ -33,3 +35,8 @@ class EventStoreContract(
       or None (the default: concurrent writers run as threads).
     - ``drop_store()``: clean up after a test, once the stores are closed.
     """
+
+    #: Cases that take seconds (writers racing); a project's lanes may deselect them.
+    slow_cases: ClassVar[frozenset[str]] = frozenset({
+        "test_concurrent_writers_lose_nothing_and_never_duplicate_a_version",
+    })

@@ -7,6 +7,7 @@ import pytest
 from esctl_lib.errors import TrackerError
 from esctl_lib.stores.base import EventStore
 from esctl_lib.testing.contract.base import ContractBase, added, fill, new_id
+from esctl_lib.testing.polling import eventually
 
 
 class TransactionContract(ContractBase):
@@ -40,7 +41,12 @@ class TransactionContract(ContractBase):
             if reader is not None:
                 assert reader.read_after(0) == []
                 assert reader.latest_position() == 0
-        assert [e.id for e in (reader or store).read_after(0)] == [1]
+        # Committed is not always readable at once from elsewhere: on PostgreSQL a
+        # transaction still open on the server holds readers back until it ends.
+        after = reader or store
+        eventually(lambda: after.latest_position() == 1, timeout=30,
+                   what="the committed event to be readable")
+        assert [e.id for e in after.read_after(0)] == [1]
 
     def test_setup_twice_is_harmless(self, store: EventStore) -> None:
         store.append([added()])
@@ -55,7 +61,8 @@ class TransactionContract(ContractBase):
         store.set_tracker("conf_proc", 1)
         again = self.second_store(store)
         assert again.get_tracker("conf_proc") == 1
-        assert again.latest_position() == 1
+        eventually(lambda: again.latest_position() == 1, timeout=30,
+                   what="the committed event to be readable")
         assert again.schema_version() >= 1
 
 
