@@ -1,8 +1,10 @@
 """The "run the contract against your own backend" snippet, as a third party would run it.
 
-The snippet lives in the docstring of ``esctl_lib/testing/__init__.py`` (the block after
-"...against your own backend (...)::"); this test writes it to a test module of its own and
-runs pytest on it in a fresh process, outside this repository's tests.
+The snippet is read from ARCHITECTURE.md when that file has one between the markers
+``<!-- contract-snippet -->`` and ``<!-- /contract-snippet -->`` (a fenced Python block),
+else from the docstring of ``esctl_lib/testing/__init__.py`` (the block after "...against
+your own backend (...)::"). The test writes it to a test module of its own and runs pytest
+on it in a fresh process, outside this repository's tests.
 """
 
 from __future__ import annotations
@@ -18,12 +20,19 @@ import pytest
 import esctl_lib.testing
 from esctl_lib.testing import EventStoreContract
 
-_SNIPPET = re.compile(r"against your own backend[^\n]*::\n\n((?:(?: {4}[^\n]*)?\n)+)")
+ARCHITECTURE = Path(__file__).resolve().parents[2] / "ARCHITECTURE.md"
+_DOC_SNIPPET = re.compile(r"against your own backend[^\n]*::\n\n((?:(?: {4}[^\n]*)?\n)+)")
+_MD_SNIPPET = re.compile(
+    r"<!-- contract-snippet -->\s*```(?:python)?\n(.*?)```\s*<!-- /contract-snippet -->", re.S)
 
 
 def contract_snippet() -> str:
-    """The snippet's code, dedented."""
-    found = _SNIPPET.search(esctl_lib.testing.__doc__ or "")
+    """The snippet's code: ARCHITECTURE.md's marked block, else the package docstring's."""
+    if ARCHITECTURE.exists():
+        in_docs = _MD_SNIPPET.search(ARCHITECTURE.read_text())
+        if in_docs:
+            return in_docs.group(1)
+    found = _DOC_SNIPPET.search(esctl_lib.testing.__doc__ or "")
     assert found, "esctl_lib.testing's docstring lost its contract snippet"
     return textwrap.dedent(found.group(1))
 
