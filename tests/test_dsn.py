@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from esctl_lib import mask_url
-from esctl_lib.stores.dsn import classify, dsn_secrets, mask_dsn, redact
+from esctl_lib.stores.dsn import classify, dsn_secrets, mask_dsn, redact_secrets
 
 
 @pytest.mark.parametrize(("dsn", "backend"), [
@@ -66,9 +66,9 @@ def test_the_secrets_of_a_dsn_are_found(dsn: str) -> None:
 def test_free_text_loses_the_secrets_of_the_dsn_and_any_password_pair() -> None:
     text = ('missing "=" after "s3cret" in connection info string; '
             "see postgresql://u:other@h/db and password=third")
-    out = redact(text, dsn_secrets("host=h password=x s3cret"))
+    out = redact_secrets(text, dsn_secrets("host=h password=x s3cret"))
     assert "s3cret" not in out and "other" not in out and "third" not in out
 
 
-def test_an_unknown_form_is_still_redacted() -> None:
+def test_an_unknown_form_is_still_redact_secretsed() -> None:
     assert "s3cret" not in mask_dsn("not a dsn but password=s3cret")

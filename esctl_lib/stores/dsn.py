@@ -17,7 +17,7 @@ with ``***``:
 and seeing it helps find which file was used. The password inside that file is never read
 by esctl, so it is never printed.
 
-:func:`redact` applies the same rule to free text (driver error messages, log lines), and
+:func:`redact_secrets` applies the same rule to free text (driver error messages, log lines), and
 also removes the literal secret values of a given DSN wherever they appear, so a driver
 message that echoes a fragment of the DSN cannot leak them.
 """
@@ -29,7 +29,16 @@ from collections.abc import Iterable
 from typing import Literal
 from urllib.parse import unquote
 
-__all__ = ["MASK", "Backend", "classify", "dsn_secrets", "mask_dsn", "mask_url", "redact"]
+__all__ = [
+    "MASK",
+    "Backend",
+    "classify",
+    "dsn_secrets",
+    "mask_dsn",
+    "mask_url",
+    "redact_secrets",
+    "remember_secrets",
+]
 
 MASK = "***"
 Backend = Literal["memory", "sqlite", "postgresql"]
@@ -41,6 +50,8 @@ _SCHEMES: dict[str, Backend] = {
     "postgres": "postgresql",
 }
 _SECRET_WORDS = ("password", "secret", "token")
+#: Secrets of the DSNs this process was configured with (see :func:`remember_secrets`).
+_KNOWN_SECRETS: set[str] = set()
 #: The start of a keyword/value DSN: ``keyword =`` (spaces allowed around ``=``).
 _KEYWORD_START = re.compile(r"\s*[A-Za-z_][A-Za-z0-9_]*\s*=")
 _URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
@@ -91,7 +102,7 @@ def mask_dsn(dsn: str) -> str:
         return _mask_keyword_dsn(dsn)
     if _URL_START.match(dsn) is not None:
         return _mask_url(dsn)
-    return redact(dsn)
+    return redact_secrets(dsn)
 
 
 #: The historical name (``esctl_lib.mask_url``): the same function.
@@ -122,10 +133,17 @@ def dsn_secrets(dsn: str | None) -> tuple[str, ...]:
     return tuple(sorted((s for s in found if len(s) >= 3), key=len, reverse=True))
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with passwords removed: URL user info, ``password=...`` pairs, and each of
-    ``secrets`` (e.g. :func:`dsn_secrets` of the configured DSN) wherever it appears."""
-    for secret in secrets:
+def remember_secrets(dsn: str | None) -> None:
+    """Have :func:`redact_secrets` remove the secrets of ``dsn`` from any text, from now on in
+    this process (called when the configured store is opened and when logging is set up)."""
+    _KNOWN_SECRETS.update(dsn_secrets(dsn))
+
+
+def redact_secrets(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with passwords removed: URL user info, ``password=...`` pairs, each of
+    ``secrets`` and each secret :func:`remember_secrets` was given, wherever it appears."""
+    known = sorted({*secrets, *_KNOWN_SECRETS}, key=len, reverse=True)
+    for secret in known:
         if secret:
             text = text.replace(secret, MASK)
     text = _URL_USERINFO.sub(rf"\1{MASK}@", text)
@@ -177,7 +195,7 @@ def _mask_url(url: str) -> str:
             for part in parts
         )
     if hash_:
-        out += "#" + redact(fragment)
+        out += "#" + redact_secrets(fragment)
     return out
 
 
@@ -192,7 +210,7 @@ def _mask_keyword_dsn(dsn: str) -> str:
         out.append(f"{match['key']}{match['eq']}{MASK}" if secret else match[0])
         end = match.end()
     out.append(_mask_stray(dsn[end:]))
-    return redact("".join(out))
+    return redact_secrets("".join(out))
 
 
 def _stray_words(dsn: str) -> list[str]:
