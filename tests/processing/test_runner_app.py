@@ -6,6 +6,7 @@ Both tests start the real CLI (``python -m esctl run``) in a subprocess, as a us
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import signal
@@ -126,3 +127,59 @@ def test_runner_children_honour_the_store_connect_timeout(project: Path, closed_
     failed = next(line for line in lines if "up_item_names exited with" in line)
     # The pool's default is 10 s; with connect_timeout = 1 the child gives up well before.
     assert (stamp(failed) - stamp(started)).total_seconds() < 6, "\n".join(lines)
+
+
+def test_run_once_replay_and_status_see_the_same_application(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.cli.conftest import Cli
+
+    db = project / "events.db"
+    (project / "eventsourcery.toml").write_text(
+        f'[store]\nurl = "sqlite:///{db}"\n'
+        f'[app]\npaths = ["{UPCAST_APP}"]\nevents = ["upapp.events", "upapp.legacy"]\n'
+        'processors = ["upapp.projections:ItemNames"]\n'
+    )
+    monkeypatch.chdir(project)
+    cli = Cli({})
+    assert cli("setup").exit_code == 0
+    store: EventStore = open_store(f"sqlite:///{db}", registry=EventRegistry())
+    try:
+        store.append([Event(aggregate_id=str(uuid.uuid4()), type="up_item_added_v0",
+                            body={"title": "old pen"})])
+        store.append([Event(aggregate_id=str(uuid.uuid4()), type="up_item_added",
+                            body={"name": "new ink"})])
+
+        def names() -> list[str]:
+            with store.transaction() as tx:
+                return [r[0] for r in tx.fetchall("SELECT name FROM up_item_names ORDER BY 1")]
+
+        def status() -> tuple[int, int]:
+            result = cli("status", "--json")
+            (row,) = json.loads(result.stdout)["processors"]
+            return row["head"], row["lag_events"]
+
+        assert status() == (2, 2)  # the legacy event counts: it is upcast to a handled type
+        assert cli("run", "--once").exit_code == 0
+        assert (names(), status()) == (["new ink", "old pen"], (2, 0))
+        assert cli("replay", "up_item_names", "--yes").exit_code == 0
+        assert (names(), status()) == (["new ink", "old pen"], (2, 0))
+    finally:
+        store.close()
+
+
+def test_an_explicit_batch_size_applies_to_processors_that_set_none_in_every_command(
+    tmp_path: Path,
+) -> None:
+    from esctl_lib import Processor, load_app, load_settings
+
+    (tmp_path / "eventsourcery.toml").write_text(
+        '[app]\nprocessors = ["tests.processing.runner_apps.apps:TickCounter", '
+        '"tests.processing.runner_apps.apps:Crasher"]\n[processing]\nbatch_size = 7\n')
+    app = load_app(load_settings(cwd=tmp_path))
+    assert (app.processor("tick_counter").batch_size, app.processor("crasher").batch_size) == (
+        500, 7)
+    (tmp_path / "eventsourcery.toml").write_text(
+        '[app]\nprocessors = ["tests.processing.runner_apps.apps:Crasher"]\n')
+    crasher = load_app(load_settings(cwd=tmp_path)).processor("crasher")
+    assert crasher.batch_size == Processor.batch_size  # the default is not an explicit one
