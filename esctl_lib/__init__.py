@@ -69,9 +69,9 @@ from esctl_lib.processing import (
     wait_for,
 )
 from esctl_lib.processing.locks import ProcessorLock, is_locked, lock_holder, processor_lock
-from esctl_lib.processing.runner import Runner, RunnerSettings
 from esctl_lib.processing.state import ProcessorState, read_state, read_states, record_state
 from esctl_lib.repository import Repository
+from esctl_lib.runner import Runner, RunnerSettings
 from esctl_lib.serialization import BodyEncoder, default_encoder
 from esctl_lib.stores import mask_url, open_store
 from esctl_lib.stores.base import EventStore, Page, Transaction

@@ -15,7 +15,7 @@ def run_processors(app: Application, names: Iterable[str] = (), *, once: bool = 
     this same application from these same settings. ``once`` processes everything up to
     the current head in this process and returns. Returns the runner's exit code.
     """
-    from esctl_lib.processing.runner import run
+    from esctl_lib.runner import run
 
     if app.settings.store.url is None:
         raise ConfigError(no_store_message(app.settings))

@@ -11,7 +11,9 @@ with ``***``:
 - the password of URL user info (``postgresql://user:***@host/db``);
 - secret parameters in a URL query or a keyword/value DSN: ``password``, ``sslpassword``,
   and any parameter whose name contains ``password``, ``secret`` or ``token``
-  (``?password=***``, ``password=***``, quoted values included).
+  (``?password=***``, ``password=***``, quoted values included);
+- in a keyword/value DSN, any word outside a ``key=value`` pair (libpq refuses it; it is most
+  likely the rest of an unquoted password that contains a space).
 
 ``passfile`` is shown as it is: it is a path, not a secret (libpq's own messages name it),
 and seeing it helps find which file was used. The password inside that file is never read

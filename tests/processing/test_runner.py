@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from esctl_lib import ConfigError, EventStore, load_app
-from esctl_lib.processing.runner import Runner, RunnerSettings, run
 from esctl_lib.processing.state import read_state
+from esctl_lib.runner import Runner, RunnerSettings, run
 from tests.backends import StoreSpec
 from tests.processing.runner_apps.apps import RunnerTick, TickCounter, read_notes
 from tests.processing.runner_apps.support import (
@@ -38,9 +38,13 @@ def out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def append_ticks(store: EventStore, count: int, *, aggregates: int = 1) -> None:
+    """Append ``count`` ticks and wait until readers see them (on PostgreSQL another
+    session's open writing transaction may hold them back for a moment)."""
     ids = [str(uuid.uuid4()) for _ in range(aggregates)]
+    last = 0
     for i in range(count):
-        store.append([RunnerTick(aggregate_id=ids[i % aggregates])])
+        last = store.append([RunnerTick(aggregate_id=ids[i % aggregates])])[0].id or 0
+    wait_until(lambda: store.latest_position() >= last, what="the ticks to be readable")
 
 
 def state_of(spec: StoreSpec, name: str) -> str | None:
