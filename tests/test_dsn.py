@@ -72,3 +72,8 @@ def test_free_text_loses_the_secrets_of_the_dsn_and_any_password_pair() -> None:
 
 def test_an_unknown_form_is_still_redact_secretsed() -> None:
     assert "s3cret" not in mask_dsn("not a dsn but password=s3cret")
+
+
+def test_a_password_holding_an_at_sign_is_redacted_whole_in_free_text() -> None:
+    out = redact_secrets("cannot reach postgresql://bob:p@ss@h/db: refused")
+    assert out == "cannot reach postgresql://bob:***@h/db: refused"

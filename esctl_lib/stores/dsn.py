@@ -63,8 +63,8 @@ _KEYWORD_PAIR = re.compile(
     r"(?P<value>'(?:[^'\\]|\\.)*(?:'|$)|(?:\\.|[^\s'\\])(?:\\.|[^\s\\])*|(?=\s|$))",
     re.DOTALL,
 )
-#: ``scheme://user:password@`` inside free text.
-_URL_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@")
+#: ``scheme://user:password@`` inside free text (up to the last ``@``: a password may hold one).
+_URL_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)\S*@")
 #: ``password=value`` (or ``password = 'value'``) inside free text, in a URL query or a DSN.
 _TEXT_SECRET = re.compile(
     r"(?P<key>\b[A-Za-z_]*(?:password|secret|token)[A-Za-z0-9_]*)(?P<eq>\s*=\s*)"
