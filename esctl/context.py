@@ -34,11 +34,11 @@ class Session:
     def settings(self) -> Settings:
         """The effective settings (flags > environment > file > defaults); sets up logging."""
         if self._settings is None:
-            from esctl_lib import load_settings
+            from esctl_lib import configure_logging, load_settings
 
             self._settings = load_settings(config_path=self.config_path,
                                            overrides=self.overrides)
-            render.setup_logging(self._settings.logging.level, self._settings.logging.file)
+            configure_logging(self._settings)
         return self._settings
 
     @property
@@ -73,7 +73,9 @@ class Session:
         for store in stores:
             store.close()
         if self._settings is not None:
-            render.teardown_logging()
+            from esctl_lib import reset_logging
+
+            reset_logging()
 
 
 def session(ctx: typer.Context) -> Session:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
-import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,14 +22,14 @@ if TYPE_CHECKING:
 
     from esctl_lib import Event, Settings, StatusReport
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 PROGRESS_LOG_INTERVAL = 5.0
-_DSN_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@", re.IGNORECASE)
 
 
 def redact(text: str) -> str:
-    """``text`` with any ``scheme://user:password@`` password replaced by ``***``."""
-    return _DSN_PASSWORD.sub(r"\1***@", text)
+    """``text`` with every password removed (the library's one rule, any DSN form)."""
+    from esctl_lib import redact_secrets
+
+    return redact_secrets(text)
 
 
 def one_line(text: str) -> str:
@@ -294,44 +292,3 @@ def _bar(label: str, unit: str) -> Iterator[Progress]:
             bar.update(task, completed=done, total=total, rate=rate)
 
         yield draw
-
-
-# -- logging ----------------------------------------------------------------------------
-
-
-_handlers: list[logging.Handler] = []
-
-
-def setup_logging(level: str, file: str | None) -> None:
-    """Log at ``level`` to stderr, or append to ``file``."""
-    handler: logging.Handler
-    if file:
-        from pathlib import Path
-
-        try:
-            Path(file).parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.FileHandler(file)
-        except OSError as e:
-            from esctl_lib import ConfigError
-
-            raise ConfigError(f"[logging] file {file}: cannot open it: {e.strerror}") from e
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    teardown_logging()
-    _handlers.append(handler)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(level.upper())
-    # The pool retries and logs each failed attempt; the CLI reports the outcome once.
-    logging.getLogger("psycopg.pool").setLevel(
-        logging.DEBUG if level.lower() == "debug" else logging.CRITICAL)
-
-
-def teardown_logging() -> None:
-    """Remove (and close) the handler :func:`setup_logging` added."""
-    root = logging.getLogger()
-    while _handlers:
-        old = _handlers.pop()
-        root.removeHandler(old)
-        old.close()

@@ -4,7 +4,14 @@ The names below are the public API; everything else is private and may change.
 """
 
 from esctl_lib.aggregates import Aggregate, collect_handlers, handles
-from esctl_lib.app import Application, load_app, load_events, open_configured_store
+from esctl_lib.app import (
+    Application,
+    configure_logging,
+    load_app,
+    load_events,
+    open_configured_store,
+    reset_logging,
+)
 from esctl_lib.config import Settings, load_settings
 from esctl_lib.errors import (
     AggregateError,
@@ -62,12 +69,13 @@ from esctl_lib.processing import (
     wait_for,
 )
 from esctl_lib.processing.locks import ProcessorLock, is_locked, lock_holder, processor_lock
-from esctl_lib.processing.runner import Runner, RunnerSettings
 from esctl_lib.processing.state import ProcessorState, read_state, read_states, record_state
 from esctl_lib.repository import Repository
+from esctl_lib.runner import Runner, RunnerSettings
 from esctl_lib.serialization import BodyEncoder, default_encoder
 from esctl_lib.stores import mask_url, open_store
 from esctl_lib.stores.base import EventStore, Page, Transaction
+from esctl_lib.stores.dsn import redact_secrets
 
 __all__ = [
     "Aggregate",
@@ -114,6 +122,7 @@ __all__ = [
     "append_one",
     "collect_handlers",
     "config_template",
+    "configure_logging",
     "default_encoder",
     "default_registry",
     "event_json",
@@ -138,7 +147,9 @@ __all__ = [
     "read_state",
     "read_states",
     "record_state",
+    "redact_secrets",
     "replay_processor",
+    "reset_logging",
     "reset_processor",
     "retry_parked_events",
     "retry_policy",

@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_type_hints
 
 from esctl_lib.errors import ConfigError
 
@@ -31,9 +31,11 @@ CONFIG_FILE_NAME = "eventsourcery.toml"
 ENV_PREFIX = "ESCTL_"
 ENV_CONFIG = "ESCTL_CONFIG"
 
-RetryPolicy = Literal["none", "constant", "exponential"]
+#: The name of a retry policy (``[processing] retry``); the policies themselves are
+#: :class:`esctl_lib.processing.retry.RetryPolicy` subclasses, one per name.
+RetryPolicyName = Literal["none", "constant", "exponential"]
+RETRY_POLICY_NAMES: tuple[str, ...] = get_args(RetryPolicyName)
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA", "OFF")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,13 @@ class StoreSettings:
     schema: str | None = None
     synchronous: str = "FULL"
     connect_timeout: float = 10.0
+
+    def __repr__(self) -> str:  # the URL masked: settings may end up in a log line
+        from esctl_lib.stores.dsn import mask_dsn
+
+        url = None if self.url is None else mask_dsn(self.url)
+        return (f"StoreSettings(url={url!r}, schema={self.schema!r}, "
+                f"synchronous={self.synchronous!r}, connect_timeout={self.connect_timeout!r})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +72,7 @@ class ProcessingSettings:
     """``[processing]``: how processors read and retry."""
 
     batch_size: int = 1000
-    retry: RetryPolicy = "exponential"
+    retry: RetryPolicyName = "exponential"
     max_attempts: int | None = None
     grace_period: float = 30.0
 
@@ -314,11 +323,13 @@ def _config_error(
 
 
 def _mask(section: str, key: str, value: Any) -> str:
-    if section == "store" and key == "url" and isinstance(value, str):
-        from esctl_lib.stores import mask_url
+    """``value`` for an error message: a store URL masked, and no password in any value
+    (a whole ``[store]`` table from ``ESCTL_STORE`` holds the URL too)."""
+    from esctl_lib.stores.dsn import mask_dsn, redact_secrets
 
-        return repr(mask_url(value))
-    return repr(value)
+    if section == "store" and key == "url" and isinstance(value, str):
+        return repr(mask_dsn(value))
+    return redact_secrets(repr(value))
 
 
 def _sources(file_data: dict[str, Any], flags: dict[str, Any]) -> dict[str, str]:
@@ -372,6 +383,8 @@ def _resolve_logging(log: LoggingSettings, here: Path) -> LoggingSettings:
 def _check_values(settings: Settings) -> None:
     def bad(section: str, key: str, value: Any, why: str) -> ConfigError:
         return ConfigError(f"{settings.origin(section, key)} = {value!r}: {why}")
+
+    from esctl_lib.stores.sqlite import SYNCHRONOUS_MODES  # the SQLite backend's own list
 
     if settings.store.synchronous not in SYNCHRONOUS_MODES:
         raise bad("store", "synchronous", settings.store.synchronous,

@@ -18,8 +18,10 @@ _TEMPLATE = """\
 # Relative paths resolve against this file's folder.
 
 [store]
-# sqlite:///relative/path.db, sqlite:////absolute/path.db or postgresql://user@host:5432/db
-# (keep passwords out of this file: set ESCTL_STORE__URL or use ~/.pgpass)
+# sqlite:///relative/path.db, sqlite:////absolute/path.db, postgresql://user@host:5432/db
+# or a keyword/value DSN such as "host=db.example dbname=app user=app"
+# (keep passwords out of this file: set ESCTL_STORE__URL or use ~/.pgpass; esctl never
+# prints a password, in any of these forms)
 url = {url}
 # schema = "myapp"                     # PostgreSQL only: put every table in this schema
 # synchronous = "FULL"                 # SQLite only: FULL (durable) | NORMAL | EXTRA | OFF

@@ -6,11 +6,12 @@ runner holds it and a runner started meanwhile waits as a standby until they fin
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from esctl_lib.errors import InvalidEventError, ProcessingError, ProcessorLockedError
+from esctl_lib.errors import InvalidEventError, ProcessingError
 from esctl_lib.stores.base import EventStore
 
 if TYPE_CHECKING:
@@ -34,17 +35,13 @@ def setup_all(store: EventStore, processors: Iterable[Processor] = ()) -> list[s
 
 @contextmanager
 def holding(store: EventStore, name: str) -> Iterator[None]:
-    """Hold processor ``name``'s lock for the duration, or raise ProcessorLockedError."""
-    from esctl_lib.processing.locks import processor_lock
+    """Hold processor ``name``'s lock for the duration, or raise ProcessorLockedError
+    (the runner's own rule for a lock taken without waiting)."""
+    from esctl_lib.processing.locks import processor_lock, wait_for_lock
 
     lock = processor_lock(store, name)
     try:
-        if not lock.try_acquire():
-            holder = lock.holder() or "another process"
-            raise ProcessorLockedError(
-                f"processor {name!r} is running ({holder}); stop its runner first",
-                processor=name,
-            )
+        wait_for_lock(lock, threading.Event(), timeout=0)
         yield
     finally:
         lock.close()

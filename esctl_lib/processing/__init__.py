@@ -1,7 +1,7 @@
 """Event stream processors: projectors, reactors, retry policies, parking, the worker loop.
 
 The runner that supervises processors in their own OS processes lives in
-:mod:`esctl_lib.processing.runner`; this package's names are the in-process building blocks.
+:mod:`esctl_lib.runner`; this package's names are the in-process building blocks.
 """
 
 from esctl_lib.processing.batching import BatchTransaction

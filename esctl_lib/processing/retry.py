@@ -18,12 +18,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from esctl_lib.config import RETRY_POLICY_NAMES
 from esctl_lib.errors import ConfigError, ProcessingError
 
 if TYPE_CHECKING:
     from esctl_lib.processing.processor import Processor
 
-RETRY_POLICIES = ("none", "constant", "exponential")
+#: The policy names (``[processing] retry``), defined once in :mod:`esctl_lib.config`.
+RETRY_POLICIES = RETRY_POLICY_NAMES
 
 
 class RetryPolicy(ABC):
@@ -103,6 +105,7 @@ class ExponentialRetry(RetryPolicy):
         return self._interval
 
 
+#: One class per name in RETRY_POLICIES (a test keeps the two in step).
 _CLASSES: dict[str, type[RetryPolicy]] = {
     "none": NoRetry,
     "constant": ConstantRetry,

@@ -4,25 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from esctl_lib.errors import ConfigError
 from esctl_lib.stores.base import EventStore, Page, Transaction
+from esctl_lib.stores.dsn import classify, mask_url
 
 __all__ = ["EventStore", "Page", "Transaction", "mask_url", "open_store"]
-
-
-def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***``: safe to print or log."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable url>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
 
 
 def open_store(
@@ -39,7 +26,7 @@ def open_store(
     ``schema`` puts PostgreSQL tables in a named schema. Backends are imported lazily, so
     SQLite users never need psycopg. Extra keyword arguments go to the backend.
     """
-    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    scheme = classify(url) or ""  # a keyword/value DSN (host=... dbname=...) is PostgreSQL
     if scheme == "memory":
         from esctl_lib.stores.memory import MemoryStore
 

@@ -135,3 +135,53 @@ def test_settings_survive_pickling(tmp_path: Path) -> None:
     write(tmp_path, '[store]\nurl = "sqlite:///x.db"\n[app]\nevents = ["a"]\n')
     settings = load_settings(cwd=tmp_path)
     assert pickle.loads(pickle.dumps(settings)) == settings
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://u@h/db?password=hunter2",
+    "host=h dbname=db password=hunter2",
+    "host=h dbname=db password='hunter2 too'",
+])
+def test_a_keyword_or_query_password_never_shows_in_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("ESCTL_STORE__URL", url)
+    monkeypatch.setenv("ESCTL_STORE__CONNECT_TIMEOUT", "soon")
+    with pytest.raises(ConfigError) as info:
+        load_settings(cwd=tmp_path)
+    assert "hunter2" not in str(info.value)
+
+
+def test_a_whole_store_table_in_an_error_has_its_password_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ESCTL_STORE", '{"url": "postgresql://u:hunter2@h/db", "nope": 1}')
+    with pytest.raises(ConfigError) as info:
+        load_settings(cwd=tmp_path)
+    assert "hunter2" not in str(info.value)
+
+
+def test_a_keyword_value_dsn_is_accepted_as_the_store_url(tmp_path: Path) -> None:
+    settings = load_settings(cwd=tmp_path, overrides={
+        "store": {"url": "host=127.0.0.1 dbname=test user=postgres"}})
+    assert settings.store.url == "host=127.0.0.1 dbname=test user=postgres"
+
+
+def test_the_repr_of_settings_masks_the_store_password(tmp_path: Path) -> None:
+    settings = load_settings(cwd=tmp_path, overrides={
+        "store": {"url": "host=h password=hunter2"}})
+    assert "hunter2" not in repr(settings) and "password=***" in repr(settings)
+
+
+def test_every_retry_policy_name_has_a_policy() -> None:
+    from esctl_lib.config import RETRY_POLICY_NAMES
+    from esctl_lib.processing.retry import retry_policy
+
+    assert [type(retry_policy(name)).__name__ for name in RETRY_POLICY_NAMES] == [
+        "NoRetry", "ConstantRetry", "ExponentialRetry"]
+
+
+def test_a_bad_synchronous_mode_names_the_modes(tmp_path: Path) -> None:
+    write(tmp_path, '[store]\nsynchronous = "sometimes"\n')
+    with pytest.raises(ConfigError, match="use one of FULL, NORMAL, EXTRA, OFF"):
+        load_settings(cwd=tmp_path)

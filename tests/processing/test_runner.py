@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from esctl_lib import ConfigError, EventStore
-from esctl_lib.processing.runner import Runner, RunnerSettings, run
+from esctl_lib import ConfigError, EventStore, load_app
 from esctl_lib.processing.state import read_state
+from esctl_lib.runner import Runner, RunnerSettings, run
 from tests.backends import StoreSpec
 from tests.processing.runner_apps.apps import RunnerTick, TickCounter, read_notes
 from tests.processing.runner_apps.support import (
     APPS,
     hold_lock,
+    settings_for,
     shared_backends,
     start_runner,
     stop,
@@ -37,9 +38,13 @@ def out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def append_ticks(store: EventStore, count: int, *, aggregates: int = 1) -> None:
+    """Append ``count`` ticks and wait until readers see them (on PostgreSQL another
+    session's open writing transaction may hold them back for a moment)."""
     ids = [str(uuid.uuid4()) for _ in range(aggregates)]
+    last = 0
     for i in range(count):
-        store.append([RunnerTick(aggregate_id=ids[i % aggregates])])
+        last = store.append([RunnerTick(aggregate_id=ids[i % aggregates])])[0].id or 0
+    wait_until(lambda: store.latest_position() >= last, what="the ticks to be readable")
 
 
 def state_of(spec: StoreSpec, name: str) -> str | None:
@@ -84,8 +89,8 @@ def test_restart_delays_double_while_a_child_keeps_dying(
 
 
 def test_a_runner_in_a_thread_stops_when_asked(store_spec: StoreSpec, out: Path) -> None:
-    settings = RunnerSettings(store_spec.url, schema=store_spec.schema)
-    runner = Runner(settings, [TickCounter])
+    settings = RunnerSettings(settings_for(store_spec.url, TickCounter, schema=store_spec.schema))
+    runner = Runner(settings, ["tick_counter"])
     codes: list[int] = []
     thread = threading.Thread(target=lambda: codes.append(
         runner.run(install_signal_handlers=False)))
@@ -174,17 +179,20 @@ def test_a_child_stops_when_its_runner_is_killed(store_spec: StoreSpec, out: Pat
 
 
 # -- once --------------------------------------------------------------------------------
+def run_once(spec: StoreSpec, *processors: object, **options: str) -> int:
+    app = load_app(settings_for(spec.url, *processors, schema=spec.schema, **options))
+    return run(app, once=True, install_signal_handlers=False)
+
+
 def test_once_returns_0_at_the_head(store_spec: StoreSpec, out: Path) -> None:
     append_ticks(store_spec.opened[0], 30)
-    assert run(store_spec.url, [TickCounter], schema=store_spec.schema, once=True,
-               install_signal_handlers=False) == 0
+    assert run_once(store_spec, TickCounter) == 0
 
 
 def test_once_processes_every_event_up_to_the_head(store_spec: StoreSpec, out: Path) -> None:
     store = store_spec.opened[0]
     append_ticks(store, 30, aggregates=3)
-    run(store_spec.url, [f"{APPS}:TickCounter"], schema=store_spec.schema, once=True,
-        install_signal_handlers=False)
+    run_once(store_spec, f"{APPS}:TickCounter")
     with store.transaction() as tx:
         counts = sorted(n for (n,) in tx.fetchall("SELECT n FROM tick_counts"))
     assert (counts, store.get_tracker("tick_counter")) == ([10, 10, 10], 30)
@@ -195,8 +203,7 @@ def test_once_skips_a_processor_a_live_runner_holds(store_spec: StoreSpec, out: 
     append_ticks(store, 3)
     holder = hold_lock(store_spec, "tick_counter")
     try:
-        code = run(store_spec.url, [TickCounter], schema=store_spec.schema, once=True,
-                   install_signal_handlers=False)
+        code = run_once(store_spec, TickCounter)
     finally:
         holder.kill()
         holder.wait()
@@ -207,16 +214,14 @@ def test_once_gives_up_on_a_failing_processor_with_exit_code_1(
     store_spec: StoreSpec, out: Path
 ) -> None:
     append_ticks(store_spec.opened[0], 1)
-    assert run(store_spec.url, [f"{APPS}:Failing"], schema=store_spec.schema, once=True,
-               retry="exponential", install_signal_handlers=False) == 1
+    assert run_once(store_spec, "Failing", retry="exponential") == 1
 
 
 def test_a_failing_processor_is_recorded_as_failing_with_its_error(
     store_spec: StoreSpec, out: Path
 ) -> None:
     append_ticks(store_spec.opened[0], 1)
-    run(store_spec.url, [f"{APPS}:Failing"], schema=store_spec.schema, once=True,
-        install_signal_handlers=False)
+    run_once(store_spec, "Failing")
     state = read_state(store_spec.opened[0], "failing")
     assert state is not None and state.state == "failing"
     assert "always fails" in (state.last_error or "")
@@ -224,8 +229,7 @@ def test_a_failing_processor_is_recorded_as_failing_with_its_error(
 
 def test_once_runs_the_startup_hook_before_processing(store_spec: StoreSpec, out: Path) -> None:
     append_ticks(store_spec.opened[0], 1)
-    run(store_spec.url, [f"{APPS}:HookChecker"], schema=store_spec.schema, once=True,
-        startup_hook=f"{APPS}:startup_hook", install_signal_handlers=False)
+    run_once(store_spec, "HookChecker", hook=f"{APPS}:startup_hook")
     assert read_notes(out, "handled") == [[str(os.getpid()), "hook_checker", "True"]]
 
 
@@ -234,17 +238,27 @@ def test_a_processor_path_that_does_not_import_is_a_config_error(
     store_spec: StoreSpec,
 ) -> None:
     with pytest.raises(ConfigError, match="no_such_module"):
-        run(store_spec.url, ["no_such_module:Thing"], schema=store_spec.schema,
-            install_signal_handlers=False)
+        load_app(settings_for(store_spec.url, "no_such_module:Thing"))
 
 
-def test_a_processor_listed_twice_is_a_config_error(store_spec: StoreSpec) -> None:
+def test_a_processor_configured_twice_is_a_config_error(store_spec: StoreSpec) -> None:
+    with pytest.raises(ConfigError, match="of another configured processor"):
+        load_app(settings_for(store_spec.url, TickCounter, f"{APPS}:TickCounter"))
+
+
+def test_a_processor_named_twice_is_a_config_error(store_spec: StoreSpec) -> None:
+    settings = settings_for(store_spec.url, TickCounter, schema=store_spec.schema)
     with pytest.raises(ConfigError, match="listed twice"):
-        run(store_spec.url, [TickCounter, f"{APPS}:TickCounter"], schema=store_spec.schema,
-            install_signal_handlers=False)
+        Runner(RunnerSettings(settings), ["tick_counter", "tick_counter"])
+
+
+def test_an_unknown_processor_name_is_a_config_error(store_spec: StoreSpec) -> None:
+    app = load_app(settings_for(store_spec.url, TickCounter, schema=store_spec.schema))
+    with pytest.raises(ConfigError, match="no processor named 'nope'"):
+        run(app, ["nope"], install_signal_handlers=False)
 
 
 def test_an_unknown_retry_policy_is_a_config_error(store_spec: StoreSpec) -> None:
-    with pytest.raises(ConfigError, match="unknown retry policy"):
-        run(store_spec.url, [TickCounter], schema=store_spec.schema, retry="sometimes",
-            install_signal_handlers=False)
+    with pytest.raises(ConfigError, match=r"\[processing\] retry = 'sometimes'"):
+        settings_for(store_spec.url, TickCounter, retry="sometimes")
+

@@ -1,15 +1,16 @@
 """Run esctl's runner in this process: ``python -m tests.processing.runner_apps.run_runner``.
 
-Exits with the runner's exit code. Processors are import paths.
+Exits with the runner's exit code. The settings are built from the arguments as
+`esctl run`'s flags would be (no config file), then the application as the CLI builds it.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
-from esctl_lib.processing.runner import LOG_FORMAT, run
+from esctl_lib import configure_logging, load_app, run_processors
+from tests.processing.runner_apps.support import settings_for
 
 
 def main() -> None:
@@ -22,9 +23,10 @@ def main() -> None:
     parser.add_argument("--retry", default="exponential")
     parser.add_argument("--once", action="store_true")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stderr)
-    sys.exit(run(args.url, args.processors, schema=args.schema, grace_period=args.grace,
-                 startup_hook=args.hook, retry=args.retry, once=args.once))
+    settings = settings_for(args.url, *args.processors, schema=args.schema, hook=args.hook,
+                            retry=args.retry, grace=args.grace)
+    configure_logging(settings)
+    sys.exit(run_processors(load_app(settings), once=args.once))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from esctl_lib import Settings, load_settings
+from esctl_lib.app import import_path
 from tests.backends import StoreSpec
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -20,6 +23,22 @@ T = TypeVar("T")
 
 #: The runner needs a store other processes can open: SQLite and PostgreSQL, not memory.
 shared_backends = pytest.mark.parametrize("store_spec", ["sqlite", "postgres"], indirect=True)
+
+
+def settings_for(url: str, *processors: Any, schema: str | None = None,
+                 hook: str | None = None, retry: str | None = None,
+                 grace: float | None = None) -> Settings:
+    """The settings `esctl run` would load for these processors (import paths, names in
+    runner_apps.apps, or classes) and options, from flags only (no config file is read)."""
+    empty = Path(tempfile.gettempdir()) / "esctl-runner-tests-empty.toml"
+    empty.touch()
+    refs = [import_path(p) if not isinstance(p, str) else p if ":" in p else f"{APPS}:{p}"
+            for p in processors]
+    return load_settings(config_path=empty, overrides={
+        "store": {"url": url, "schema": schema},
+        "app": {"processors": refs, "startup_hook": hook},
+        "processing": {"retry": retry, "grace_period": grace},
+    })
 
 
 def python(*args: str, out_dir: Path | None = None, **kwargs: Any) -> subprocess.Popen[str]:

@@ -1,8 +1,11 @@
 """The supervising runner: each processor in its own OS process, restarted when it dies.
 
 The parent holds no store connection. It starts one child per processor with the
-multiprocessing ``spawn`` method and passes it only picklable settings (store URL, the
-processor's import path). Each child runs the startup hook, opens its own store, takes the
+multiprocessing ``spawn`` method and passes it the parent's own :class:`Settings` object
+(picklable) and the processor's import path. Each child builds the application exactly as
+the CLI does (:func:`~esctl_lib.app.configure_logging`, :func:`~esctl_lib.app.load_app`,
+:func:`~esctl_lib.app.open_configured_store`: the same event modules and upcasters, hooks,
+batch sizes, ``[store] connect_timeout`` and logging), then runs the startup hook, takes the
 processor's lock (waiting as a quiet standby while another instance holds it), records its
 state with a heartbeat, and processes until SIGTERM/SIGINT, then stops between batches.
 
@@ -15,7 +18,6 @@ then kills stragglers; it returns 0 when every child stopped cleanly.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import multiprocessing
 import os
@@ -27,9 +29,16 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait as wait_any
 from multiprocessing.process import BaseProcess
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from esctl_lib.app import (
+    PROCESS_LOG_FORMAT,
+    Application,
+    configure_logging,
+    load_app,
+    open_configured_store,
+)
+from esctl_lib.config import Settings
 from esctl_lib.errors import ConfigError, EsctlError, ProcessorLockedError
 from esctl_lib.processing.locks import ProcessorLock, processor_lock, wait_for_lock
 from esctl_lib.processing.retry import retry_policy, retry_policy_for
@@ -40,78 +49,33 @@ from esctl_lib.processing.state import (
     release_state,
 )
 from esctl_lib.processing.worker import run_processor
-from esctl_lib.stores import open_store
 from esctl_lib.stores.base import EventStore
 
+if TYPE_CHECKING:
+    from esctl_lib.processing.processor import Processor
+
 log = logging.getLogger("esctl.runner")
-#: The log line format children use (the CLI may use it too).
-LOG_FORMAT = "%(asctime)s %(levelname)s %(processName)s[%(process)d] %(name)s: %(message)s"
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+#: A child's exit code: it stopped cleanly.
+EXIT_STOPPED = 0
+#: A child's exit code: its processor failed (or the application could not be built).
+EXIT_FAILED = 1
+#: A child's exit code: it lost its processor lock (its connection died) and stopped, so
+#: that the runner starts it again.
+EXIT_LOCK_LOST = 3
 
 
 @dataclass(frozen=True)
 class RunnerSettings:
-    """Everything a child needs, all picklable: no connection crosses a process boundary."""
+    """What each child receives, all picklable (no connection crosses a process boundary):
+    the parent's settings object itself, and the runner's timings."""
 
-    store_url: str
-    schema: str | None = None
-    synchronous: str = "FULL"
-    base_dir: str | None = None
-    sys_path: tuple[str, ...] = ()
-    retry: str | None = None
-    max_attempts: int | None = None
-    batch_size: int | None = None
-    startup_hook: str | None = None
-    on_error: str | None = None
+    settings: Settings
     idle_timeout: float = 0.5
-    log_level: str = "INFO"
-    log_file: str | None = None
-    log_format: str = LOG_FORMAT
     heartbeat_interval: float = HEARTBEAT_INTERVAL
     standby_poll: float = 1.0
-
-    def open(self) -> EventStore:
-        """A new store handle (a fresh connection)."""
-        return open_store(self.store_url, base_dir=self.base_dir, schema=self.schema,
-                          synchronous=self.synchronous)
-
-
-# -- import paths --------------------------------------------------------------------------
-def load_object(path: str) -> Any:
-    """Import ``"package.module:Name"`` (``Name`` may be dotted)."""
-    module_name, sep, attr = path.partition(":")
-    if not sep or not module_name or not attr:
-        raise ConfigError(f"invalid import path {path!r}: write package.module:Name")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ConfigError(f"cannot import {module_name!r} (from {path!r}): {e}") from e
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError as e:
-            raise ConfigError(f"{module_name!r} has no {attr!r} (from {path!r})") from e
-    return obj
-
-
-def import_path(obj: Any) -> str:
-    """The ``"module:QualName"`` import path of a class or function."""
-    if isinstance(obj, str):
-        return obj
-    qualname = getattr(obj, "__qualname__", "")
-    if "<locals>" in qualname or not getattr(obj, "__module__", None):
-        raise ConfigError(f"{obj!r} is not importable by path: define it at module level")
-    return f"{obj.__module__}:{qualname}"
-
-
-def build_processor(target: Any) -> Any:
-    """A processor instance from an import path, a processor class or an instance."""
-    obj = load_object(target) if isinstance(target, str) else target
-    processor = obj() if isinstance(obj, type) else obj
-    name = getattr(processor, "name", None)
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{target!r} is not a processor: it has no name")
-    return processor
+    log_format: str = PROCESS_LOG_FORMAT
 
 
 @contextlib.contextmanager
@@ -128,70 +92,50 @@ def trapping_stop_signals(handler: Callable[[], None], *, install: bool = True
             signal.signal(sig, old)
 
 
-@contextlib.contextmanager
-def extra_sys_path(paths: Sequence[str]) -> Iterator[None]:
-    """Prepend ``paths`` to ``sys.path`` for the duration."""
-    added = [p for p in paths if p not in sys.path]
-    sys.path[:0] = added
-    try:
-        yield
-    finally:
-        for p in added:
-            with contextlib.suppress(ValueError):
-                sys.path.remove(p)
-
-
 # -- one instance of one processor (in a child, or in-process for `once`) ------------------
 def run_instance(
-    target: Any,
-    settings: RunnerSettings,
+    app: Application,
+    processor: Processor,
+    options: RunnerSettings,
     stop: threading.Event,
     *,
     once: bool = False,
     lock_timeout: float | None = None,
 ) -> int:
-    """Run one processor: hook, store, lock, state, work. Returns an exit code (0 = clean).
+    """Run one processor of ``app``: hook, store, lock, state, work. Returns an exit code.
 
     ``lock_timeout`` None waits as a standby for as long as it takes (the runner's
     children); a number gives up after that many seconds with ProcessorLockedError.
     """
-    processor = build_processor(target)
-    if settings.batch_size is not None and not _declares(processor, "batch_size"):
-        processor.batch_size = settings.batch_size
-    if settings.startup_hook:
-        load_object(settings.startup_hook)(processor)
-    with settings.open() as store, processor_lock(store, processor.name) as lock:
-        if not _take_lock(lock, store, settings, stop, lock_timeout):
-            return 0
-        return _process(processor, store, lock, settings, stop, once)
+    if app.startup_hook is not None:
+        app.startup_hook(processor)
+    with open_configured_store(app.settings) as store, \
+            processor_lock(store, processor.name) as lock:
+        if not _take_lock(lock, store, options, stop, lock_timeout):
+            return EXIT_STOPPED
+        return _process(app, processor, store, lock, options, stop, once)
 
 
-def _take_lock(lock: ProcessorLock, store: EventStore, settings: RunnerSettings,
+def _take_lock(lock: ProcessorLock, store: EventStore, options: RunnerSettings,
                stop: threading.Event, timeout: float | None) -> bool:
     pid = os.getpid()
     try:
-        return wait_for_lock(lock, stop, poll=settings.standby_poll, timeout=timeout,
-                             every=settings.heartbeat_interval,
+        return wait_for_lock(lock, stop, poll=options.standby_poll, timeout=timeout,
+                             every=options.heartbeat_interval,
                              while_waiting=lambda: record_standby(store, lock.name, pid=pid))
     finally:
         if not lock.held:  # stopped, or gave up, while a standby
             release_state(store, lock.name, pid=pid)
 
 
-def _declares(processor: Any, attribute: str) -> bool:
-    """Whether the processor's own classes (not the library's bases) set ``attribute``."""
-    return any(attribute in vars(k) for k in type(processor).__mro__
-               if not k.__module__.startswith("esctl_lib."))
-
-
-def _process(processor: Any, store: EventStore, lock: ProcessorLock,
-             settings: RunnerSettings, stop: threading.Event, once: bool) -> int:
+def _process(app: Application, processor: Processor, store: EventStore, lock: ProcessorLock,
+             options: RunnerSettings, stop: threading.Event, once: bool) -> int:
     name = processor.name
-    kwargs = {} if settings.max_attempts is None else {"max_attempts": settings.max_attempts}
-    policy = retry_policy_for(processor, settings.retry or "constant", **kwargs)
+    processing = app.settings.processing
+    kwargs = {} if processing.max_attempts is None else {"max_attempts": processing.max_attempts}
+    policy = retry_policy_for(processor, processing.retry, **kwargs)
     if once and policy.max_attempts is None:
         policy = retry_policy("none")  # a cron job must not retry a poison event for ever
-    on_error = load_object(settings.on_error) if settings.on_error else None
     lost = threading.Event()
 
     def on_lost() -> None:
@@ -199,13 +143,14 @@ def _process(processor: Any, store: EventStore, lock: ProcessorLock,
         lost.set()
         stop.set()
 
-    recorder = StateRecorder(store, name, interval=settings.heartbeat_interval,
+    recorder = StateRecorder(store, name, interval=options.heartbeat_interval,
                              check=lock.check, on_lost=on_lost)
     recorder.start("starting", position=store.get_tracker(name))
     log.info("Starting %s", name)
     try:
-        run_processor(processor, store, stop=stop, once=once, retry=policy, on_error=on_error,
-                      on_state=recorder.update, idle_timeout=settings.idle_timeout)
+        run_processor(processor, store, stop=stop, once=once, retry=policy,
+                      on_error=app.on_error, on_state=recorder.update,
+                      idle_timeout=options.idle_timeout)
     except Exception as e:
         message = describe_error(e)
         if isinstance(e, EsctlError):
@@ -213,10 +158,10 @@ def _process(processor: Any, store: EventStore, lock: ProcessorLock,
         else:
             log.exception("An unhandled exception occurred in %s", name)
         recorder.stop("failing", error=message)
-        return 1
+        return EXIT_FAILED
     recorder.stop("stopped")
     log.info("Stopping %s", name)
-    return 3 if lost.is_set() else 0
+    return EXIT_LOCK_LOST if lost.is_set() else EXIT_STOPPED
 
 
 def describe_error(error: BaseException) -> str:
@@ -229,17 +174,21 @@ def describe_error(error: BaseException) -> str:
 
 
 # -- the child process ---------------------------------------------------------------------
-def _child_main(target: str, settings: RunnerSettings) -> None:
-    """Entry point of a spawned child: exits with run_instance's code."""
-    configure_logging(settings.log_level, settings.log_file, settings.log_format)
+def _child_main(target: str, options: RunnerSettings) -> None:
+    """Entry point of a spawned child: builds the application as the CLI does, runs the
+    processor configured as ``target``, and exits with run_instance's code."""
+    settings = options.settings
+    configure_logging(settings, fmt=options.log_format)
     stop = threading.Event()
-    with trapping_stop_signals(stop.set), extra_sys_path(settings.sys_path):
+    with trapping_stop_signals(stop.set):
         _watch_parent(stop)
         try:
-            code = run_instance(target, settings, stop)
+            app = load_app(settings, only=(target,))
+            (processor,) = app.processors.values()
+            code = run_instance(app, processor, options, stop)
         except EsctlError as e:
             log.error("%s: %s", target, describe_error(e))
-            code = 1
+            code = EXIT_FAILED
     logging.shutdown()
     sys.exit(code)
 
@@ -259,18 +208,6 @@ def _watch_parent(stop: threading.Event) -> None:
     threading.Thread(target=watch, name="esctl-parent-watch", daemon=True).start()
 
 
-def configure_logging(level: str, log_file: str | None = None,
-                      log_format: str = LOG_FORMAT) -> None:
-    """Log to stderr (or append to ``log_file``) at ``level``: for a fresh child process."""
-    handler: logging.Handler = (
-        logging.FileHandler(log_file) if log_file else logging.StreamHandler(sys.stderr)
-    )
-    handler.setFormatter(logging.Formatter(log_format))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-
-
 # -- the parent ----------------------------------------------------------------------------
 @dataclass
 class _Child:
@@ -285,11 +222,17 @@ class _Child:
 
 @dataclass
 class Runner:
-    """Supervises one child process per processor. See the module docstring."""
+    """Supervises one child process per processor. See the module docstring.
+
+    ``names`` are processor names (default: every configured one); ``app`` is the parent's
+    application when it has one (default: built from ``settings.settings`` with load_app);
+    ``grace_period`` defaults to ``[processing] grace_period``.
+    """
 
     settings: RunnerSettings
-    processors: Sequence[Any]
-    grace_period: float = 30.0
+    names: Sequence[str] = ()
+    app: Application | None = None
+    grace_period: float | None = None
     restart_delay: float = 1.0
     max_restart_delay: float = 30.0
     healthy_after: float = 60.0
@@ -299,12 +242,14 @@ class Runner:
     _wake: tuple[int, int] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        with extra_sys_path(self.settings.sys_path):
-            for path in map(import_path, self.processors):
-                name = build_processor(path).name
-                if name in (c.name for c in self._children):
-                    raise ConfigError(f"processor {name!r} is listed twice")
-                self._children.append(_Child(path, name, delay=self.restart_delay))
+        app = self.app if self.app is not None else load_app(self.settings.settings)
+        if self.grace_period is None:
+            self.grace_period = app.settings.processing.grace_period
+        for processor in app.select(self.names):
+            name = processor.name
+            if name in (c.name for c in self._children):
+                raise ConfigError(f"processor {name!r} is listed twice")
+            self._children.append(_Child(app.targets[name], name, delay=self.restart_delay))
 
     def request_stop(self) -> None:
         """Ask the runner to shut down (safe from a signal handler or another thread)."""
@@ -391,8 +336,9 @@ class Runner:
             assert c.process is not None
             with contextlib.suppress(OSError):
                 c.process.terminate()
-        deadline, signals = time.monotonic() + self.grace_period, self._signals
-        reason = f"did not stop within {self.grace_period:g} s"
+        grace = self.grace_period or 0.0
+        deadline, signals = time.monotonic() + grace, self._signals
+        reason = f"did not stop within {grace:g} s"
         while any(c.exit_code is None and c.process is not None for c in self._children):
             remaining = deadline - time.monotonic()
             if self._signals > signals:
@@ -404,7 +350,8 @@ class Runner:
             self._reap(restart=False)
         self._kill_stragglers(reason)
         # -SIGTERM: a child stopped before it had set its handler, so before any work
-        failed = [c.name for c in self._children if c.exit_code not in (0, -signal.SIGTERM)]
+        failed = [c.name for c in self._children
+                  if c.exit_code not in (EXIT_STOPPED, -signal.SIGTERM)]
         if failed:
             log.warning("runner stopped; not cleanly: %s", ", ".join(failed))
             return 1
@@ -432,66 +379,44 @@ def describe_exit(code: int | None) -> str:
 
 # -- the public entry point ----------------------------------------------------------------
 def run(
-    store_url: str,
-    processors: Sequence[Any],
+    app: Application,
+    names: Sequence[str] = (),
     *,
-    schema: str | None = None,
-    synchronous: str = "FULL",
-    base_dir: str | Path | None = None,
-    sys_path: Sequence[str] = (),
     once: bool = False,
-    grace_period: float = 30.0,
-    retry: str | None = "exponential",
-    max_attempts: int | None = None,
-    batch_size: int | None = None,
-    startup_hook: str | None = None,
-    on_error: str | None = None,
-    idle_timeout: float = 0.5,
-    log_level: str = "INFO",
-    log_file: str | None = None,
-    log_format: str = LOG_FORMAT,
     lock_timeout: float = 0.0,
+    options: RunnerSettings | None = None,
     install_signal_handlers: bool = True,
 ) -> int:
-    """Run ``processors`` (import paths ``"module:Class"`` or classes) against a store.
+    """Run ``app``'s processors called ``names`` (default: every configured one).
 
     Continuous mode runs each in its own process until SIGTERM/SIGINT. ``once`` runs them
     one after another in this process up to the current head; a processor that a live
     runner holds is skipped with an error, after waiting up to ``lock_timeout`` seconds.
     Returns the exit code: 0 when everything stopped cleanly (or reached the head).
     """
-    settings = RunnerSettings(
-        store_url=store_url, schema=schema, synchronous=synchronous,
-        base_dir=None if base_dir is None else str(base_dir), sys_path=tuple(sys_path),
-        retry=retry, max_attempts=max_attempts, batch_size=batch_size,
-        startup_hook=startup_hook, on_error=on_error,
-        idle_timeout=idle_timeout, log_level=log_level, log_file=log_file,
-        log_format=log_format,
-    )
-    if retry is not None:
-        retry_policy(retry)  # a bad name fails here, not in every child
+    options = options if options is not None else RunnerSettings(app.settings)
     if once:
-        return run_once(settings, processors, lock_timeout=lock_timeout,
+        return run_once(app, names, options, lock_timeout=lock_timeout,
                         install_signal_handlers=install_signal_handlers)
-    runner = Runner(settings, processors, grace_period=grace_period)
+    runner = Runner(options, names, app)
     return runner.run(install_signal_handlers=install_signal_handlers)
 
 
-def run_once(settings: RunnerSettings, processors: Sequence[Any], *,
-             lock_timeout: float = 0.0, install_signal_handlers: bool = True) -> int:
-    """Process each processor up to the head, in this process, one after another."""
-    stop, code = threading.Event(), 0
-    with trapping_stop_signals(stop.set, install=install_signal_handlers), \
-            extra_sys_path(settings.sys_path):
-        for target in processors:
+def run_once(app: Application, names: Sequence[str] = (), options: RunnerSettings | None = None,
+             *, lock_timeout: float = 0.0, install_signal_handlers: bool = True) -> int:
+    """Process each named processor up to the head, in this process, one after another."""
+    options = options if options is not None else RunnerSettings(app.settings)
+    processors = app.select(names)
+    stop, code = threading.Event(), EXIT_STOPPED
+    with trapping_stop_signals(stop.set, install=install_signal_handlers):
+        for processor in processors:
             if stop.is_set():
                 break
             try:
-                result = run_instance(target, settings, stop, once=True,
+                result = run_instance(app, processor, options, stop, once=True,
                                       lock_timeout=lock_timeout)
             except ProcessorLockedError as e:
                 log.error("skipped: %s", e)
-                result = 1
+                result = EXIT_FAILED
             code = max(code, result)
     return code
-
