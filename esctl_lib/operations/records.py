@@ -57,7 +57,8 @@ def parse_record(line: str, where: str) -> Event:
         raise InvalidEventError(f"{where}: not valid JSON: {e}") from None
     try:
         _check_shape(data)
-        fields = (
+        # Every field is checked and canonical: build the event without checking them again.
+        return Event.from_stored(
             None,
             _uuid(data["uuid"], "uuid"),
             _uuid(data["aggregate_id"], "aggregate_id"),
@@ -71,8 +72,6 @@ def parse_record(line: str, where: str) -> Event:
         )
     except InvalidEventError as e:
         raise InvalidEventError(f"{where}: {e}") from None
-    # Every field is checked and canonical: build the event without checking them again.
-    return Event._trusted(fields)
 
 
 def _check_shape(data: Any) -> None:

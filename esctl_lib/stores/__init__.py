@@ -7,9 +7,18 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from esctl_lib.errors import ConfigError
-from esctl_lib.stores.base import EventStore, Page, Transaction
+from esctl_lib.stores.base import EventStore, Page, ReaderHorizon, Transaction
+from esctl_lib.stores.locks import ProcessorLock
 
-__all__ = ["EventStore", "Page", "Transaction", "mask_url", "open_store"]
+__all__ = [
+    "EventStore",
+    "Page",
+    "ProcessorLock",
+    "ReaderHorizon",
+    "Transaction",
+    "mask_url",
+    "open_store",
+]
 
 
 def mask_url(url: str) -> str:
@@ -61,7 +70,7 @@ def open_store(
         return SqliteStore(path, synchronous=synchronous, **kwargs)
     if scheme in ("postgresql", "postgres"):
         try:
-            from esctl_lib.stores.postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
+            from esctl_lib.stores.postgres import PostgresStore
         except ImportError as e:
             raise ConfigError(
                 "PostgreSQL support needs psycopg: pip install 'esctl[postgres]'"

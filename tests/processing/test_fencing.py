@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from esctl_lib import EventStore, TrackerError
+from esctl_lib import EventStore, TrackerError, open_tables
 from esctl_lib.processing import ConstantRetry, run_processor
 from tests.backends import StoreSpec
 from tests.processing.helpers import ItemCounts, add_items, counts, new_id
@@ -28,7 +28,7 @@ def test_advance_tracker_from_a_stale_position_fails_and_writes_nothing(
     add_items(store, 5)
     store.set_tracker("fence_proc", 4)
     agg = new_id()
-    with pytest.raises(TrackerError, match="another instance"), store.transaction() as tx:
+    with pytest.raises(TrackerError, match="another instance"), open_tables(store) as tx:
         tx.insert_many("trackers", [{"name": "fence_other", "position": 1, "updated_at": 0.0}])
         tx.advance_tracker("fence_proc", 2, 5)
     assert store.get_tracker("fence_proc") == 4

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from esctl_lib import Event, EventStore, ProcessingError, handles
+from esctl_lib import Event, EventStore, ProcessingError, handles, open_tables
 from esctl_lib.processing import BatchTransaction, Projector, process_available, replay
 from tests.backends import StoreSpec
 from tests.processing.events import ProcItemAdded
@@ -128,7 +128,7 @@ class PerDialect(Projector):
 def test_per_dialect_ddl_creates_the_table_on_every_backend(store: EventStore) -> None:
     add_items(store, 2)
     process_available(PerDialect(), store)
-    with store.transaction() as tx:
+    with open_tables(store) as tx:
         assert tx.select("proc_per_dialect", order_by=("id",)) == [
             {"id": 1, "v": "0"}, {"id": 2, "v": "1"},
         ]

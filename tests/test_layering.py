@@ -1,0 +1,32 @@
+"""The layering contract in pyproject.toml ([tool.importlinter]) holds: a plain pytest run
+enforces it, as CI's ``lint-imports`` does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_import_contracts_are_kept() -> None:
+    lint = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run(
+        [str(lint), "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_importing_the_library_does_not_import_psycopg() -> None:
+    code = "import sys, esctl_lib; print('psycopg' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert out.strip() == "False"
+
+
+def test_processing_and_operations_never_mention_a_backend_dialect() -> None:
+    for package in ("processing", "operations"):
+        for path in (ROOT / "esctl_lib" / package).rglob("*.py"):
+            assert "dialect" not in path.read_text(encoding="utf-8"), path
