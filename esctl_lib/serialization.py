@@ -170,10 +170,10 @@ def validate_body(value: Any, *, field: str = "body") -> None:
     if value.__class__ is dict:
         for key, item in value.items():  # the common flat body: one pass, no recursion
             cls = item.__class__
-            if key.__class__ is not str or not key.isascii() or _NUL in key:
+            if key.__class__ is not str or _NUL in key or not (key.isascii() or _utf8(key)):
                 break
             if cls is str:
-                if not item.isascii() or _NUL in item:
+                if _NUL in item or not (item.isascii() or _utf8(item)):
                     break
             elif cls is int:
                 if not -MAX_INT < item < MAX_INT:
@@ -216,16 +216,20 @@ def _check(value: Any, path: str, depth: int) -> None:
         raise InvalidEventError(f"{path}: {cls.__name__} is not a JSON value")
 
 
+def _utf8(text: str) -> bool:
+    """True when ``text`` is valid Unicode (no lone surrogates), so UTF-8 can hold it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_text(text: str, path: str) -> None:
     if _NUL in text:
         raise InvalidEventError(f"{path}: contains \\u0000, which no store keeps")
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidEventError(
-                f"{path}: not valid Unicode (a lone surrogate); it cannot be stored"
-            ) from None
+    if not (text.isascii() or _utf8(text)):
+        raise InvalidEventError(f"{path}: not valid Unicode (a lone surrogate); it cannot be stored")
 
 
 default_encoder = BodyEncoder()

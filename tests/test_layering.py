@@ -19,13 +19,6 @@ def test_the_import_contracts_are_kept() -> None:
     assert "0 broken" in result.stdout
 
 
-def test_importing_the_library_does_not_import_psycopg() -> None:
-    code = "import sys, esctl_lib; print('psycopg' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=60).stdout
-    assert out.strip() == "False"
-
-
 def test_processing_and_operations_never_mention_a_backend_dialect() -> None:
     for package in ("processing", "operations"):
         for path in (ROOT / "esctl_lib" / package).rglob("*.py"):

@@ -7,6 +7,15 @@ the stream are :meth:`EventStore.read_page` and what is built on it: never ``id 
 
 Everything that must commit together (projection rows, a tracker position, events a
 reactor emits) goes through one :class:`Transaction` from :meth:`EventStore.transaction`.
+
+What processing and operations need from a backend beyond that is asked of the store, never
+guessed from its type: :meth:`EventStore.processor_lock`, :attr:`EventStore.remote_reads`,
+:meth:`EventStore.reader_horizon`, :meth:`Transaction.relax_durability` and
+:meth:`Transaction.sql_variant`. A new backend is one package beside ``sqlite/`` and
+``postgres/`` that implements these two classes (``stores/sql.py`` has the tracker SQL),
+calls :func:`~esctl_lib.serialization.validate_body` on what it appends, and gets a URL
+scheme in :func:`esctl_lib.stores.open_store`. It imports nothing from processing,
+operations, the application or its settings (``[tool.importlinter]`` checks).
 """
 
 from __future__ import annotations
