@@ -77,6 +77,21 @@ def type_name_for(class_name: str) -> str:
     return name.replace("-", "_").lower()
 
 
+def check_type_name(name: Any, *, owner: str | None = None) -> str:
+    """``name`` when it is a valid type name (see :data:`TYPE_NAME_PATTERN`); else raise
+    :class:`InvalidEventError` (naming ``owner``, the class, when given).
+
+    Checked when a class registers its names, when a store appends an untyped event, and
+    when an event is imported. Untyped events read back keep whatever name is stored."""
+    if isinstance(name, str) and _TYPE_NAME_RE.fullmatch(name):
+        return name
+    where = f" on {owner}" if owner else ""
+    raise InvalidEventError(
+        f"invalid event type name {name!r}{where}: it must match {TYPE_NAME_PATTERN} "
+        "(lower case, at most 100 characters)"
+    )
+
+
 def normalize_uuid(value: Any, field: str) -> str:
     """Return ``value`` as a canonical lower-case UUID string, or raise :class:`InvalidEventError`."""
     if isinstance(value, uuid_mod.UUID):
@@ -360,11 +375,7 @@ class EventRegistry:
         if name is None:
             raise InvalidEventError(f"{cls.__name__} has no type name")
         for key in (name, *aliases):
-            if not isinstance(key, str) or not _TYPE_NAME_RE.fullmatch(key):
-                raise InvalidEventError(
-                    f"invalid event type name {key!r} on {cls.__name__}: it must match "
-                    f"{TYPE_NAME_PATTERN} (lower case, at most 100 characters)"
-                )
+            check_type_name(key, owner=cls.__name__)
             existing = self._by_name.get(key)
             if existing is not None and _qualname(existing) != _qualname(cls):
                 raise DuplicateEventTypeError(

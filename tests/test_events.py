@@ -102,6 +102,17 @@ def test_type_names_in_the_pattern_are_accepted(name: str) -> None:
     assert registry.class_for(name) is Fine
 
 
+def test_an_imported_record_with_a_newline_in_its_type_is_refused() -> None:
+    from esctl_lib import event_json
+    from esctl_lib.operations.records import parse_record
+
+    line = event_json(Event(aggregate_id=AGG, type="ev_fine", created_at=dt.datetime.now(dt.UTC),
+                            version=1))
+    parse_record(line, "line 1")
+    with pytest.raises(InvalidEventError, match="line 2: invalid event type name"):
+        parse_record(line.replace("ev_fine", "ev_fine\\nforged"), "line 2")
+
+
 def test_from_stored_builds_the_event_as_given() -> None:
     created = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
     event = EvItemAdded.from_stored(7, AGG, AGG, "ev_item_added", '{"n":1}', 3, created,

@@ -70,3 +70,10 @@ def test_processor_locks_are_local_to_the_store_object() -> None:
     assert other_store.processor_lock("proc").try_acquire()
     lock.release()
     assert store.processor_lock("proc").holder() is None
+
+
+def test_an_untyped_event_with_a_newline_in_its_type_is_refused() -> None:
+    store = fresh()
+    with pytest.raises(InvalidEventError, match="invalid event type name"):
+        store.append([Event(aggregate_id=str(uuid.uuid4()), type="fine\nforged line")])
+    assert store.count() == 0

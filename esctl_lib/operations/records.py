@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from esctl_lib.errors import InvalidEventError
-from esctl_lib.events import EVENT_FIELDS, Event, normalize_uuid
+from esctl_lib.events import EVENT_FIELDS, Event, check_type_name, normalize_uuid
 
 #: Every field of a record, in the order records are written (an event's fields).
 RECORD_FIELDS = EVENT_FIELDS
@@ -62,7 +62,7 @@ def parse_record(line: str, where: str) -> Event:
             None,
             _uuid(data["uuid"], "uuid"),
             _uuid(data["aggregate_id"], "aggregate_id"),
-            data["type"],
+            check_type_name(data["type"]),
             data["body"],
             data["version"],
             _time(data["created_at"]),

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from esctl_lib.events import Event, utc_now
+from esctl_lib.events import Event, check_type_name, utc_now
 from esctl_lib.serialization import BodyEncoder, validate_body
 
 
@@ -31,6 +31,8 @@ def prepare_events(events: Sequence[Event], encoder: BodyEncoder) -> list[Prepar
     now = utc_now()
     out = []
     for event in events:
+        if event.__class__ is Event:  # a class's own name was checked when it registered
+            check_type_name(event.type)
         body = encoder.encode_body(event.body)
         validate_body(body)
         metadata = encoder.encode_body(event.metadata) if event.metadata else {}

@@ -99,3 +99,10 @@ def test_the_store_reports_remote_reads_a_horizon_and_an_advisory_lock(pg: PgSpe
             assert not other.try_acquire()
     finally:
         lock.close()
+
+
+def test_an_untyped_event_with_an_escape_in_its_type_is_refused(pg: PgSpec) -> None:
+    store = pg.open()
+    with pytest.raises(InvalidEventError, match="invalid event type name"):
+        store.append([Event(aggregate_id=str(uuid.uuid4()), type="pg\x1b]0;title\x07")])
+    assert store.count() == 0

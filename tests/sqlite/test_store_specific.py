@@ -97,3 +97,12 @@ def test_reads_are_local_and_there_is_no_reader_horizon(sqlite: SqliteStore) -> 
     assert sqlite.backend == "sqlite"
     assert sqlite.remote_reads is False
     assert sqlite.reader_horizon() is None
+
+
+def test_an_untyped_event_with_a_control_character_in_its_type_is_refused(
+    sqlite: SqliteStore,
+) -> None:
+    bad = Event(aggregate_id=str(uuid.uuid4()), type="legacy\x1b[2Jthing")
+    with pytest.raises(InvalidEventError, match="invalid event type name"):
+        sqlite.append([bad])
+    assert sqlite.count() == 0

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from esctl_lib.errors import ConcurrencyError, DuplicateEventError, EsctlError
-from esctl_lib.events import Event, utc_now
+from esctl_lib.events import Event, check_type_name, utc_now
 from esctl_lib.serialization import BodyEncoder, validate_body
 from esctl_lib.stores.base import check_expected_version, check_one_aggregate
 from esctl_lib.stores.postgres.errors import (
@@ -73,6 +73,8 @@ class Batch:
         encode = encoder.encode_body
         rows = []
         for e in events:  # encode and check everything before anything is sent
+            if e.__class__ is Event:  # a class's own name was checked when it registered
+                check_type_name(e.type)
             body = encode(e.body)
             validate_body(body)
             meta = encode(e.metadata) if e.metadata else None

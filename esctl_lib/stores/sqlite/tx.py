@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from esctl_lib.errors import ConcurrencyError, DuplicateEventError, StoreError
-from esctl_lib.events import Event, utc_now
+from esctl_lib.events import Event, check_type_name, utc_now
 from esctl_lib.serialization import BodyEncoder, validate_body
 from esctl_lib.stores.base import check_expected_version, check_one_aggregate
 from esctl_lib.stores.sql import SqlTrackers
@@ -74,6 +74,8 @@ class SqliteTransaction(SqlTrackers):
         now = utc_now()
         rows = []
         for e in events:
+            if e.__class__ is Event:  # a class's own name was checked when it registered
+                check_type_name(e.type)
             body = encode(e.body)
             validate_body(body)
             meta = encode(e.metadata) if e.metadata else {}
