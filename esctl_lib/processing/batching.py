@@ -8,7 +8,9 @@ shows up at that flush, so the worker re-runs a failed batch with queuing off to
 right event.
 
 It wraps the store's transaction (composition): every call that must run now goes through
-:meth:`current`, which sends the queue first.
+:meth:`current`, which sends the queue first. Whoever wraps a transaction sends what is
+still queued before it commits: :meth:`BatchTransaction.flush`, or use it as a context
+manager (``with BatchTransaction(raw) as tx:``), which flushes on a clean exit.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from esctl_lib.stores.base import Transaction
 class BatchTransaction(Tables):
     """Wraps a store transaction; see the module docstring. ``queue=False`` runs all at once."""
 
-    def __init__(self, inner: Transaction, *, queue: bool = True) -> None:
+    def __init__(self, inner: Transaction | Tables, *, queue: bool = True) -> None:
         super().__init__(inner)
         self._queue_enabled = queue
         # Runs of the same statement: [sql, [params, ...]], in the order they were queued.
@@ -41,7 +43,15 @@ class BatchTransaction(Tables):
         else:
             self.inner.execute(sql, params)
 
-    def current(self) -> Transaction:
+    def __enter__(self) -> BatchTransaction:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        if exc is None:
+            self.flush()
+
+    def current(self) -> Transaction | Tables:
         """The store's transaction, after sending every queued write."""
         if self._queued:
             self.flush()

@@ -30,14 +30,14 @@ T = TypeVar("T")
 class Tables:
     """A store transaction with portable table helpers (see the module docstring)."""
 
-    def __init__(self, tx: Transaction) -> None:
-        if isinstance(tx, Tables):
-            tx = tx.inner
-        #: The store's transaction underneath.
-        self.inner: Transaction = tx
-        self.placeholder = tx.placeholder
+    def __init__(self, tx: Transaction | Tables) -> None:
+        #: The transaction underneath: the store's (or another Tables, whose queued
+        #: writes then keep their order).
+        self.inner: Transaction | Tables = tx
+        #: The backend's parameter style: ``?`` (SQLite) or ``%s`` (PostgreSQL).
+        self.placeholder: str = tx.placeholder
 
-    def current(self) -> Transaction:
+    def current(self) -> Transaction | Tables:
         """The store's transaction, ready for a statement that must run now (a batch sends
         its queued writes first)."""
         return self.inner
@@ -67,6 +67,10 @@ class Tables:
     def sql_variant(self, variants: Mapping[str, T]) -> T | None:
         """See :meth:`Transaction.sql_variant`."""
         return self.inner.sql_variant(variants)
+
+    def relax_durability(self) -> None:
+        """See :meth:`Transaction.relax_durability`."""
+        self.current().relax_durability()
 
     def append(self, events: Sequence[Event], *, expected_version: int | None = None) -> list[Event]:
         """Append events of one aggregate in this transaction (see ``EventStore.append``)."""
