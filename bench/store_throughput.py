@@ -488,7 +488,7 @@ def pg_w1_anatomy(scale: float) -> None:
 
     from psycopg.types.json import Jsonb
 
-    from esctl_lib.stores.postgres_tx import _INSERT, APPEND_ONE  # diagnostic only
+    from esctl_lib.stores.postgres.append import _INSERT, APPEND_ONE  # diagnostic only
 
     plain = _INSERT + "VALUES (%s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s::jsonb) RETURNING id"
     tag = uuid.uuid4().hex[:6]

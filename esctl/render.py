@@ -158,7 +158,7 @@ def status_table(report: StatusReport) -> None:
     from rich.table import Table
 
     out = console()
-    out.print(f"store [bold]{escape(report.store_url)}[/] ({report.dialect}, schema version "
+    out.print(f"store [bold]{escape(report.store_url)}[/] ({report.backend}, schema version "
               f"{report.schema_version}): {report.total_events} events, head {report.head}")
     horizon = report.horizon
     if horizon and horizon.get("pending"):

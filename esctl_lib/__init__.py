@@ -62,20 +62,23 @@ from esctl_lib.processing import (
     Projector,
     Reactor,
     RetryPolicy,
+    Tables,
     handles_all,
+    open_tables,
     process_available,
     retry_policy,
     run_processor,
     wait_for,
 )
-from esctl_lib.processing.locks import ProcessorLock, is_locked, lock_holder, processor_lock
+from esctl_lib.processing.locks import is_locked, lock_holder, processor_lock
 from esctl_lib.processing.state import ProcessorState, read_state, read_states, record_state
 from esctl_lib.repository import Repository
 from esctl_lib.runner import Runner, RunnerSettings
-from esctl_lib.serialization import BodyEncoder, default_encoder
+from esctl_lib.serialization import BodyEncoder, default_encoder, validate_body
 from esctl_lib.stores import mask_url, open_store
-from esctl_lib.stores.base import EventStore, Page, Transaction
+from esctl_lib.stores.base import EventStore, Page, ReaderHorizon, Transaction
 from esctl_lib.stores.dsn import redact_secrets
+from esctl_lib.stores.locks import ProcessorLock
 
 __all__ = [
     "Aggregate",
@@ -104,6 +107,7 @@ __all__ = [
     "ProcessorStatus",
     "Projector",
     "Reactor",
+    "ReaderHorizon",
     "Repository",
     "RetryPolicy",
     "Runner",
@@ -114,6 +118,7 @@ __all__ = [
     "StatusReport",
     "StoreError",
     "StoreUnavailableError",
+    "Tables",
     "TrackerError",
     "Transaction",
     "UnknownEventError",
@@ -140,6 +145,7 @@ __all__ = [
     "mask_url",
     "open_configured_store",
     "open_store",
+    "open_tables",
     "parked_events",
     "parse_body",
     "process_available",
@@ -159,5 +165,6 @@ __all__ = [
     "status_report",
     "tail_events",
     "type_name_for",
+    "validate_body",
     "wait_for",
 ]

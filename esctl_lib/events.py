@@ -37,13 +37,37 @@ EVENT_FIELDS = (
     "causation_id",
     "metadata",
 )
-_BODY = EVENT_FIELDS.index("body")
-_METADATA = EVENT_FIELDS.index("metadata")
+
+
+class EventField:
+    """Where each field sits in an event's field tuple (``EVENT_FIELDS`` order), as plain
+    ints: the stores build and read such tuples, and index them by these names."""
+
+    ID = 0
+    UUID = 1
+    AGGREGATE_ID = 2
+    TYPE = 3
+    BODY = 4
+    VERSION = 5
+    CREATED_AT = 6
+    CORRELATION_ID = 7
+    CAUSATION_ID = 8
+    METADATA = 9
+
+
+assert tuple(getattr(EventField, f.upper()) for f in EVENT_FIELDS) == tuple(range(10))
+_BODY = EventField.BODY
+_METADATA = EventField.METADATA
+_CREATED_AT = EventField.CREATED_AT
+_TYPE = EventField.TYPE
 _json_loads = json.loads
 # The C scanner inside json.loads (an attribute of every JSONDecoder, untyped in typeshed).
 _scan_json: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _fromiso = dt.datetime.fromisoformat
-_TYPE_NAME_RE = re.compile(r"^[a-z][a-z0-9_./-]*$")
+#: What a type name (or alias) may be: a lower-case letter, then up to 99 lower-case
+#: letters, digits, ``_``, ``.``, ``/`` or ``-`` (no spaces, control characters or newlines).
+TYPE_NAME_PATTERN = r"[a-z][a-z0-9_./-]{0,99}"
+_TYPE_NAME_RE = re.compile(TYPE_NAME_PATTERN)
 
 
 def type_name_for(class_name: str) -> str:
@@ -51,6 +75,21 @@ def type_name_for(class_name: str) -> str:
     name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", class_name)
     name = re.sub(r"([a-z\d])([A-Z])", r"\1_\2", name)
     return name.replace("-", "_").lower()
+
+
+def check_type_name(name: Any, *, owner: str | None = None) -> str:
+    """``name`` when it is a valid type name (see :data:`TYPE_NAME_PATTERN`); else raise
+    :class:`InvalidEventError` (naming ``owner``, the class, when given).
+
+    Checked when a class registers its names, when a store appends an untyped event, and
+    when an event is imported. Untyped events read back keep whatever name is stored."""
+    if isinstance(name, str) and _TYPE_NAME_RE.fullmatch(name):
+        return name
+    where = f" on {owner}" if owner else ""
+    raise InvalidEventError(
+        f"invalid event type name {name!r}{where}: it must match {TYPE_NAME_PATTERN} "
+        "(lower case, at most 100 characters)"
+    )
 
 
 def normalize_uuid(value: Any, field: str) -> str:
@@ -101,7 +140,7 @@ def _loads(text: str) -> Any:
 
 
 def _created_at(self: Event) -> dt.datetime | None:
-    value = self._f[6]
+    value = self._f[_CREATED_AT]
     return _fromiso(value) if value.__class__ is str else value
 
 
@@ -132,14 +171,15 @@ class Event:
         correlation_id: str | None
         causation_id: str | None
     else:
-        id = _field(0, doc="Global position, assigned by the store.")
-        uuid = _field(1, doc="Unique id (lower-case UUID).")
-        aggregate_id = _field(2, doc="The aggregate's id (lower-case UUID).")
-        type = _field(3, doc="The type name, e.g. ``todo_added``.")
-        version = _field(5, doc="Position within the aggregate, from 1.")
+        id = _field(EventField.ID, doc="Global position, assigned by the store.")
+        uuid = _field(EventField.UUID, doc="Unique id (lower-case UUID).")
+        aggregate_id = _field(EventField.AGGREGATE_ID, doc="The aggregate's id (lower-case UUID).")
+        type = _field(EventField.TYPE, doc="The type name, e.g. ``todo_added``.")
+        version = _field(EventField.VERSION, doc="Position within the aggregate, from 1.")
         created_at = property(_created_at, doc="When it happened (UTC).")
-        correlation_id = _field(7, doc="The conversation it belongs to.")
-        causation_id = _field(8, doc="The uuid of the event that caused it.")
+        correlation_id = _field(EventField.CORRELATION_ID, doc="The conversation it belongs to.")
+        causation_id = _field(EventField.CAUSATION_ID,
+                              doc="The uuid of the event that caused it.")
 
     def __init_subclass__(
         cls,
@@ -202,14 +242,30 @@ class Event:
         ))
 
     @classmethod
-    def _trusted(cls: builtins.type[E], fields: tuple[Any, ...]) -> E:
-        """Build an event from already-validated values in ``EVENT_FIELDS`` order (store read path).
+    def from_stored(
+        cls: builtins.type[E],
+        id: int | None,
+        uuid: str,
+        aggregate_id: str,
+        type: str,
+        body: dict[str, Any] | str,
+        version: int | None,
+        created_at: dt.datetime | str | None,
+        correlation_id: str | None,
+        causation_id: str | None,
+        metadata: dict[str, Any] | str | None,
+    ) -> E:
+        """An event from values a store (or an import) has already checked, without
+        checking them again: canonical lower-case uuids, a UTC ``created_at``.
 
-        ``body`` and ``metadata`` may be raw JSON text (or None for no metadata): they are
-        decoded on first access, so handlers that never look at a body never pay for it.
+        ``body`` and ``metadata`` may be JSON text (metadata None for none), decoded on
+        first access, so handlers that never look at a body never pay for it;
+        ``created_at`` may be ISO 8601 text. The class is taken as given: no registry
+        lookup and no upcasting (:meth:`EventRegistry.decode` does both).
         """
         event: E = object.__new__(cls)
-        _set_fields(event, fields)
+        _set_fields(event, (id, uuid, aggregate_id, type, body, version, created_at,
+                            correlation_id, causation_id, metadata))
         return event
 
     @property
@@ -303,7 +359,7 @@ def type_name_of(cls: type[Event]) -> str | None:
 
 
 def _unpickle_event(cls: type[Event], fields: tuple[Any, ...]) -> Event:
-    return cls._trusted(fields)
+    return cls.from_stored(*fields)
 
 
 class EventRegistry:
@@ -319,8 +375,7 @@ class EventRegistry:
         if name is None:
             raise InvalidEventError(f"{cls.__name__} has no type name")
         for key in (name, *aliases):
-            if not _TYPE_NAME_RE.match(key):
-                raise InvalidEventError(f"invalid event type name {key!r} on {cls.__name__}")
+            check_type_name(key, owner=cls.__name__)
             existing = self._by_name.get(key)
             if existing is not None and _qualname(existing) != _qualname(cls):
                 raise DuplicateEventTypeError(
@@ -384,12 +439,12 @@ class EventRegistry:
         out: list[Event] = []
         append = out.append
         for fields in rows:
-            stored_type = fields[3]
+            stored_type = fields[_TYPE]
             cls = by_name.get(stored_type, Event)
             if cls is not Event:
                 own = cls.type_name
                 if own != stored_type:
-                    fields = (*fields[:3], own, *fields[4:])
+                    fields = (*fields[:_TYPE], own, *fields[_TYPE + 1:])
             event = new(cls)
             set_fields(event, fields)
             if registry_upcasts or cls.upcasters:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from esctl_lib.errors import SerializationError
+from esctl_lib.errors import InvalidEventError, SerializationError
 
 JSONValue = Any
 Encoder = Callable[[Any], JSONValue]
@@ -141,6 +141,95 @@ def _base_scalar(value: Any) -> Any:
         if isinstance(value, base):
             return base(value)
     return value
+
+
+#: Integers in a body must lie strictly between ``-MAX_INT`` and ``MAX_INT`` (64-bit signed:
+#: what PostgreSQL's jsonb, SQLite's JSON functions and most JSON readers handle exactly).
+MAX_INT = 2**63
+#: The deepest nesting of objects and arrays a body may have (the body itself is level 1).
+MAX_DEPTH = 64
+_NUL = "\x00"
+
+
+def validate_body(value: Any, *, field: str = "body") -> None:
+    """The one rule for what a stored body (or metadata) may hold, on every backend.
+
+    ``value`` is an encoded body (JSON values only: dict, list, str, int, float, bool,
+    None). Raises :class:`InvalidEventError` naming the path (``body.items[2].name``) of
+    the first value that breaks the rule:
+
+    - object keys are strings;
+    - no string (key or value) holds ``\\u0000`` or a lone surrogate (it must be valid
+      Unicode, encodable as UTF-8);
+    - floats are finite (no NaN or Infinity; note that ``json.loads("1e400")`` is inf);
+    - integers lie strictly between ``-2**63`` and ``2**63`` (:data:`MAX_INT`);
+    - objects and arrays nest at most :data:`MAX_DEPTH` (64) levels deep.
+
+    Stores call it before writing anything, so a refused body leaves no trace.
+    """
+    if value.__class__ is dict:
+        for key, item in value.items():  # the common flat body: one pass, no recursion
+            cls = item.__class__
+            if key.__class__ is not str or _NUL in key or not (key.isascii() or _utf8(key)):
+                break
+            if cls is str:
+                if _NUL in item or not (item.isascii() or _utf8(item)):
+                    break
+            elif cls is int:
+                if not -MAX_INT < item < MAX_INT:
+                    break
+            elif not (cls is bool or item is None):
+                break
+        else:
+            return
+    _check(value, field, 1)
+
+
+def _check(value: Any, path: str, depth: int) -> None:
+    cls = value.__class__
+    if cls is str:
+        _check_text(value, path)
+    elif cls is bool or value is None:
+        return
+    elif isinstance(value, int):
+        if not -MAX_INT < value < MAX_INT:
+            raise InvalidEventError(
+                f"{path}: integer {value} is out of range (|n| must be below 2**63)")
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidEventError(f"{path}: {value} is not a finite number")
+    elif isinstance(value, dict | list):
+        if depth > MAX_DEPTH:
+            raise InvalidEventError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                _check(item, f"{path}[{i}]", depth + 1)
+            return
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidEventError(f"{path}: key {key!r} is not a string")
+            _check_text(key, f"{path} (key {key!r})")
+            _check(item, f"{path}.{key}", depth + 1)
+    elif isinstance(value, str):
+        _check_text(value, path)
+    else:
+        raise InvalidEventError(f"{path}: {cls.__name__} is not a JSON value")
+
+
+def _utf8(text: str) -> bool:
+    """True when ``text`` is valid Unicode (no lone surrogates), so UTF-8 can hold it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_text(text: str, path: str) -> None:
+    if _NUL in text:
+        raise InvalidEventError(f"{path}: contains \\u0000, which no store keeps")
+    if not (text.isascii() or _utf8(text)):
+        raise InvalidEventError(f"{path}: not valid Unicode (a lone surrogate); it cannot be stored")
 
 
 default_encoder = BodyEncoder()

@@ -73,6 +73,56 @@ def test_an_invalid_type_name_is_rejected() -> None:
             pass
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["ev_line\n", "ev_\nsplit", "ev_\x1b[31mred", "ev\x00nul", "9starts_with_digit",
+     "_private", "x" * 101, "ev tab\t"],
+)
+def test_a_type_name_with_control_characters_or_out_of_pattern_fails_at_definition(
+    name: str,
+) -> None:
+    with pytest.raises(InvalidEventError, match="invalid event type name"):
+        class Bad(Event, registry=EventRegistry(), type_name=name):
+            pass
+
+
+def test_an_alias_with_a_newline_fails_at_definition() -> None:
+    with pytest.raises(InvalidEventError, match="invalid event type name"):
+        class Bad(Event, registry=EventRegistry(), type_name="ev_fine", aliases=("ev_old\n",)):
+            pass
+
+
+@pytest.mark.parametrize("name", ["a", "ev.item_added", "billing/invoice-sent", "x" * 100])
+def test_type_names_in_the_pattern_are_accepted(name: str) -> None:
+    registry = EventRegistry()
+
+    class Fine(Event, registry=registry, type_name=name):
+        pass
+
+    assert registry.class_for(name) is Fine
+
+
+def test_an_imported_record_with_a_newline_in_its_type_is_refused() -> None:
+    from esctl_lib import event_json
+    from esctl_lib.operations.records import parse_record
+
+    line = event_json(Event(aggregate_id=AGG, type="ev_fine", created_at=dt.datetime.now(dt.UTC),
+                            version=1))
+    parse_record(line, "line 1")
+    with pytest.raises(InvalidEventError, match="line 2: invalid event type name"):
+        parse_record(line.replace("ev_fine", "ev_fine\\nforged"), "line 2")
+
+
+def test_from_stored_builds_the_event_as_given() -> None:
+    created = dt.datetime(2024, 1, 2, tzinfo=dt.UTC)
+    event = EvItemAdded.from_stored(7, AGG, AGG, "ev_item_added", '{"n":1}', 3, created,
+                                    None, None, None)
+    assert (event.id, event.version, event.created_at) == (7, 3, created)
+    assert event.body == {"n": 1}
+    assert event.metadata == {}
+    assert type(event) is EvItemAdded
+
+
 def test_require_names_the_unknown_type() -> None:
     with pytest.raises(Exception, match="ev_nowhere"):
         EventRegistry().require("ev_nowhere")

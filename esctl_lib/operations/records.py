@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from esctl_lib.errors import InvalidEventError
-from esctl_lib.events import EVENT_FIELDS, Event, normalize_uuid
+from esctl_lib.events import EVENT_FIELDS, Event, check_type_name, normalize_uuid
 
 #: Every field of a record, in the order records are written (an event's fields).
 RECORD_FIELDS = EVENT_FIELDS
@@ -57,11 +57,12 @@ def parse_record(line: str, where: str) -> Event:
         raise InvalidEventError(f"{where}: not valid JSON: {e}") from None
     try:
         _check_shape(data)
-        fields = (
+        # Every field is checked and canonical: build the event without checking them again.
+        return Event.from_stored(
             None,
             _uuid(data["uuid"], "uuid"),
             _uuid(data["aggregate_id"], "aggregate_id"),
-            data["type"],
+            check_type_name(data["type"]),
             data["body"],
             data["version"],
             _time(data["created_at"]),
@@ -71,8 +72,6 @@ def parse_record(line: str, where: str) -> Event:
         )
     except InvalidEventError as e:
         raise InvalidEventError(f"{where}: {e}") from None
-    # Every field is checked and canonical: build the event without checking them again.
-    return Event._trusted(fields)
 
 
 def _check_shape(data: Any) -> None:

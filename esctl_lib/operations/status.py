@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Iterable
@@ -48,7 +49,8 @@ class StatusReport:
     """The whole picture: store facts and one :class:`ProcessorStatus` per processor."""
 
     store_url: str
-    dialect: str
+    #: The store's backend: "memory", "sqlite" or "postgresql".
+    backend: str
     schema_version: int
     total_events: int
     head: int
@@ -66,7 +68,7 @@ class StatusReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (``esctl status --json``)."""
         return {
-            "store": {"url": self.store_url, "dialect": self.dialect,
+            "store": {"url": self.store_url, "backend": self.backend,
                       "schema_version": self.schema_version,
                       "total_events": self.total_events, "head": self.head},
             "failing": self.failing,
@@ -98,7 +100,7 @@ def status_report(
     ]
     return StatusReport(
         store_url=store.display_url,
-        dialect=store.dialect,
+        backend=store.backend,
         schema_version=store.schema_version(),
         total_events=store.count(),
         head=store.latest_position(),
@@ -109,11 +111,8 @@ def status_report(
 
 def _horizon(store: EventStore) -> dict[str, Any] | None:
     """What holds readers back, where the store can tell (PostgreSQL's reader horizon)."""
-    reader_horizon = getattr(store, "reader_horizon", None)
-    if reader_horizon is None:
-        return None
-    found = reader_horizon()
-    return {name: getattr(found, name) for name in found.__slots__}
+    found = store.reader_horizon()
+    return None if found is None else dataclasses.asdict(found)
 
 
 def _processor_status(

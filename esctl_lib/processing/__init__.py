@@ -24,6 +24,7 @@ from esctl_lib.processing.retry import (
     retry_policy,
     retry_policy_for,
 )
+from esctl_lib.processing.tables import Tables, open_tables
 from esctl_lib.processing.waiting import has_reached, is_readable, wait_for
 from esctl_lib.processing.worker import process_available, replay, run_processor
 
@@ -39,11 +40,13 @@ __all__ = [
     "Projector",
     "Reactor",
     "RetryPolicy",
+    "Tables",
     "emitted_uuid",
     "handles_all",
     "has_reached",
     "is_readable",
     "list_parked",
+    "open_tables",
     "process_available",
     "process_parked",
     "replay",

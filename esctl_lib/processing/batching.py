@@ -1,33 +1,30 @@
 """The transaction a batch's handlers write through: writes that return nothing are queued.
 
-``insert``, ``insert_many``, ``upsert`` and :meth:`BatchTransaction.defer` queue their
-statements; runs of the same statement go to the database as one ``executemany`` (a
-single pipeline on PostgreSQL: ``stores/postgres_pipeline.py``) just before the next read,
-the next statement that must return a row count, or the commit. Order is kept. A queued
-statement's error shows up at that flush, so the worker re-runs a failed batch with
-queuing off to blame the right event.
+``insert``, ``upsert`` and :meth:`BatchTransaction.defer` queue their statements; runs of
+the same statement go to the database as one ``executemany`` (a single pipeline on
+PostgreSQL: ``stores/postgres/pipeline.py``) just before the next read, the next statement
+that must return a row count, or the commit. Order is kept. A queued statement's error
+shows up at that flush, so the worker re-runs a failed batch with queuing off to blame the
+right event.
+
+It wraps the store's transaction (composition): every call that must run now goes through
+:meth:`current`, which sends the queue first. Whoever wraps a transaction sends what is
+still queued before it commits: :meth:`BatchTransaction.flush`, or use it as a context
+manager (``with BatchTransaction(raw) as tx:``), which flushes on a clean exit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
-
-from esctl_lib.events import Event
+from esctl_lib.processing.tables import Params, Tables
 from esctl_lib.stores.base import Transaction
 
-Params = Sequence[Any] | Mapping[str, Any]
 
-
-class BatchTransaction(Transaction):
+class BatchTransaction(Tables):
     """Wraps a store transaction; see the module docstring. ``queue=False`` runs all at once."""
 
-    def __init__(self, inner: Transaction, *, queue: bool = True) -> None:
-        self.inner = inner
-        self.dialect = inner.dialect
-        self.placeholder = inner.placeholder
+    def __init__(self, inner: Transaction | Tables, *, queue: bool = True) -> None:
+        super().__init__(inner)
         self._queue_enabled = queue
-        self._capture = False
         # Runs of the same statement: [sql, [params, ...]], in the order they were queued.
         self._queued: list[tuple[str, list[Params]]] = []
         self._run: list[Params] = []  # the params of the last run
@@ -35,7 +32,6 @@ class BatchTransaction(Transaction):
         #: True once a queued statement failed: the error may surface under a later event.
         self.flush_failed = False
 
-    # -- queued writes -------------------------------------------------------------------
     def defer(self, sql: str, params: Params = ()) -> None:
         """Run a write whose row count you do not need, before the next read or the commit."""
         if sql is self._run_sql or sql == self._run_sql:
@@ -47,30 +43,19 @@ class BatchTransaction(Transaction):
         else:
             self.inner.execute(sql, params)
 
-    def insert(self, table: str, values: Mapping[str, Any]) -> None:
-        self._capture = True
-        try:
-            super().insert(table, values)
-        finally:
-            self._capture = False
+    def __enter__(self) -> BatchTransaction:
+        return self
 
-    def insert_many(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        self.flush()
-        self.inner.insert_many(table, rows)
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        if exc is None:
+            self.flush()
 
-    def upsert(
-        self,
-        table: str,
-        values: Mapping[str, Any],
-        *,
-        key: Sequence[str],
-        update: Sequence[str] | None = None,
-    ) -> None:
-        self._capture = True
-        try:
-            super().upsert(table, values, key=key, update=update)
-        finally:
-            self._capture = False
+    def current(self) -> Transaction | Tables:
+        """The store's transaction, after sending every queued write."""
+        if self._queued:
+            self.flush()
+        return self.inner
 
     def flush(self) -> None:
         """Send every queued statement, grouping runs of the same SQL into one executemany."""
@@ -85,43 +70,3 @@ class BatchTransaction(Transaction):
         except BaseException:
             self.flush_failed = True
             raise
-
-    # -- everything else flushes first ----------------------------------------------------
-    def execute(self, sql: str, params: Params = ()) -> int:
-        if self._capture:
-            self.defer(sql, params)
-            return -1
-        self.flush()
-        return self.inner.execute(sql, params)
-
-    def executemany(self, sql: str, params: Sequence[Params]) -> None:
-        self.flush()
-        self.inner.executemany(sql, params)
-
-    def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
-        self.flush()
-        return self.inner.fetchall(sql, params)
-
-    def _fetch_dicts(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-        self.flush()
-        return self.inner._fetch_dicts(sql, params)
-
-    def append(self, events: Sequence[Event], *, expected_version: int | None = None) -> list[Event]:
-        self.flush()
-        return self.inner.append(events, expected_version=expected_version)
-
-    def get_tracker(self, name: str) -> int:
-        self.flush()
-        return self.inner.get_tracker(name)
-
-    def set_tracker(self, name: str, position: int) -> None:
-        self.flush()
-        self.inner.set_tracker(name, position)
-
-    def advance_tracker(self, name: str, expected: int, position: int) -> None:
-        self.flush()
-        self.inner.advance_tracker(name, expected, position)
-
-    def reset_tracker(self, name: str, position: int = 0) -> None:
-        self.flush()
-        self.inner.reset_tracker(name, position)

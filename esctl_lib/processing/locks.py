@@ -1,69 +1,39 @@
-"""At most one live instance of each processor: a lock per processor name.
+"""At most one live instance of each processor: the store's processor lock, and waiting
+for it as a standby.
 
-- PostgreSQL: a session-level advisory lock on a dedicated connection (see
-  ``esctl_lib.stores.postgres_lock``); it goes away with the session when the process dies.
-- SQLite: an OS file lock (``flock``) on ``<db>.locks/<name>.lock`` next to the database;
-  the kernel drops it when the process dies.
-- memory: a lock local to the process (a memory store cannot be shared between processes).
-
-Every lock here is held by the process that took it until :meth:`ProcessorLock.release`
-or its exit; nothing about it crosses a fork.
+Each backend makes its own lock (:meth:`EventStore.processor_lock`; see
+:mod:`esctl_lib.stores.locks`). This module adds what processing does with one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import re
-import socket
 import threading
 import time
-import weakref
-from abc import ABC, abstractmethod
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
-from esctl_lib.errors import ConfigError, ProcessorLockedError
+from esctl_lib.errors import ProcessorLockedError
 from esctl_lib.stores.base import EventStore
+from esctl_lib.stores.locks import ProcessorLock, describe_self
+from esctl_lib.stores.sqlite.lock import FileLock, file_is_locked, lock_file_path
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+__all__ = [
+    "FileLock",
+    "ProcessorLock",
+    "describe_self",
+    "file_is_locked",
+    "is_locked",
+    "lock_file_path",
+    "lock_holder",
+    "processor_lock",
+    "wait_for_lock",
+]
 log = logging.getLogger("esctl.runner")
 
 
-class ProcessorLock(ABC):
-    """The right to run one processor. Not reentrant; not shared between threads."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.held = False
-
-    @abstractmethod
-    def try_acquire(self) -> bool:
-        """Take the lock if it is free; True when this instance now holds it."""
-
-    @abstractmethod
-    def release(self) -> None:
-        """Give the lock up (a no-op when not held)."""
-
-    def holder(self) -> str | None:
-        """Who holds the lock (e.g. ``"pid 123 on web-1"``), when known; None when free."""
-        return None
-
-    def check(self) -> bool:
-        """Whether the lock is still held: False once it is lost (e.g. its connection died)."""
-        return self.held
-
-    def close(self) -> None:
-        """Release the lock and any resource it uses."""
-        self.release()
-
-    def __enter__(self) -> ProcessorLock:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+def processor_lock(store: EventStore, name: str) -> ProcessorLock:
+    """A lock for processor ``name`` on ``store``'s database, not yet acquired."""
+    return store.processor_lock(name)
 
 
 def wait_for_lock(
@@ -107,160 +77,14 @@ def wait_for_lock(
     return False
 
 
-def describe_self() -> str:
-    """How a holder describes itself: ``pid 123 on host``."""
-    return f"pid {os.getpid()} on {socket.gethostname()}"
-
-
-class FileLock(ProcessorLock):
-    """An exclusive ``flock`` on a file; the kernel releases it when the process dies."""
-
-    def __init__(self, name: str, path: Path) -> None:
-        super().__init__(name)
-        self.path = path
-        self._fd: int | None = None
-
-    def try_acquire(self) -> bool:
-        import fcntl
-
-        if self.held:
-            return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        except BaseException:
-            os.close(fd)
-            raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, describe_self().encode(), 0)
-        self._fd = fd
-        self.held = True
-        return True
-
-    def release(self) -> None:
-        import fcntl
-
-        fd, self._fd = self._fd, None
-        self.held = False
-        if fd is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            finally:
-                os.close(fd)
-
-    def holder(self) -> str | None:
-        if self.held:
-            return describe_self()
-        if not file_is_locked(self.path):
-            return None
-        try:
-            text = self.path.read_text(errors="replace").strip()
-        except OSError:
-            text = ""
-        return text or "another process"
-
-
-def file_is_locked(path: Path) -> bool:
-    """Whether some open file description holds an exclusive ``flock`` on ``path``."""
-    import fcntl
-
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # closing drops the shared lock we may have taken
-    return False
-
-
-_local_held: weakref.WeakKeyDictionary[EventStore, set[str]] = weakref.WeakKeyDictionary()
-_local_guard = threading.Lock()
-
-
-class LocalLock(ProcessorLock):
-    """A lock local to this process, per store object (for ``memory://`` stores)."""
-
-    def __init__(self, store: EventStore, name: str) -> None:
-        super().__init__(name)
-        self._store = weakref.ref(store)
-
-    def try_acquire(self) -> bool:
-        if self.held:
-            return True
-        store = self._store()
-        if store is None:
-            return False
-        with _local_guard:
-            names = _local_held.setdefault(store, set())
-            if self.name in names:
-                return False
-            names.add(self.name)
-        self.held = True
-        return True
-
-    def release(self) -> None:
-        if not self.held:
-            return
-        self.held = False
-        store = self._store()
-        if store is not None:
-            with _local_guard:
-                _local_held.get(store, set()).discard(self.name)
-
-    def holder(self) -> str | None:
-        if self.held:
-            return describe_self()
-        store = self._store()
-        held = store is not None and self.name in _local_held.get(store, set())
-        return "this process" if held else None
-
-
-def lock_file_path(db_path: Path, name: str) -> Path:
-    """``<db>.locks/<name>.lock``; names that are not file-safe are hashed."""
-    if _SAFE_NAME.match(name) and not name.startswith("."):
-        file_name = name
-    else:
-        digest = hashlib.sha256(name.encode()).hexdigest()[:16]
-        file_name = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:60] + "-" + digest
-    return db_path.with_name(db_path.name + ".locks") / f"{file_name}.lock"
-
-
-def processor_lock(store: EventStore, name: str) -> ProcessorLock:
-    """A lock for processor ``name`` on ``store``'s database, not yet acquired."""
-    if store.dialect == "sqlite":
-        db_path: Any = getattr(store, "path", None)
-        if db_path is None:
-            raise ConfigError(f"cannot lock processor {name!r}: the SQLite store has no path")
-        return FileLock(name, lock_file_path(Path(db_path).resolve(), name))
-    if store.dialect == "postgresql":
-        from esctl_lib.stores.postgres_lock import PostgresAdvisoryLock
-
-        return PostgresAdvisoryLock.for_store(store, name)
-    if store.dialect == "memory":
-        return LocalLock(store, name)
-    raise ConfigError(f"no processor lock for a {store.dialect!r} store")
-
-
 def is_locked(store: EventStore, name: str) -> bool:
     """Whether a live instance (a runner's child, a replay) holds processor ``name``."""
-    lock = processor_lock(store, name)
-    try:
-        return lock.holder() is not None
-    finally:
-        lock.close()
+    return lock_holder(store, name) is not None
 
 
 def lock_holder(store: EventStore, name: str) -> str | None:
     """Who holds processor ``name`` (``"pid 123 on host"``), or None when it is free."""
-    lock = processor_lock(store, name)
+    lock = store.processor_lock(name)
     try:
         return lock.holder()
     finally:

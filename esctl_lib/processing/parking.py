@@ -20,7 +20,8 @@ from esctl_lib.errors import ProcessingError
 from esctl_lib.events import Event
 from esctl_lib.processing.batching import BatchTransaction
 from esctl_lib.processing.processor import Processor, stored_names_for
-from esctl_lib.stores.base import EventStore, Transaction
+from esctl_lib.processing.tables import Tables
+from esctl_lib.stores.base import EventStore
 
 TABLE = "parked_events"
 _MAX_ERROR = 2000
@@ -75,7 +76,7 @@ def list_parked(store: EventStore, processor: str | None = None) -> list[ParkedE
     """Parked events of every processor (or of one), by processor then event id."""
     where = {"processor": processor} if processor is not None else None
     with store.transaction() as tx:
-        rows = tx.select(TABLE, where=where, columns=_COLUMNS,
+        rows = Tables(tx).select(TABLE, where=where, columns=_COLUMNS,
                          order_by=("processor", "event_id"))
     return [_from_row(row) for row in rows]
 
@@ -89,11 +90,11 @@ def retry_parked(store: EventStore, processor: str, *, event_id: int | None = No
     if event_id is not None:
         where["event_id"] = event_id
     with store.transaction() as tx:
-        return tx.update(TABLE, {"attempts": 0}, where=where)
+        return Tables(tx).update(TABLE, {"attempts": 0}, where=where)
 
 
 def park(
-    tx: Transaction,
+    tx: Tables,
     processor: str,
     error: ProcessingError,
     *,
@@ -146,7 +147,7 @@ def process_parked(
             if on_error is not None:
                 on_error(e, processor.name)
             with store.transaction() as tx:
-                tx.update(
+                Tables(tx).update(
                     TABLE,
                     {"attempts": parked.attempts + 1, "error": str(e)[:_MAX_ERROR],
                      "last_failed_at": clock()},

@@ -7,12 +7,15 @@
                                        "(todo_id TEXT PRIMARY KEY, title TEXT)"}
 
         @handles(TodoAdded)
-        def _added(self, event: Event, tx: Transaction) -> None:
+        def _added(self, event: Event, tx: BatchTransaction) -> None:
             tx.upsert("outstanding_todos", {"todo_id": event.aggregate_id,
                                             "title": event.body["title"]}, key=("todo_id",))
 
 A handler takes ``(event, tx)``: ``tx`` is the transaction of the batch, in which the
-processor's rows, the events it emits and its tracker position commit together.
+processor's rows, the events it emits and its tracker position commit together. It is the
+store's transaction with the table helpers of :class:`~esctl_lib.processing.tables.Tables`
+(``insert``, ``upsert``, ``select``, ``defer`` ...): a
+:class:`~esctl_lib.processing.batching.BatchTransaction`.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from typing import Any, ClassVar, TypeVar
 from esctl_lib.aggregates import collect_handlers
 from esctl_lib.errors import ProcessingError, StoreUnavailableError
 from esctl_lib.events import Event, EventRegistry, default_registry, type_name_for
+from esctl_lib.processing.tables import Tables, as_tables
 from esctl_lib.stores.base import EventStore, Transaction, quote_identifier
 
 F = TypeVar("F", bound=Callable[..., Any])
-#: One table's DDL: a statement, several (table then indexes), or either per dialect.
+#: One table's DDL: a statement, several (table then indexes), or either of those per
+#: backend SQL (``{"sqlite": ..., "postgresql": ...}``; the memory store speaks "sqlite").
 TableDDL = str | Sequence[str] | Mapping[str, str | Sequence[str]]
 
 _CATCH_ALL = "__esctl_handles_all__"
@@ -87,7 +92,8 @@ class Processor:
       it is parked (None: never park).
     - ``tables``: tables it owns, ``{name: DDL}``, created by :meth:`setup` and rebuilt by
       :meth:`reset`. DDL is one statement, a list (table, then indexes), or a mapping
-      ``{"sqlite": ..., "postgresql": ...}``; every CREATE must say IF NOT EXISTS.
+      ``{"sqlite": ..., "postgresql": ...}`` by the store's SQL (memory speaks "sqlite");
+      every CREATE must say IF NOT EXISTS.
     """
 
     name: ClassVar[str] = "processor"
@@ -99,7 +105,7 @@ class Processor:
 
     _handlers: ClassVar[dict[str, list[str]]] = {}
     _catch_all: ClassVar[str | None] = None
-    _fallback: tuple[Callable[[Event, Transaction], None], ...] = ()
+    _fallback: tuple[Callable[[Event, Tables], None], ...] = ()
     #: The event whose handlers are running (None between events).
     current_event: Event | None = None
 
@@ -137,21 +143,18 @@ class Processor:
             return None
         return sorted(stored_names_for(handled, registry or default_registry))
 
-    def handles_type(self, type_name: str) -> bool:
-        """True when an event of this (decoded) type has a handler here."""
-        if not self._handlers:
-            return self._catch_all is not None
-        return type_name in self._handlers
-
     # -- handling ------------------------------------------------------------------------
-    def handle(self, event: Event, tx: Transaction) -> None:
+    def handle(self, event: Event, tx: Transaction | Tables) -> None:
         """Run one event's handlers, then the catch-all (see :meth:`process_batch`)."""
         self.process_batch([event], tx, None)
 
     def process_batch(
-        self, events: Sequence[Event], tx: Transaction, store: EventStore | None
+        self, events: Sequence[Event], tx: Transaction | Tables, store: EventStore | None
     ) -> int:
         """Handle events in order inside ``tx``; returns how many had handlers.
+
+        Handlers get ``tx`` with the table helpers (a store transaction is wrapped in
+        :class:`~esctl_lib.processing.tables.Tables`, whose writes run at once).
 
         While a handler runs, :attr:`current_event` is its event. A handler's failure is
         raised as a :class:`ProcessingError` naming the event, with the original as its
@@ -160,6 +163,7 @@ class Processor:
         """
         table = self._dispatch()
         fallback = self._fallback
+        tables = as_tables(tx)
         handled = 0
         event: Event | None = None
         try:
@@ -169,7 +173,7 @@ class Processor:
                     continue
                 self.current_event = event
                 for method in methods:
-                    method(event, tx)
+                    method(event, tables)
                 handled += 1
         except StoreUnavailableError:
             raise
@@ -180,9 +184,9 @@ class Processor:
             self.current_event = None
         return handled
 
-    def _dispatch(self) -> dict[str, tuple[Callable[[Event, Transaction], None], ...]]:
+    def _dispatch(self) -> dict[str, tuple[Callable[[Event, Tables], None], ...]]:
         """Type name → bound handlers (catch-all last), built once per instance."""
-        table: dict[str, tuple[Callable[[Event, Transaction], None], ...]] | None
+        table: dict[str, tuple[Callable[[Event, Tables], None], ...]] | None
         table = self.__dict__.get("_dispatch_table")
         if table is None:
             catch_all = (getattr(self, self._catch_all),) if self._catch_all else ()
@@ -211,16 +215,16 @@ class Processor:
         with store.transaction() as tx:
             self.drop_tables(tx)
             self.create_tables(tx)
-            tx.delete("parked_events", where={"processor": self.name})
+            Tables(tx).delete("parked_events", where={"processor": self.name})
             tx.reset_tracker(self.name, 0)
 
-    def create_tables(self, tx: Transaction) -> None:
-        """Run every table's DDL for the transaction's dialect."""
+    def create_tables(self, tx: Transaction | Tables) -> None:
+        """Run every table's DDL (the variant for the store's SQL, where it has several)."""
         for table, ddl in self.tables.items():
-            for statement in _statements(ddl, tx.dialect, table, self.name):
+            for statement in _statements(ddl, tx, table, self.name):
                 tx.execute(statement)
 
-    def drop_tables(self, tx: Transaction) -> None:
+    def drop_tables(self, tx: Transaction | Tables) -> None:
         """Drop its tables, last declared first."""
         for table in reversed(list(self.tables)):
             tx.execute(f"DROP TABLE IF EXISTS {quote_identifier(table)}")
@@ -229,15 +233,18 @@ class Processor:
         return f"<{type(self).__name__} name={self.name!r}>"
 
 
-def _statements(ddl: TableDDL, dialect: str, table: str, processor: str) -> list[str]:
+def _statements(
+    ddl: TableDDL, tx: Transaction | Tables, table: str, processor: str
+) -> list[str]:
     if isinstance(ddl, Mapping):
-        key = "sqlite" if dialect == "memory" else dialect
-        if key not in ddl:
+        chosen = tx.sql_variant(ddl)
+        if chosen is None:
             raise ProcessingError(
-                f"processor {processor!r} has no DDL for table {table!r} on {key}",
+                f"processor {processor!r} has no DDL for table {table!r} in this store's SQL "
+                f"(it has DDL for: {', '.join(ddl) or 'nothing'})",
                 processor=processor,
             )
-        ddl = ddl[key]
+        ddl = chosen
     return [ddl] if isinstance(ddl, str) else list(ddl)
 
 

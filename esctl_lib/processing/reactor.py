@@ -6,7 +6,7 @@
         emits = (StakeholderNotified,)
 
         @handles(TodoCompleted)
-        def _completed(self, event: Event, tx: Transaction) -> None:
+        def _completed(self, event: Event, tx: BatchTransaction) -> None:
             send_email(...)
             self.emit(StakeholderNotified(aggregate_id=event.aggregate_id))
 
@@ -25,6 +25,7 @@ from typing import ClassVar
 from esctl_lib.errors import InvalidEventError
 from esctl_lib.events import Event
 from esctl_lib.processing.processor import Processor
+from esctl_lib.processing.tables import Tables
 from esctl_lib.stores.base import EventStore, Transaction
 
 #: The uuid5 namespace of emitted events' uuids.
@@ -71,7 +72,7 @@ class Reactor(Processor):
         return stamped
 
     def process_batch(
-        self, events: Sequence[Event], tx: Transaction, store: EventStore | None
+        self, events: Sequence[Event], tx: Transaction | Tables, store: EventStore | None
     ) -> int:
         pending = _Emitted()
         self.__dict__["_emitted"] = pending
@@ -102,7 +103,7 @@ class _Emitted:
         return self._index
 
 
-def append_new(events: Sequence[Event], tx: Transaction, store: EventStore) -> int:
+def append_new(events: Sequence[Event], tx: Transaction | Tables, store: EventStore) -> int:
     """Append, in order, those ``events`` whose uuid is not stored yet; returns how many.
 
     Consecutive events of one aggregate go in one append.

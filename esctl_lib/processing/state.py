@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from esctl_lib.stores.base import EventStore, Transaction
+from esctl_lib.processing.tables import Tables
+from esctl_lib.stores.base import EventStore
 
 STATES = ("starting", "running", "idle", "failing", "parked", "standby", "stopped")
 #: Seconds between heartbeats of a live instance.
@@ -90,7 +91,7 @@ def record_state(
     if error is not None or clear_error:
         values["last_error"] = _clip(error)
     with store.transaction() as tx:
-        tx.upsert(_TABLE, values, key=("name",))
+        Tables(tx).upsert(_TABLE, values, key=("name",))
 
 
 def heartbeat(store: EventStore, name: str, *, position: int | None = None,
@@ -108,14 +109,15 @@ def heartbeat(store: EventStore, name: str, *, position: int | None = None,
     if pid is not None:
         where.update(pid=pid, host=socket.gethostname())
     with store.transaction() as tx:
-        tx.update(_TABLE, values, where=where)
+        Tables(tx).update(_TABLE, values, where=where)
 
 
 def record_standby(store: EventStore, name: str, *, pid: int, host: str | None = None) -> bool:
     """Record that this instance waits as a standby, unless the row shows a live instance
     (whose row it would hide). Returns True when it wrote the row."""
     now = time.time()
-    with store.transaction() as tx:
+    with store.transaction() as raw:
+        tx = Tables(raw)
         current = _read(tx, name)
         if current is not None and current.pid != pid and not current.is_stale(now) and (
             current.state != "stopped"
@@ -131,7 +133,7 @@ def release_state(store: EventStore, name: str, *, pid: int) -> None:
     """Mark the row stopped if this instance (``pid`` on this host) still owns it."""
     now = time.time()
     with store.transaction() as tx:
-        tx.update(_TABLE, {"state": "stopped", "heartbeat_at": now, "updated_at": now},
+        Tables(tx).update(_TABLE, {"state": "stopped", "heartbeat_at": now, "updated_at": now},
                   where={"name": name, "pid": pid, "host": socket.gethostname()})
 
 
@@ -147,7 +149,7 @@ def _row(row: dict[str, Any]) -> ProcessorState:
     )
 
 
-def _read(tx: Transaction, name: str) -> ProcessorState | None:
+def _read(tx: Tables, name: str) -> ProcessorState | None:
     rows = tx.select(_TABLE, where={"name": name})
     return _row(rows[0]) if rows else None
 
@@ -155,13 +157,13 @@ def _read(tx: Transaction, name: str) -> ProcessorState | None:
 def read_states(store: EventStore) -> list[ProcessorState]:
     """Every recorded processor state, by name."""
     with store.transaction() as tx:
-        return [_row(r) for r in tx.select(_TABLE, order_by=("name",))]
+        return [_row(r) for r in Tables(tx).select(_TABLE, order_by=("name",))]
 
 
 def read_state(store: EventStore, name: str) -> ProcessorState | None:
     """One processor's recorded state, or None when it never ran."""
     with store.transaction() as tx:
-        return _read(tx, name)
+        return _read(Tables(tx), name)
 
 
 class StateRecorder:

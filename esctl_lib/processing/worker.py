@@ -6,11 +6,12 @@ tracker position commit together or not at all, so the loop is crash-safe by con
 (after a crash it resumes from the last committed batch, applying nothing twice). It checks
 ``stop`` between batches and wakes at least every ``idle_timeout`` seconds when idle.
 
-On PostgreSQL a batch commits without waiting for its WAL flush (``synchronous_commit``
-off for that transaction only), so a slow disk does not hold up the next event. That is
-safe here: a server crash can only lose the newest batches whole - rows, emitted events
-and tracker together - which are then processed again. Anything that read them and
-committed durably made them durable too (the WAL is flushed in order).
+A batch commits without waiting for its flush to disk where the store can do that
+(:meth:`Transaction.relax_durability`; PostgreSQL turns ``synchronous_commit`` off for that
+transaction only), so a slow disk does not hold up the next event. That is safe here: a
+server crash can only lose the newest batches whole - rows, emitted events and tracker
+together - which are then processed again. Anything that read them and committed durably
+made them durable too (the WAL is flushed in order).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from esctl_lib.processing.batching import BatchTransaction
 from esctl_lib.processing.parking import park, process_parked
 from esctl_lib.processing.processor import Processor
 from esctl_lib.processing.retry import NoRetry, RetryPolicy, retry_policy
-from esctl_lib.stores.base import EventStore, Page, Transaction
+from esctl_lib.stores.base import EventStore, Page
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,9 +39,6 @@ OnState = Callable[[str, int, str | None], None]
 SCAN_SAVE_INTERVAL = 1.0
 #: An idle worker looks for parked events queued for a retry at most this often.
 PARKED_CHECK_INTERVAL = 5.0
-#: Stores whose reads wait on the network, so reading the next page while a batch is
-#: written pays off. On SQLite the reader would fight the writer for the GIL (slower).
-READ_AHEAD_DIALECTS = frozenset({"postgresql"})
 log = logging.getLogger("esctl.processing")
 
 
@@ -86,8 +84,11 @@ class _Worker:
         self.state: str | None = None
         self.last_error: str | None = None
         self.ready = False
-        self.precise = False
-        self.redo_precisely = False
+        #: Run the next batch with no queued writes, so that an error is raised under the
+        #: event whose handler caused it (after a failed batch).
+        self.unqueued = False
+        #: The failed batch's error may have surfaced under a later event: redo it at once.
+        self.redo_unqueued = False
         self.failure: _Failure | None = None
         self.to_park: dict[int, _Failure] = {}
         self.unsaved = False
@@ -147,8 +148,8 @@ class _Worker:
         else:
             parking, events = [], page.events
         with self.store.transaction() as raw:
-            relax_durability(raw)
-            tx = BatchTransaction(raw, queue=not self.precise)
+            raw.relax_durability()
+            tx = BatchTransaction(raw, queue=not self.unqueued)
             try:
                 for failure in parking:
                     park(tx, self.name, failure.error, attempts=failure.attempts,
@@ -157,14 +158,14 @@ class _Worker:
                 handled = self.processor.process_batch(events, tx, self.store)
                 tx.advance_tracker(self.name, self.saved_position, page.end)
             except Exception:
-                self.precise = True
-                self.redo_precisely = tx.flush_failed
+                self.unqueued = True
+                self.redo_unqueued = tx.flush_failed
                 raise
         self.position = self.saved_position = page.end
         self.handled += handled
         self.unsaved = False
         self.saved_at = time.monotonic()
-        self.precise = False
+        self.unqueued = False
         self.failure = None
         for failure in parking:
             del self.to_park[failure.error.event_id or 0]
@@ -184,10 +185,10 @@ class _Worker:
 
     # -- failures ------------------------------------------------------------------------
     def _fail(self, error: Exception) -> None:
-        if self.redo_precisely:
+        if self.redo_unqueued:
             # A queued write may have failed under a later event: redo the batch at once,
             # one statement at a time, so the error is pinned on the right event.
-            self.redo_precisely = False
+            self.redo_unqueued = False
             return
         self.last_error = str(error)
         attempts = self._count(error)
@@ -226,7 +227,7 @@ class _Worker:
         if not self.unsaved or not self.ready:
             return
         with self.store.transaction() as tx:
-            relax_durability(tx)
+            tx.relax_durability()
             tx.advance_tracker(self.name, self.saved_position, self.position)
         self.saved_position = self.position
         self.unsaved = False
@@ -252,16 +253,6 @@ class _Worker:
             self.on_state(state, self.position, self.last_error)
 
 
-def relax_durability(tx: Transaction) -> None:
-    """Let this transaction commit without waiting for the disk, where the store allows it."""
-    statement = _RELAXED_COMMIT.get(tx.dialect)
-    if statement is not None:
-        tx.execute(statement)
-
-
-_RELAXED_COMMIT = {"postgresql": "SET LOCAL synchronous_commit TO OFF"}
-
-
 class _ReadAhead:
     """Reads the next page on a helper thread while the current one is being processed.
 
@@ -276,7 +267,7 @@ class _ReadAhead:
         self.types = types
         self.limit = limit
         self.name = name
-        self.enabled = store.dialect in READ_AHEAD_DIALECTS
+        self.enabled = store.remote_reads  # else the reader fights the writer for the GIL
         self._pool: ThreadPoolExecutor | None = None
         self._pending: tuple[int, int | None, Future[Page]] | None = None
 

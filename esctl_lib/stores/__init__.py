@@ -6,10 +6,19 @@ from pathlib import Path
 from typing import Any
 
 from esctl_lib.errors import ConfigError
-from esctl_lib.stores.base import EventStore, Page, Transaction
+from esctl_lib.stores.base import EventStore, Page, ReaderHorizon, Transaction
 from esctl_lib.stores.dsn import classify, mask_url
+from esctl_lib.stores.locks import ProcessorLock
 
-__all__ = ["EventStore", "Page", "Transaction", "mask_url", "open_store"]
+__all__ = [
+    "EventStore",
+    "Page",
+    "ProcessorLock",
+    "ReaderHorizon",
+    "Transaction",
+    "mask_url",
+    "open_store",
+]
 
 
 def open_store(
@@ -48,7 +57,7 @@ def open_store(
         return SqliteStore(path, synchronous=synchronous, **kwargs)
     if scheme in ("postgresql", "postgres"):
         try:
-            from esctl_lib.stores.postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
+            from esctl_lib.stores.postgres import PostgresStore
         except ImportError as e:
             raise ConfigError(
                 "PostgreSQL support needs psycopg: pip install 'esctl[postgres]'"

@@ -7,6 +7,15 @@ the stream are :meth:`EventStore.read_page` and what is built on it: never ``id 
 
 Everything that must commit together (projection rows, a tracker position, events a
 reactor emits) goes through one :class:`Transaction` from :meth:`EventStore.transaction`.
+
+What processing and operations need from a backend beyond that is asked of the store, never
+guessed from its type: :meth:`EventStore.processor_lock`, :attr:`EventStore.remote_reads`,
+:meth:`EventStore.reader_horizon`, :meth:`Transaction.relax_durability` and
+:meth:`Transaction.sql_variant`. A new backend is one package beside ``sqlite/`` and
+``postgres/`` that implements these two classes (``stores/sql.py`` has the tracker SQL),
+calls :func:`~esctl_lib.serialization.validate_body` on what it appends, and gets a URL
+scheme in :func:`esctl_lib.stores.open_store`. It imports nothing from processing,
+operations, the application or its settings (``[tool.importlinter]`` checks).
 """
 
 from __future__ import annotations
@@ -14,16 +23,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from esctl_lib.errors import InvalidEventError, TrackerError
+from esctl_lib.errors import ConfigError, DuplicateEventError, InvalidEventError
 from esctl_lib.events import Event, EventRegistry, default_registry, normalize_uuid
 from esctl_lib.serialization import BodyEncoder, default_encoder
+from esctl_lib.stores.locks import ProcessorLock
+
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 1000
 _IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -49,14 +60,16 @@ class Page:
 
 
 class Transaction(ABC):
-    """One atomic unit of work on a store: appends, tracker moves and projection rows.
+    """One atomic unit of work on a store: appends, tracker moves and raw SQL.
 
-    Raw SQL (:meth:`execute`, :meth:`fetchall`) uses the backend's own parameter style,
-    given by :attr:`placeholder` (``?`` on SQLite, ``%s`` on PostgreSQL). The helpers
-    (:meth:`insert`, :meth:`upsert`, :meth:`update`, :meth:`delete`, :meth:`select`) are
-    portable. Table and column names are validated and quoted; values are always bound.
+    This is the store contract and nothing more. Raw SQL (:meth:`execute`,
+    :meth:`fetchall`) uses the backend's own parameter style, given by :attr:`placeholder`
+    (``?`` on SQLite, ``%s`` on PostgreSQL). The portable table helpers projectors use
+    (``insert``, ``upsert``, ``select`` ...) are a layer over this contract:
+    :class:`esctl_lib.processing.tables.Tables`.
     """
 
+    #: The SQL the backend speaks: "sqlite" (also the memory store's) or "postgresql".
     dialect: str = ""
     placeholder: str = "?"
 
@@ -75,6 +88,12 @@ class Transaction(ABC):
     ) -> list[tuple[Any, ...]]:
         """Run a query and return every row as a tuple."""
 
+    @abstractmethod
+    def fetch_dicts(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[dict[str, Any]]:
+        """Run a query and return every row as a dict keyed by column name."""
+
     def fetchone(
         self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
     ) -> tuple[Any, ...] | None:
@@ -82,32 +101,32 @@ class Transaction(ABC):
         rows = self.fetchall(sql, params)
         return rows[0] if rows else None
 
+    def sql_variant(self, variants: Mapping[str, T]) -> T | None:
+        """The entry of ``variants`` (keyed "sqlite", "postgresql") for this backend's SQL,
+        or None when it has none."""
+        return variants.get(self.dialect)
+
+    def relax_durability(self) -> None:
+        """Let this transaction commit without waiting for its flush to disk, where the
+        backend can (PostgreSQL: ``synchronous_commit`` off for it alone); else a no-op.
+
+        A crash may then lose this transaction whole, never half of it.
+        """
+
     # -- store operations inside this transaction -----------------------------------------
     @abstractmethod
     def append(self, events: Sequence[Event], *, expected_version: int | None = None) -> list[Event]:
         """Append events of one aggregate as part of this transaction (see EventStore.append)."""
 
+    @abstractmethod
     def get_tracker(self, name: str) -> int:
         """The tracker's position, 0 when it has none."""
-        row = self.fetchone(
-            f"SELECT position FROM trackers WHERE name = {self.placeholder}", (name,)
-        )
-        return int(row[0]) if row else 0
 
+    @abstractmethod
     def set_tracker(self, name: str, position: int) -> None:
         """Move a tracker forward; raises :class:`TrackerError` if that would move it back."""
-        p = self.placeholder
-        changed = self.execute(
-            f"INSERT INTO trackers (name, position, updated_at) VALUES ({p}, {p}, {p}) "
-            "ON CONFLICT (name) DO UPDATE SET position = excluded.position, "
-            "updated_at = excluded.updated_at WHERE trackers.position <= excluded.position",
-            (name, position, time.time()),
-        )
-        if changed == 0:
-            raise TrackerError(
-                f"tracker {name!r} is past position {position}; reset it to move it back"
-            )
 
+    @abstractmethod
     def advance_tracker(self, name: str, expected: int, position: int) -> None:
         """Move a tracker from ``expected`` to ``position``, as a compare-and-set.
 
@@ -115,131 +134,27 @@ class Transaction(ABC):
         else (another instance of the processor, a reset) moved it, and this transaction
         must not commit its batch on top.
         """
-        p = self.placeholder
-        now = time.time()
-        changed = self.execute(
-            f"UPDATE trackers SET position = {p}, updated_at = {p} "
-            f"WHERE name = {p} AND position = {p}",
-            (position, now, name, expected),
-        )
-        if changed != 1 and expected == 0:
-            changed = self.execute(
-                f"INSERT INTO trackers (name, position, updated_at) VALUES ({p}, {p}, {p}) "
-                "ON CONFLICT (name) DO NOTHING",
-                (name, position, now),
-            )
-        if changed != 1:
-            raise TrackerError(
-                f"tracker {name!r} moved away from position {expected} (now at "
-                f"{self.get_tracker(name)}) while this batch ran; is another instance running?"
-            )
-
-    def reset_tracker(self, name: str, position: int = 0) -> None:
-        """Put a tracker at ``position`` (0 by default), forwards or backwards."""
-        self.upsert(
-            "trackers",
-            {"name": name, "position": position, "updated_at": time.time()},
-            key=("name",),
-        )
-
-    # -- portable helpers ----------------------------------------------------------------
-    def insert(self, table: str, values: Mapping[str, Any]) -> None:
-        """INSERT one row."""
-        cols = ", ".join(quote_identifier(c) for c in values)
-        marks = ", ".join(self.placeholder for _ in values)
-        self.execute(f"INSERT INTO {quote_identifier(table)} ({cols}) VALUES ({marks})",
-                     tuple(values.values()))
-
-    def insert_many(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        """INSERT many rows that share the same columns."""
-        if not rows:
-            return
-        names = list(rows[0])
-        cols = ", ".join(quote_identifier(c) for c in names)
-        marks = ", ".join(self.placeholder for _ in names)
-        self.executemany(
-            f"INSERT INTO {quote_identifier(table)} ({cols}) VALUES ({marks})",
-            [tuple(row[c] for c in names) for row in rows],
-        )
-
-    def upsert(
-        self,
-        table: str,
-        values: Mapping[str, Any],
-        *,
-        key: Sequence[str],
-        update: Sequence[str] | None = None,
-    ) -> None:
-        """INSERT a row, or UPDATE the columns in ``update`` (default: all but the key)."""
-        cols = ", ".join(quote_identifier(c) for c in values)
-        marks = ", ".join(self.placeholder for _ in values)
-        keys = ", ".join(quote_identifier(c) for c in key)
-        to_update = [c for c in values if c not in key] if update is None else list(update)
-        if to_update:
-            sets = ", ".join(
-                f"{quote_identifier(c)} = excluded.{quote_identifier(c)}" for c in to_update
-            )
-            action = f"DO UPDATE SET {sets}"
-        else:
-            action = "DO NOTHING"
-        self.execute(
-            f"INSERT INTO {quote_identifier(table)} ({cols}) VALUES ({marks}) "
-            f"ON CONFLICT ({keys}) {action}",
-            tuple(values.values()),
-        )
-
-    def update(self, table: str, values: Mapping[str, Any], *, where: Mapping[str, Any]) -> int:
-        """UPDATE rows matching every ``where`` column; returns how many changed."""
-        sets = ", ".join(f"{quote_identifier(c)} = {self.placeholder}" for c in values)
-        cond, params = self._where(where)
-        return self.execute(f"UPDATE {quote_identifier(table)} SET {sets}{cond}",
-                            (*values.values(), *params))
-
-    def delete(self, table: str, *, where: Mapping[str, Any]) -> int:
-        """DELETE rows matching every ``where`` column; returns how many went."""
-        cond, params = self._where(where)
-        return self.execute(f"DELETE FROM {quote_identifier(table)}{cond}", params)
-
-    def select(
-        self,
-        table: str,
-        *,
-        where: Mapping[str, Any] | None = None,
-        columns: Sequence[str] | None = None,
-        order_by: Sequence[str] = (),
-        limit: int | None = None,
-    ) -> list[dict[str, Any]]:
-        """SELECT rows as dicts. ``order_by`` names columns; prefix one with ``-`` for DESC."""
-        names = list(columns) if columns else None
-        cols = ", ".join(quote_identifier(c) for c in names) if names else "*"
-        cond, params = self._where(where or {})
-        order = ""
-        if order_by:
-            parts = [
-                f"{quote_identifier(c[1:])} DESC" if c.startswith("-") else quote_identifier(c)
-                for c in order_by
-            ]
-            order = " ORDER BY " + ", ".join(parts)
-        lim = f" LIMIT {int(limit)}" if limit is not None else ""
-        sql = f"SELECT {cols} FROM {quote_identifier(table)}{cond}{order}{lim}"
-        return self._fetch_dicts(sql, params)
 
     @abstractmethod
-    def _fetch_dicts(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-        """Run a query and return rows as dicts keyed by column name."""
+    def reset_tracker(self, name: str, position: int = 0) -> None:
+        """Put a tracker at ``position`` (0 by default), forwards or backwards."""
 
-    def _where(self, where: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
-        if not where:
-            return "", ()
-        parts = []
-        params: list[Any] = []
-        for col, value in where.items():
-            if value is None:
-                parts.append(f"{quote_identifier(col)} IS NULL")
-            else:
-                parts.append(f"{quote_identifier(col)} = {self.placeholder}")
-                params.append(value)
-        return " WHERE " + " AND ".join(parts), tuple(params)
+
+@dataclass(frozen=True, slots=True)
+class ReaderHorizon:
+    """What holds readers back on a store whose readers may lag its commits (PostgreSQL):
+    the oldest transaction in progress that has written.
+
+    ``pending`` counts committed events that readers cannot see yet because of it.
+    The other fields are None when no such transaction exists.
+    """
+
+    pending: int
+    pid: int | None = None
+    age_seconds: float | None = None
+    application: str | None = None
+    state: str | None = None
+    database: str | None = None
 
 
 class EventStore(ABC):
@@ -247,8 +162,11 @@ class EventStore(ABC):
 
     #: The store's URL with any password masked; safe to print.
     display_url: str = ""
-    #: "memory", "sqlite" or "postgresql".
-    dialect: str = ""
+    #: The backend's name: "memory", "sqlite" or "postgresql".
+    backend: str = ""
+    #: True when reads wait on the network, so that reading the next page while a batch
+    #: is being written pays off (on SQLite the reader would fight the writer for the GIL).
+    remote_reads: bool = False
 
     def __init__(
         self,
@@ -276,6 +194,21 @@ class EventStore(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def dialect(self) -> str:
+        """The backend's name (an older spelling of :attr:`backend`)."""
+        return self.backend
+
+    # -- capabilities ----------------------------------------------------------------------
+    def processor_lock(self, name: str) -> ProcessorLock:
+        """A lock for processor ``name`` on this store's database, not yet acquired."""
+        raise ConfigError(f"no processor lock for a {self.backend or type(self).__name__} store")
+
+    def reader_horizon(self) -> ReaderHorizon | None:
+        """What keeps committed events unreadable for now, on a store where that can
+        happen (PostgreSQL); None elsewhere."""
+        return None
 
     # -- writing -------------------------------------------------------------------------
     @abstractmethod
@@ -427,10 +360,12 @@ class EventStore(ABC):
 
 
 def check_one_aggregate(events: Sequence[Event]) -> str:
-    """The single aggregate id of an append; raises if there are none or several."""
+    """The single aggregate id of an append; raises if there are none or several, or when
+    one uuid appears twice (:class:`DuplicateEventError` naming it)."""
     if not events:
         raise InvalidEventError("nothing to append: no events given")
     first = events[0].aggregate_id
+    seen: set[str] = set()
     for event in events:
         if not isinstance(event, Event):
             raise InvalidEventError(f"not an Event: {event!r}")
@@ -439,6 +374,9 @@ def check_one_aggregate(events: Sequence[Event]) -> str:
                 "one append may only hold events of one aggregate "
                 f"(got {first} and {event.aggregate_id})"
             )
+        if event.uuid in seen:
+            raise DuplicateEventError(event.uuid)
+        seen.add(event.uuid)
     return normalize_uuid(first, "aggregate_id")
 
 

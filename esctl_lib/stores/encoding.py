@@ -1,15 +1,14 @@
-"""Turning events into the values a backend stores (shared by every backend)."""
+"""Turning events into the values a backend stores (the memory store's append path)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from esctl_lib.events import Event, utc_now
-from esctl_lib.serialization import BodyEncoder
+from esctl_lib.events import Event, check_type_name, utc_now
+from esctl_lib.serialization import BodyEncoder, validate_body
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,42 +19,35 @@ class PreparedEvent:
     uuid: str
     type: str
     body: dict[str, Any]
-    body_json: str
     created_at: dt.datetime
     correlation_id: str | None
     causation_id: str | None
     metadata: dict[str, Any]
-    metadata_json: str | None
-
-    @property
-    def created_at_iso(self) -> str:
-        """``created_at`` as ISO 8601 in UTC with microseconds (sorts as text)."""
-        return self.created_at.isoformat(timespec="microseconds")
 
 
 def prepare_events(events: Sequence[Event], encoder: BodyEncoder) -> list[PreparedEvent]:
-    """Encode bodies and metadata (raising SerializationError naming the key) and fill times."""
+    """Encode bodies and metadata (raising SerializationError naming the key), check them
+    against :func:`~esctl_lib.serialization.validate_body`, and fill in times."""
     now = utc_now()
     out = []
     for event in events:
+        if event.__class__ is Event:  # a class's own name was checked when it registered
+            check_type_name(event.type)
         body = encoder.encode_body(event.body)
+        validate_body(body)
         metadata = encoder.encode_body(event.metadata) if event.metadata else {}
+        if metadata:
+            validate_body(metadata, field="metadata")
         out.append(
             PreparedEvent(
                 event_class=type(event),
                 uuid=event.uuid,
                 type=event.type,
                 body=body,
-                body_json=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
                 created_at=event.created_at or now,
                 correlation_id=event.correlation_id,
                 causation_id=event.causation_id,
                 metadata=metadata,
-                metadata_json=(
-                    json.dumps(metadata, separators=(",", ":"), ensure_ascii=False)
-                    if metadata
-                    else None
-                ),
             )
         )
     return out

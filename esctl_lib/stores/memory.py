@@ -1,13 +1,16 @@
 """An in-process event store for tests (``memory://``).
 
-Events live in a Python list. Trackers and projection tables live in a private in-memory
-SQLite database, so projectors run unchanged; a transaction's appends become visible only
-when it commits, together with its rows and tracker moves.
+Events live in a Python list as stored records, bodies and metadata as JSON text, so that
+nothing a caller does to an event it appended or read can change what is stored. Trackers
+and projection tables live in a private in-memory SQLite database, so projectors run
+unchanged; a transaction's appends become visible only when it commits, together with its
+rows and tracker moves. Processor locks are local to the process (:class:`LocalLock`).
 """
 
 from __future__ import annotations
 
 import bisect
+import json
 import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
@@ -15,7 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from esctl_lib.errors import ConcurrencyError, DuplicateEventError, StoreError
-from esctl_lib.events import Event, normalize_uuid
+from esctl_lib.events import Event, EventField, normalize_uuid
 from esctl_lib.stores.base import (
     DEFAULT_PAGE_SIZE,
     EventStore,
@@ -24,8 +27,15 @@ from esctl_lib.stores.base import (
     check_one_aggregate,
 )
 from esctl_lib.stores.encoding import prepare_events
+from esctl_lib.stores.locks import ProcessorLock, describe_self
 from esctl_lib.stores.schema_files import latest_version, schema_files
 from esctl_lib.stores.sqlite import SqliteTransaction, split_sql, translate_errors
+
+_dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_ID, _UUID, _AGGREGATE, _TYPE = (
+    EventField.ID, EventField.UUID, EventField.AGGREGATE_ID, EventField.TYPE)
+#: A stored event: its fields in ``EVENT_FIELDS`` order, body and metadata as JSON text.
+Record = tuple[Any, ...]
 
 
 class MemoryTransaction(SqliteTransaction):
@@ -34,7 +44,7 @@ class MemoryTransaction(SqliteTransaction):
     def __init__(self, store: MemoryStore, conn: sqlite3.Connection) -> None:
         super().__init__(store.encoder, conn)
         self._memory = store
-        self.pending: list[Event] = []
+        self.pending: list[Record] = []
 
     def append(self, events: Sequence[Event], *, expected_version: int | None = None) -> list[Event]:
         aggregate_id = check_one_aggregate(events)
@@ -42,41 +52,72 @@ class MemoryTransaction(SqliteTransaction):
         prepared = prepare_events(events, self._memory.encoder)
         store = self._memory
         current = store.aggregate_version(aggregate_id) + sum(
-            1 for e in self.pending if e.aggregate_id == aggregate_id
+            1 for r in self.pending if r[_AGGREGATE] == aggregate_id
         )
         if expected_version is not None and expected_version != current:
             raise ConcurrencyError(aggregate_id, expected_version, current)
-        taken = {e.uuid for e in self.pending}
+        taken = {r[_UUID] for r in self.pending}
         for p in prepared:
             if p.uuid in store._uuids or p.uuid in taken:
                 raise DuplicateEventError(p.uuid)
             taken.add(p.uuid)
-        base = len(store._events) + len(self.pending)
-        stored: list[Event] = [
-            p.event_class._trusted(
-                (base + i, p.uuid, aggregate_id, p.type, p.body, current + i, p.created_at,
-                 p.correlation_id, p.causation_id, p.metadata)
-            )
-            for i, p in enumerate(prepared, start=1)
-        ]
-        self.pending.extend(stored)
-        return stored
+        base = len(store._records) + len(self.pending)
+        out = []
+        for i, p in enumerate(prepared, start=1):
+            fields = (base + i, p.uuid, aggregate_id, p.type, p.body, current + i, p.created_at,
+                      p.correlation_id, p.causation_id, p.metadata)
+            self.pending.append((*fields[:4], _dump(p.body), *fields[5:9],
+                                 _dump(p.metadata) if p.metadata else None))
+            out.append(p.event_class.from_stored(*fields))
+        return out
+
+
+class LocalLock(ProcessorLock):
+    """A processor lock local to one memory store (which no other process can share)."""
+
+    def __init__(self, store: MemoryStore, name: str) -> None:
+        super().__init__(name)
+        self._store = store
+
+    def try_acquire(self) -> bool:
+        if self.held:
+            return True
+        with self._store._lock:
+            names = self._store._locked
+            if self.name in names:
+                return False
+            names.add(self.name)
+        self.held = True
+        return True
+
+    def release(self) -> None:
+        if not self.held:
+            return
+        self.held = False
+        with self._store._lock:
+            self._store._locked.discard(self.name)
+
+    def holder(self) -> str | None:
+        if self.held:
+            return describe_self()
+        return "this process" if self.name in self._store._locked else None
 
 
 class MemoryStore(EventStore):
     """Events in memory; nothing survives the process."""
 
-    dialect = "memory"
+    backend = "memory"
     display_url = "memory://"
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._events: list[Event] = []
+        self._records: list[Record] = []
         self._ids: list[int] = []
         self._uuids: set[str] = set()
-        self._by_aggregate: dict[str, list[Event]] = {}
+        self._by_aggregate: dict[str, list[Record]] = {}
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
+        self._locked: set[str] = set()  # processors whose LocalLock is held
         # Tables and trackers: one shared in-memory SQLite connection, used under the lock.
         self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         self._set_up = False
@@ -98,6 +139,10 @@ class MemoryStore(EventStore):
     def close(self) -> None:
         self._db.close()
 
+    def processor_lock(self, name: str) -> ProcessorLock:
+        """A lock local to this store object (see :class:`LocalLock`)."""
+        return LocalLock(self, name)
+
     @contextmanager
     def transaction(self) -> Iterator[MemoryTransaction]:
         with self._lock:
@@ -113,12 +158,11 @@ class MemoryStore(EventStore):
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
-            for event in tx.pending:
-                self._events.append(event)
-                assert event.id is not None
-                self._ids.append(event.id)
-                self._uuids.add(event.uuid)
-                self._by_aggregate.setdefault(event.aggregate_id, []).append(event)
+            for record in tx.pending:
+                self._records.append(record)
+                self._ids.append(record[_ID])
+                self._uuids.add(record[_UUID])
+                self._by_aggregate.setdefault(record[_AGGREGATE], []).append(record)
             if tx.pending:
                 self._changed.notify_all()
 
@@ -131,28 +175,26 @@ class MemoryStore(EventStore):
         until: int | None = None,
     ) -> Page:
         with self._lock:
-            head = len(self._events)
+            head = len(self._records)
             bound = head if until is None else min(until, head)
             start = bisect.bisect_right(self._ids, position)
             wanted = None if types is None else set(types)
-            out: list[Event] = []
+            out: list[Record] = []
             end = max(position, bound)
             for index in range(start, bound):
-                event = self._events[index]
-                if wanted is None or event.type in wanted:
-                    out.append(event)
+                record = self._records[index]
+                if wanted is None or record[_TYPE] in wanted:
+                    out.append(record)
                     if len(out) >= limit:
-                        assert event.id is not None
-                        end = event.id
+                        end = record[_ID]
                         break
-            decode = self.registry.decode
-            return Page([decode(_fields(e)) for e in out], end)
+            return Page(self.registry.decode_many(out), end)
 
     def read_aggregate(self, aggregate_id: Any, *, from_version: int = 1) -> list[Event]:
         key = normalize_uuid(aggregate_id, "aggregate_id")
         with self._lock:
             history = self._by_aggregate.get(key, [])[max(from_version, 1) - 1:]
-            return [self.registry.decode(_fields(e)) for e in history]
+            return self.registry.decode_many(history)
 
     def aggregate_version(self, aggregate_id: Any) -> int:
         key = normalize_uuid(aggregate_id, "aggregate_id")
@@ -162,21 +204,21 @@ class MemoryStore(EventStore):
     def latest_position(self, *, types: Collection[str] | None = None) -> int:
         with self._lock:
             if types is None:
-                return len(self._events)
+                return len(self._records)
             wanted = set(types)
-            for event in reversed(self._events):
-                if event.type in wanted:
-                    assert event.id is not None
-                    return event.id
+            for record in reversed(self._records):
+                if record[_TYPE] in wanted:
+                    found: int = record[_ID]
+                    return found
             return 0
 
     def count(self, *, after: int = 0, types: Collection[str] | None = None) -> int:
         with self._lock:
-            tail = self._events[bisect.bisect_right(self._ids, after):]
+            tail = self._records[bisect.bisect_right(self._ids, after):]
             if types is None:
                 return len(tail)
             wanted = set(types)
-            return sum(1 for e in tail if e.type in wanted)
+            return sum(1 for r in tail if r[_TYPE] in wanted)
 
     def existing_uuids(self, uuids: Collection[str]) -> set[str]:
         with self._lock:
@@ -184,11 +226,4 @@ class MemoryStore(EventStore):
 
     def wait(self, position: int, timeout: float) -> bool:
         with self._changed:
-            return self._changed.wait_for(lambda: len(self._events) > position, timeout)
-
-
-def _fields(event: Event) -> tuple[Any, ...]:
-    """The stored fields of an event, with its stored type name, for re-decoding on read."""
-    return (event.id, event.uuid, event.aggregate_id, event.type, dict(event.body),
-            event.version, event.created_at, event.correlation_id, event.causation_id,
-            dict(event.metadata))
+            return self._changed.wait_for(lambda: len(self._records) > position, timeout)

@@ -21,7 +21,7 @@ class SchemaFile:
 
 
 def schema_files(backend: str) -> list[SchemaFile]:
-    """Every schema file of ``backend`` ("sqlite" or "postgres"), in version order."""
+    """Every schema file of ``backend`` ("sqlite" or "postgresql"), in version order."""
     folder = resources.files("esctl_lib.stores").joinpath("schema", backend)
     files = []
     for entry in folder.iterdir():

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from esctl_lib import EventStore
+from esctl_lib import EventStore, open_tables
 from esctl_lib.processing.locks import processor_lock
 from tests.backends import POSTGRES_DSN, drop_schema
 from tests.cli.conftest import (
@@ -35,7 +35,7 @@ def app_cli(cli: Cli, project: Path) -> Cli:
 
 
 def items(store: EventStore) -> list[dict[str, Any]]:
-    with store.transaction() as tx:
+    with open_tables(store) as tx:
         return tx.select("cli_items", order_by=("item_id",))
 
 

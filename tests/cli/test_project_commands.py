@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from esctl_lib import load_settings
+from esctl_lib import load_settings, open_tables
 from tests.cli.conftest import Backend, Cli, one_error_line, write_config
 
 
@@ -75,7 +75,7 @@ def test_setup_creates_the_schema_and_projector_tables(blank: Backend, project: 
     assert "cli_items" in result.stdout
     store = blank.open()
     assert store.schema_version() >= 1
-    with store.transaction() as tx:
+    with open_tables(store) as tx:
         assert tx.select("cli_items") == []
 
 

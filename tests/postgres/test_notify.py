@@ -11,7 +11,7 @@ import psycopg
 
 from esctl_lib import Event
 from esctl_lib.stores.postgres import PostgresStore, channel_name
-from esctl_lib.stores.postgres_listen import Notifier
+from esctl_lib.stores.postgres.listen import Notifier
 from tests.postgres.conftest import PgSpec
 
 NO_POLL = 3600.0  # a fallback poll so slow that only a notification can wake a waiter

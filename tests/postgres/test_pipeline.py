@@ -22,7 +22,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from esctl_lib.errors import StoreError
-from esctl_lib.stores.postgres_pipeline import SYNC_EVERY, convert
+from esctl_lib.stores.postgres.pipeline import SYNC_EVERY, convert
 from tests.postgres.conftest import PgSpec
 
 COLUMNS = "n, i, num, s, b, f, ok, t, j, u"

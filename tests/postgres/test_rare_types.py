@@ -11,7 +11,7 @@ import pytest
 
 from esctl_lib import Event
 from esctl_lib.stores.postgres import PostgresStore
-from esctl_lib.stores.postgres_reads import latest_of_types_query, read_types_query
+from esctl_lib.stores.postgres.reads import latest_of_types_query, read_types_query
 from tests.postgres.conftest import PgSpec
 
 COMMON = 20_000

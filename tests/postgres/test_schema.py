@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from esctl_lib import ConfigError, Event, SchemaError, open_store
+from esctl_lib import ConfigError, Event, SchemaError, open_store, open_tables
 from esctl_lib.stores.postgres import PostgresStore
 from esctl_lib.stores.schema_files import latest_version
 from tests.backends import POSTGRES_DSN, drop_schema, require_postgres
@@ -72,16 +72,16 @@ def test_unqualified_projection_tables_land_in_the_store_schema(
     pg: PgSpec, admin: psycopg.Connection[Any]
 ) -> None:
     store = pg.open()
-    with store.transaction() as tx:
+    with open_tables(store) as tx:
         tx.execute("CREATE TABLE IF NOT EXISTS pg_projection (id integer PRIMARY KEY, n text)")
         tx.insert("pg_projection", {"id": 1, "n": "one"})
     assert columns(admin, pg.schema, "pg_projection") == ["id", "n"]
-    with store.transaction() as tx:
+    with open_tables(store) as tx:
         assert tx.select("pg_projection") == [{"id": 1, "n": "one"}]
 
 
 def test_setup_again_reports_the_schema_up_to_date(pg: PgSpec) -> None:
-    assert pg.open().setup() == [f"schema is up to date (version {latest_version('postgres')})"]
+    assert pg.open().setup() == [f"schema is up to date (version {latest_version('postgresql')})"]
 
 
 def test_concurrent_setups_of_a_new_schema_both_succeed() -> None:
@@ -105,7 +105,7 @@ def test_concurrent_setups_of_a_new_schema_both_succeed() -> None:
         for t in threads:
             t.join(timeout=60)
         assert errors == []
-        assert stores[0].schema_version() == latest_version("postgres")
+        assert stores[0].schema_version() == latest_version("postgresql")
     finally:
         for store in stores:
             store.close()
@@ -114,7 +114,7 @@ def test_concurrent_setups_of_a_new_schema_both_succeed() -> None:
 
 def test_a_schema_newer_than_this_code_is_a_clear_error(pg: PgSpec) -> None:
     store = pg.open()
-    with store.transaction() as tx:
+    with open_tables(store) as tx:
         tx.insert("schema_version", {"version": 999, "name": "future", "applied_at": 0.0})
     with pytest.raises(SchemaError, match="newer than this esctl knows"):
         store.setup()

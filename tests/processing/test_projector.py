@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from esctl_lib import Event, EventStore, ProcessingError, handles
-from esctl_lib.processing import BatchTransaction, Projector, process_available, replay
+from esctl_lib import Event, EventStore, ProcessingError, handles, open_tables
+from esctl_lib.processing import (
+    BatchTransaction,
+    Projector,
+    Tables,
+    process_available,
+    replay,
+)
 from tests.backends import StoreSpec
 from tests.processing.events import ProcItemAdded
 from tests.processing.helpers import ItemCounts, add_items, counts, new_id
@@ -128,7 +134,7 @@ class PerDialect(Projector):
 def test_per_dialect_ddl_creates_the_table_on_every_backend(store: EventStore) -> None:
     add_items(store, 2)
     process_available(PerDialect(), store)
-    with store.transaction() as tx:
+    with open_tables(store) as tx:
         assert tx.select("proc_per_dialect", order_by=("id",)) == [
             {"id": 1, "v": "0"}, {"id": 2, "v": "1"},
         ]
@@ -154,3 +160,33 @@ def test_a_queued_write_that_fails_is_blamed_on_its_own_event(store: EventStore)
     with pytest.raises(ProcessingError) as caught:
         process_available(FailsLate(), store)
     assert caught.value.event_id == stored[1].id
+
+
+def test_a_batch_transaction_used_as_a_context_manager_sends_its_queue(store: EventStore) -> None:
+    with store.transaction() as raw, BatchTransaction(raw) as tx:
+        tx.execute("CREATE TABLE IF NOT EXISTS proc_queued (k TEXT PRIMARY KEY)")
+        tx.insert("proc_queued", {"k": "a"})
+        tx.upsert("proc_queued", {"k": "b"}, key=("k",))
+    with open_tables(store) as tables:
+        assert tables.select("proc_queued", order_by=("k",)) == [{"k": "a"}, {"k": "b"}]
+
+
+def test_tables_over_a_batch_keep_the_order_of_queued_writes(store: EventStore) -> None:
+    with store.transaction() as raw:
+        batch = BatchTransaction(raw)
+        batch.execute("CREATE TABLE IF NOT EXISTS proc_ordered (k TEXT PRIMARY KEY, v TEXT)")
+        batch.insert("proc_ordered", {"k": "a", "v": "1"})
+        assert Tables(batch).select("proc_ordered") == [{"k": "a", "v": "1"}]
+
+
+def test_a_handler_using_defer_works_through_handle_on_a_store_transaction(
+    store: EventStore,
+) -> None:
+    add_items(store, 1)
+    event = store.read_after(0)[0]
+    projector = ItemCounts()
+    projector.setup(store)
+    with store.transaction() as tx:
+        projector.handle(event, tx)
+    with open_tables(store) as tables:
+        assert len(tables.select("proc_item_counts")) == 1

@@ -6,7 +6,15 @@ import uuid
 
 import pytest
 
-from esctl_lib import Event, EventStore, InvalidEventError, ProcessingError, Transaction, handles
+from esctl_lib import (
+    Event,
+    EventStore,
+    InvalidEventError,
+    ProcessingError,
+    Transaction,
+    handles,
+    open_tables,
+)
 from esctl_lib.processing import Reactor, emitted_uuid, process_available, replay
 from tests.processing.events import ProcItemAdded, ProcItemAudited, ProcItemNoticed
 from tests.processing.helpers import add_one, new_id
@@ -131,5 +139,5 @@ def test_replaying_a_reactor_does_not_emit_again(store: EventStore) -> None:
 def test_a_reactor_keeps_rows_in_its_own_table(store: EventStore) -> None:
     trigger = add_one(store)
     process_available(TableKeeper(), store)
-    with store.transaction() as tx:
+    with open_tables(store) as tx:
         assert tx.select("proc_noticed") == [{"event_id": trigger.id}]

@@ -18,7 +18,7 @@ from todo_app.projections import (
     scheduled_todos,
 )
 
-from esctl_lib import EventStore
+from esctl_lib import EventStore, open_tables
 from tests.todo.e2e import Deployment, deploy
 from tests.todo.scenario import Story, tell_story
 
@@ -86,10 +86,10 @@ def test_the_reactor_emailed_the_stakeholder_through_the_outbox(ran: Ran) -> Non
 
 
 def test_replaying_outstanding_todos_rebuilds_the_same_projection(ran: Ran) -> None:
-    with ran.store.transaction() as tx:
+    with open_tables(ran.store) as tx:
         before = tx.select(OutstandingTodos.table, order_by=("todo_id",))
     ran.deployment.esctl("replay", "outstanding_todos", "--yes")
-    with ran.store.transaction() as tx:
+    with open_tables(ran.store) as tx:
         after = tx.select(OutstandingTodos.table, order_by=("todo_id",))
     assert (after, len(after)) == (before, 2)
 

@@ -16,7 +16,7 @@ from todo_app.projections import (
     scheduled_todos,
 )
 
-from esctl_lib import EventStore, Repository
+from esctl_lib import EventStore, Repository, open_tables
 from esctl_lib.processing import process_available
 from tests.todo.scenario import tell_story
 
@@ -43,7 +43,7 @@ def test_completed_todos_lists_completed_todos_with_their_details(store: EventSt
 def test_completed_todos_forgets_closed_todos_in_its_scratch_table(store: EventStore) -> None:
     story = tell_story(store)
     process_available(CompletedTodos(), store)
-    with store.transaction() as tx:
+    with open_tables(store) as tx:
         scratch = tx.select(CompletedTodos.scratch, columns=("todo_id",), order_by=("title",))
     assert scratch == [{"todo_id": story.gutters}, {"todo_id": story.taxes}]
 

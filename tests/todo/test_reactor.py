@@ -11,7 +11,7 @@ from todo_app.commands import AddTodo, AmendTodo, CommandHandler, CompleteTodo
 from todo_app.notifier import OutboxNotifier
 from todo_app.reactors import TodoCompletedNotifier
 
-from esctl_lib import EventStore, Repository
+from esctl_lib import EventStore, Repository, open_tables
 from esctl_lib.processing import process_available
 from tests.todo.scenario import tell_story
 
@@ -80,7 +80,7 @@ def test_an_amended_stakeholder_email_is_the_one_notified(
 def test_the_reactor_forgets_todos_once_they_are_closed(store: EventStore, tmp_path: Path) -> None:
     story = tell_story(store)
     process_available(notifier(tmp_path), store)
-    with store.transaction() as tx:
+    with open_tables(store) as tx:
         rows = tx.select(TodoCompletedNotifier.table, columns=("todo_id",), order_by=("title",))
     assert rows == [{"todo_id": story.gutters}, {"todo_id": story.taxes}]
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from esctl_lib import Event, EventStore, Transaction, handles
+from esctl_lib import Event, EventStore, Transaction, handles, open_tables
 from esctl_lib.processing import Projector
 from todo_app.events import TodoAbandoned, TodoAdded, TodoAmended, TodoCompleted
 
@@ -118,14 +118,14 @@ class ScheduledTodos(OutstandingTodos):
 # -- queries -----------------------------------------------------------------------------
 def outstanding_todos(store: EventStore) -> list[TodoView]:
     """Every outstanding todo, by title."""
-    with store.transaction() as tx:
+    with open_tables(store) as tx:
         rows = tx.select(OutstandingTodos.table, order_by=("title", "todo_id"))
     return [view(row) for row in rows]
 
 
 def completed_todos(store: EventStore) -> list[TodoView]:
     """Every completed todo, most recently completed first."""
-    with store.transaction() as tx:
+    with open_tables(store) as tx:
         rows = tx.select(CompletedTodos.table, order_by=("-completed_on", "title", "todo_id"))
     return [view(row) for row in rows]
 

@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from psycopg import sql
 
 from esctl_lib.events import Event
-from esctl_lib.stores.base import Page
-from esctl_lib.stores.postgres_decode import decode_rows
-from esctl_lib.stores.postgres_tx import COLUMNS, HORIZON, cursor, key_of, translate_errors
+from esctl_lib.stores.base import Page, ReaderHorizon
+from esctl_lib.stores.postgres.decode import decode_rows
+from esctl_lib.stores.postgres.errors import translate_errors
+from esctl_lib.stores.postgres.pool import cursor
+from esctl_lib.stores.postgres.stream import COLUMNS, HORIZON, key_of
 
 if TYPE_CHECKING:
-    from esctl_lib.stores.postgres import PostgresStore, ReaderHorizon
+    from esctl_lib.stores.postgres.store import PostgresStore
 
 
 class StreamKey(NamedTuple):
@@ -136,27 +138,29 @@ class Reads:
     def _decode(self, rows: list[tuple[Any, ...]]) -> list[Event]:
         return decode_rows(self._store.registry, rows)
 
-    def settle(self) -> None:
+    def wait_for_own_writes(self) -> None:
         """Read your own writes: wait up to ``own_writes_wait`` seconds for the newest event
-        this process appended to fall below the horizon (other transactions may be open)."""
+        this process appended to fall below the horizon (other transactions may be open),
+        then stop waiting for it."""
         store = self._store
-        own = store.own_writes
-        if not own:
+        own_writes = store.own_writes
+        newest = own_writes.newest
+        if not newest:
             return
         deadline = time.monotonic() + store.own_writes_wait
         delay = 0.001
-        while not self._rows(OWN_READABLE, (own,))[0][0]:
+        while not self._rows(OWN_READABLE, (newest,))[0][0]:
             if time.monotonic() >= deadline:
                 break
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
-        store.own_writes_readable(own)
+        own_writes.forget(newest)
 
     def page(
         self, position: int, *, types: Collection[str] | None, limit: int, until: int | None
     ) -> Page:
         """See ``EventStore.read_page``: events after ``position`` in stream order."""
-        self.settle()
+        self.wait_for_own_writes()
         if types is None and until is None:
             events = self._decode(self._rows(READ_ALL, {"p": position, "n": limit}))
             return Page(events, _last_id(events) if events else position)
@@ -190,7 +194,7 @@ class Reads:
 
     def latest(self, types: Collection[str] | None) -> int:
         """The newest readable event in stream order (of ``types``), 0 when none."""
-        self.settle()
+        self.wait_for_own_writes()
         if types is None:
             rows = self._rows(LATEST, None)
         else:
@@ -203,7 +207,7 @@ class Reads:
 
     def count(self, after: int, types: Collection[str] | None) -> int:
         """How many readable events lie after ``after`` in stream order."""
-        self.settle()
+        self.wait_for_own_writes()
         if types is None:
             return int(self._rows(COUNT, {"p": after})[0][0])
         type_list = list(types)
@@ -223,8 +227,6 @@ class Reads:
 
     def horizon(self) -> ReaderHorizon:
         """Who holds the readable horizon back, and how many events wait behind it."""
-        from esctl_lib.stores.postgres import ReaderHorizon
-
         pending = int(self._rows(PENDING, None)[0][0])
         holder = self._rows(HORIZON_HOLDER, None)
         if not holder:

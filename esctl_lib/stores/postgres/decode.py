@@ -13,9 +13,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from esctl_lib.events import Event, EventRegistry
+from esctl_lib.events import Event, EventField, EventRegistry
 
 _loads = json.loads
+_BODY = EventField.BODY
 
 
 def decode_rows(registry: EventRegistry, rows: Sequence[tuple[Any, ...]]) -> list[Event]:
@@ -23,18 +24,8 @@ def decode_rows(registry: EventRegistry, rows: Sequence[tuple[Any, ...]]) -> lis
     correlation_id, causation_id, metadata text or None)."""
     if not rows:
         return []
-    bodies = _loads("[" + ",".join([r[4] for r in rows]) + "]")
+    bodies = _loads("[" + ",".join([r[_BODY] for r in rows]) + "]")
     return registry.decode_many([
         (i, u, a, t, body, v, c, co, ca, m)
         for (i, u, a, t, _, v, c, co, ca, m), body in zip(rows, bodies, strict=True)
     ])
-
-
-def make_event(
-    cls: type[Event], id_: int, uuid: str, aggregate_id: str, type_: str, body: dict[str, Any],
-    version: int, created_at: Any, correlation_id: str | None, causation_id: str | None,
-    metadata: dict[str, Any],
-) -> Event:
-    """An event of ``cls`` from trusted, already-encoded values."""
-    return cls._trusted((id_, uuid, aggregate_id, type_, body, version, created_at,
-                         correlation_id, causation_id, metadata))

@@ -51,52 +51,40 @@ import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from esctl_lib.errors import ConfigError, InvalidEventError, StoreError
 from esctl_lib.events import Event, normalize_uuid
 from esctl_lib.stores import mask_url
-from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, EventStore, Page, quote_identifier
-from esctl_lib.stores.postgres_listen import Listener, Notifier
-from esctl_lib.stores.postgres_pool import Checkout, Connections
-from esctl_lib.stores.postgres_reads import Reads, StreamKey
-from esctl_lib.stores.postgres_tx import (
-    PostgresTransaction,
-    append,
-    current_version,
-    existing,
+from esctl_lib.stores.base import (
+    DEFAULT_PAGE_SIZE,
+    EventStore,
+    Page,
+    ReaderHorizon,
+    quote_identifier,
+)
+from esctl_lib.stores.locks import ProcessorLock
+from esctl_lib.stores.postgres.append import append, current_version, existing
+from esctl_lib.stores.postgres.errors import (
+    DRIVER_ERRORS,
+    is_undefined_table,
     translate,
     translate_errors,
 )
+from esctl_lib.stores.postgres.listen import Listener, Notifier
+from esctl_lib.stores.postgres.lock import PostgresAdvisoryLock
+from esctl_lib.stores.postgres.own_writes import OwnWrites, own_writes_registry
+from esctl_lib.stores.postgres.pool import Checkout, Connections
+from esctl_lib.stores.postgres.reads import Reads, StreamKey
+from esctl_lib.stores.postgres.tx import PostgresTransaction
 from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
 
 _SETUP_LOCK = 0x65736374  # advisory lock class for setup ("esct"), keyed by schema name
 _ORPHANED: list[Any] = []  # a parent's pools seen after a fork: kept, never closed here
-#: Per (url, schema): the newest event this process appended. Reads by any store of this
-#: process wait briefly for it to become readable ("read your own writes").
-_OWN_WRITES: dict[tuple[str, str], int] = {}
-
-
-@dataclass(frozen=True, slots=True)
-class ReaderHorizon:
-    """What holds readers back: the oldest transaction in progress that has written.
-
-    ``pending`` counts committed events that readers cannot see yet because of it.
-    The other fields are None when no such transaction exists.
-    """
-
-    pending: int
-    pid: int | None = None
-    age_seconds: float | None = None
-    application: str | None = None
-    state: str | None = None
-    database: str | None = None
 
 
 class PostgresStore(EventStore):
@@ -110,7 +98,8 @@ class PostgresStore(EventStore):
     the connections in ``pg_stat_activity``.
     """
 
-    dialect = "postgresql"
+    backend = "postgresql"
+    remote_reads = True
 
     def __init__(
         self,
@@ -147,6 +136,9 @@ class PostgresStore(EventStore):
         self._notifier: Notifier | None = None
         self._closed = False
         self._reads = Reads(self)
+        #: The newest event this process appended here, shared by every store of this
+        #: process on the same database and schema (see ``own_writes.py``).
+        self.own_writes: OwnWrites = own_writes_registry.for_database(url, self.schema)
 
     # -- connections ---------------------------------------------------------------------
     def _connect_kwargs(self, role: str) -> dict[str, Any]:
@@ -190,7 +182,7 @@ class PostgresStore(EventStore):
         """After a fork: drop (never close) the parent's pool and threads' connections."""
         _ORPHANED.extend(x for x in (self._conns, self._listener, self._notifier) if x)
         self._conns, self._listener, self._notifier = None, None, None
-        _OWN_WRITES.clear()
+        self.own_writes = own_writes_registry.for_database(self.url, self.schema)
         self._pid = os.getpid()
 
     def connection(self) -> Checkout:
@@ -237,8 +229,8 @@ class PostgresStore(EventStore):
             )
             row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
             current = int(row[0]) if row else 0
-            check_not_newer("postgres", current)
-            for f in schema_files("postgres"):
+            check_not_newer("postgresql", current)
+            for f in schema_files("postgresql"):
                 if f.version > current:
                     conn.execute(f.sql.encode())
                     conn.execute(
@@ -247,7 +239,7 @@ class PostgresStore(EventStore):
                     )
                     done.append(f"applied schema {f.version:03d}_{f.name}")
         if not done:
-            done.append(f"schema is up to date (version {latest_version('postgres')})")
+            done.append(f"schema is up to date (version {latest_version('postgresql')})")
         return done
 
     def schema_version(self) -> int:
@@ -255,9 +247,9 @@ class PostgresStore(EventStore):
             try:
                 row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version")
                 found = row.fetchone()
-            except pg_errors.UndefinedTable:
-                return 0
-            except psycopg.Error as e:
+            except DRIVER_ERRORS as e:
+                if is_undefined_table(e):
+                    return 0
                 raise translate(e) from e
         return int(found[0]) if found else 0
 
@@ -281,21 +273,8 @@ class PostgresStore(EventStore):
 
     def _committed(self, last_id: int) -> None:
         """After a commit that appended: remember it for our own reads, wake listeners."""
-        key = (self.url, self.schema)
-        if last_id > _OWN_WRITES.get(key, 0):
-            _OWN_WRITES[key] = last_id
+        self.own_writes.note(last_id)
         self._notify()
-
-    @property
-    def own_writes(self) -> int:
-        """The newest event this process appended that may not be readable yet (0: none)."""
-        return _OWN_WRITES.get((self.url, self.schema), 0)
-
-    def own_writes_readable(self, event_id: int) -> None:
-        """Forget ``event_id`` (and older) once readers can see it."""
-        key = (self.url, self.schema)
-        if _OWN_WRITES.get(key, 0) <= event_id:
-            _OWN_WRITES.pop(key, None)
 
     def _notify(self) -> None:
         if not self.notify:
@@ -348,9 +327,15 @@ class PostgresStore(EventStore):
         """The ``(transaction, id)`` key that orders ``position`` in the stream."""
         return self._reads.key(position)
 
+    # -- capabilities ----------------------------------------------------------------------
     def reader_horizon(self) -> ReaderHorizon:
         """The oldest in-progress writing transaction, and how many events wait behind it."""
         return self._reads.horizon()
+
+    def processor_lock(self, name: str) -> ProcessorLock:
+        """A session-level advisory lock on a dedicated connection (``postgres/lock.py``)."""
+        return PostgresAdvisoryLock(self.url, self.schema, name, display_url=self.display_url,
+                                    connect_timeout=self.connect_timeout)
 
     # -- waiting -------------------------------------------------------------------------
     def wait(self, position: int, timeout: float) -> bool:

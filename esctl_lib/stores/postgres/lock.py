@@ -15,9 +15,8 @@ from typing import Any
 import psycopg
 
 from esctl_lib.errors import StoreUnavailableError
-from esctl_lib.processing.locks import ProcessorLock, describe_self
-from esctl_lib.stores import mask_url
-from esctl_lib.stores.base import EventStore
+from esctl_lib.stores.locks import ProcessorLock, describe_self
+from esctl_lib.stores.postgres.errors import lock_connect_error, lock_query_error
 
 _KEEPALIVES: dict[str, Any] = {
     "keepalives": 1,
@@ -43,39 +42,26 @@ def advisory_key(schema: str | None, name: str) -> int:
 class PostgresAdvisoryLock(ProcessorLock):
     """``pg_try_advisory_lock`` held on a connection this lock owns."""
 
-    def __init__(self, url: str, schema: str | None, name: str) -> None:
+    def __init__(self, url: str, schema: str | None, name: str, *,
+                 display_url: str = "the database", connect_timeout: float = 10.0) -> None:
         super().__init__(name)
         self.url = url
         self.schema = schema
+        self.display_url = display_url
+        self.connect_timeout = connect_timeout
         self.key = advisory_key(schema, name)
         self._conn: psycopg.Connection[Any] | None = None
-
-    @classmethod
-    def for_store(cls, store: EventStore, name: str) -> PostgresAdvisoryLock:
-        """The lock for ``name`` in the database and schema ``store`` uses."""
-        url = next(
-            (v for v in (getattr(store, a, None) for a in ("url", "dsn", "conninfo")) if v),
-            None,
-        )
-        if not isinstance(url, str):
-            raise StoreUnavailableError(
-                f"cannot lock processor {name!r}: the PostgreSQL store exposes no URL"
-            )
-        return cls(url, getattr(store, "schema", None), name)
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             app = f"esctl lock {self.name} {describe_self()}"[:63]
             try:
                 self._conn = psycopg.connect(
-                    self.url, autocommit=True, application_name=app, connect_timeout=10,
-                    **_KEEPALIVES,
+                    self.url, autocommit=True, application_name=app,
+                    connect_timeout=max(1, int(self.connect_timeout)), **_KEEPALIVES,
                 )
             except psycopg.Error as e:
-                raise StoreUnavailableError(
-                    f"cannot connect to {mask_url(self.url)} for processor lock "
-                    f"{self.name!r}: {e}".splitlines()[0]
-                ) from e
+                raise lock_connect_error(e, self.display_url, self.name) from e
         return self._conn
 
     def _query(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
@@ -84,9 +70,7 @@ class PostgresAdvisoryLock(ProcessorLock):
             return conn.execute(sql, params).fetchone()
         except psycopg.Error as e:
             self._drop_connection()
-            raise StoreUnavailableError(
-                f"processor lock {self.name!r}: {e}".splitlines()[0]
-            ) from e
+            raise lock_query_error(e, self.name) from e
 
     def try_acquire(self) -> bool:
         if self.held:

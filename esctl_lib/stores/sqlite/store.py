@@ -7,198 +7,34 @@ Each thread gets its own connection; nothing here crosses a fork.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager, suppress
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from esctl_lib.errors import (
-    ConcurrencyError,
-    DuplicateEventError,
-    SchemaError,
-    StoreError,
-    StoreUnavailableError,
-)
-from esctl_lib.events import Event, normalize_uuid, utc_now
-from esctl_lib.serialization import BodyEncoder
-from esctl_lib.stores.base import (
-    DEFAULT_PAGE_SIZE,
-    EventStore,
-    Page,
-    Transaction,
-    check_expected_version,
-    check_one_aggregate,
-)
+from esctl_lib.errors import SchemaError, StoreError, StoreUnavailableError
+from esctl_lib.events import Event, normalize_uuid
+from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, EventStore, Page
+from esctl_lib.stores.locks import ProcessorLock
 from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
+from esctl_lib.stores.sqlite.errors import translate_errors
+from esctl_lib.stores.sqlite.lock import FileLock, lock_file_path
+from esctl_lib.stores.sqlite.tx import SqliteTransaction, Write
 
 SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA", "OFF")
 _COLUMNS = (
     "id, uuid, aggregate_id, type, body, version, created_at, "
     "correlation_id, causation_id, metadata"
 )
-_INSERT = (
-    "INSERT INTO events (uuid, aggregate_id, type, body, version, created_at, "
-    "correlation_id, causation_id, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-# The aggregate's version and the greatest id, in one statement (inside BEGIN IMMEDIATE).
-_HEAD = (
-    "SELECT (SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_id = ?), "
-    "(SELECT COALESCE(MAX(id), 0) FROM events)"
-)
-# Compact JSON, as stored so far; one encoder object instead of one per call.
-_dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-class _Translate:
-    """Context manager behind :func:`translate_errors` (stateless, so one serves all)."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> Literal[False]:
-        if isinstance(exc, sqlite3.DatabaseError):
-            raise _translated(exc) from exc
-        return False
-
-
-_TRANSLATE = _Translate()
-
-
-def translate_errors() -> _Translate:
-    """Turn sqlite3 errors into the library's errors: the one place that does it."""
-    return _TRANSLATE
-
-
-def _translated(e: sqlite3.DatabaseError) -> StoreError:
-    text = str(e)
-    if isinstance(e, sqlite3.IntegrityError):
-        if "events.uuid" in text:
-            return DuplicateEventError()
-        return StoreError(f"SQLite integrity error: {text}")
-    if isinstance(e, sqlite3.OperationalError):
-        if "no such table" in text:
-            return SchemaError(f"the store is not set up ({text}); run `esctl setup`")
-        if "locked" in text or "busy" in text:
-            return StoreUnavailableError(f"SQLite database is busy: {text}")
-        if "unable to open" in text or "disk" in text or "readonly" in text:
-            return StoreUnavailableError(f"SQLite database unavailable: {text}")
-    return StoreError(f"SQLite error: {text}")
-
-
-class SqliteTransaction(Transaction):
-    """A transaction on one SQLite connection (``BEGIN IMMEDIATE`` … ``COMMIT``)."""
-
-    dialect = "sqlite"
-    placeholder = "?"
-
-    def __init__(self, encoder: BodyEncoder, conn: sqlite3.Connection) -> None:
-        self._encoder = encoder
-        self._conn = conn
-        self.appended = False
-
-    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> int:
-        with translate_errors():
-            return self._conn.execute(sql, params).rowcount
-
-    def executemany(self, sql: str, params: Sequence[Sequence[Any] | Mapping[str, Any]]) -> None:
-        with translate_errors():
-            self._conn.executemany(sql, params)
-
-    def fetchall(
-        self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
-    ) -> list[tuple[Any, ...]]:
-        with translate_errors():
-            return self._conn.execute(sql, params).fetchall()
-
-    def _fetch_dicts(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-        with translate_errors():
-            cur = self._conn.execute(sql, params)
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-    def append(self, events: Sequence[Event], *, expected_version: int | None = None) -> list[Event]:
-        if len(events) == 1 and isinstance(events[0], Event):
-            aggregate_id = events[0].aggregate_id  # canonical: Event normalizes it
-        else:
-            aggregate_id = check_one_aggregate(events)
-        check_expected_version(expected_version)
-        encode = self._encoder.encode_body
-        now = utc_now()
-        # Encode everything first: a body that cannot be encoded fails before any write.
-        rows = [(e, encode(e.body), encode(e.metadata) if e.metadata else {}, e.created_at or now)
-                for e in events]
-        with translate_errors():
-            conn = self._conn
-            current, base_id = conn.execute(_HEAD, (aggregate_id,)).fetchone()
-            if expected_version is not None and expected_version != current:
-                raise ConcurrencyError(aggregate_id, expected_version, current)
-            params = [
-                (e.uuid, aggregate_id, e.type, _dump(body), current + i,
-                 created.isoformat(timespec="microseconds"), e.correlation_id, e.causation_id,
-                 _dump(meta) if meta else None)
-                for i, (e, body, meta, created) in enumerate(rows, start=1)
-            ]
-            if len(params) == 1:
-                conn.execute(_INSERT, params[0])
-            else:
-                conn.executemany(_INSERT, params)
-        self.appended = True
-        return [
-            type(e)._trusted((base_id + i, e.uuid, aggregate_id, e.type, body, current + i,
-                              created, e.correlation_id, e.causation_id, meta))
-            for i, (e, body, meta, created) in enumerate(rows, start=1)
-        ]
-
-
-class _Write:
-    """``BEGIN IMMEDIATE`` … ``COMMIT`` around one :class:`SqliteTransaction`."""
-
-    __slots__ = ("conn", "store", "tx")
-
-    def __init__(self, store: SqliteStore) -> None:
-        self.store = store
-
-    def __enter__(self) -> SqliteTransaction:
-        conn = self.store._conn()
-        if conn.in_transaction:
-            raise StoreError("a transaction is already open on this thread's connection")
-        with translate_errors():
-            conn.execute("BEGIN IMMEDIATE")
-        self.conn = conn
-        self.tx = SqliteTransaction(self.store.encoder, conn)
-        return self.tx
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> Literal[False]:
-        conn = self.conn
-        if exc is not None:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            return False
-        with translate_errors():
-            try:
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-        if self.tx.appended:
-            with self.store._appended:
-                self.store._appended.notify_all()
-        return False
 
 
 class SqliteStore(EventStore):
     """An event store in one SQLite file (``sqlite:///path/to/file.db``)."""
 
-    dialect = "sqlite"
+    backend = "sqlite"
 
     def __init__(
         self,
@@ -316,7 +152,17 @@ class SqliteStore(EventStore):
 
     # -- writing -------------------------------------------------------------------------------
     def transaction(self) -> AbstractContextManager[SqliteTransaction]:
-        return _Write(self)
+        return Write(self)
+
+    def notify_appended(self) -> None:
+        """Wake this process's waiters after a commit that appended."""
+        with self._appended:
+            self._appended.notify_all()
+
+    # -- capabilities ----------------------------------------------------------------------
+    def processor_lock(self, name: str) -> ProcessorLock:
+        """An OS file lock on ``<db>.locks/<name>.lock`` (see ``stores.sqlite.lock``)."""
+        return FileLock(name, lock_file_path(self.path.resolve(), name))
 
     # -- reading -------------------------------------------------------------------------------
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

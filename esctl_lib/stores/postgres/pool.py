@@ -18,9 +18,9 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool
 
 from esctl_lib.errors import StoreUnavailableError
-from esctl_lib.stores.postgres_tx import translate_errors
+from esctl_lib.stores.postgres.errors import translate_errors
 
-log = logging.getLogger("esctl.postgres")
+log = logging.getLogger("esctl.postgresql")
 _IDLE = TransactionStatus.IDLE
 
 
@@ -32,10 +32,6 @@ class Connections:
         self.keep = keep
         self._idle: deque[psycopg.Connection[Any]] = deque()
         self._closed = False
-
-    def checkout(self) -> Checkout:
-        """A ``with`` block holding one connection."""
-        return Checkout(self)
 
     def take(self) -> psycopg.Connection[Any]:
         """An idle connection: from the LIFO, else from the pool."""
@@ -93,3 +89,12 @@ class Checkout:
         self.owner.give(self.conn)
         if isinstance(exc, StoreUnavailableError):
             self.owner.lost()
+
+
+def cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]:
+    """The connection's reusable cursor (cheaper than a new cursor per statement)."""
+    cur: psycopg.Cursor[Any] | None = getattr(conn, "_esctl_cursor", None)
+    if cur is None or cur.closed:
+        cur = conn.cursor()
+        conn._esctl_cursor = cur  # type: ignore[attr-defined]
+    return cur

@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-log = logging.getLogger("esctl.postgres")
+log = logging.getLogger("esctl.postgresql")
 Connect = Callable[[], "psycopg.Connection[Any]"]
 _TICK = 0.25  # how often the threads look at their stop flag
 

@@ -1,0 +1,190 @@
+"""Appends on PostgreSQL: one statement and one round trip per append.
+
+The aggregate's version is read and the events are inserted only if it matches (one event
+as plain parameters, a batch as one JSON array parsed once by the server). A concurrent
+writer that read the same version loses on the (aggregate_id, version) key and gets
+``ConcurrencyError``, also for two first writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+
+from esctl_lib.errors import ConcurrencyError, DuplicateEventError, EsctlError
+from esctl_lib.events import Event, check_type_name, utc_now
+from esctl_lib.serialization import BodyEncoder, validate_body
+from esctl_lib.stores.base import check_expected_version, check_one_aggregate
+from esctl_lib.stores.postgres.errors import (
+    UUID_CONSTRAINT,
+    VERSION_CONSTRAINT,
+    TranslateErrors,
+    UniqueHandler,
+    translate_errors,
+)
+from esctl_lib.stores.postgres.pool import cursor
+
+if TYPE_CHECKING:
+    from esctl_lib.stores.postgres.store import PostgresStore
+
+#: How often an append without ``expected_version`` is retried after losing a race.
+UNCHECKED_RETRIES = 5
+
+# One statement, one round trip: read the aggregate's version and insert only when it
+# matches. No row back means "version mismatch"; a concurrent writer that read the same
+# version loses on the (aggregate_id, version) key. One event goes as plain parameters,
+# a batch as one JSON array (one parameter, parsed once by the server).
+_VERSION = "(SELECT coalesce(max(version), 0) AS v FROM events WHERE aggregate_id = %s) AS cur"
+_INSERT = (
+    "INSERT INTO events (uuid, aggregate_id, type, body, version, created_at, "
+    "correlation_id, causation_id, metadata) "
+)
+APPEND_ONE = (
+    _INSERT + "SELECT %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s::jsonb "
+    f"FROM {_VERSION} WHERE cur.v = %s RETURNING id"
+)
+APPEND_MANY = (  # a row's created_at is null when it is the batch's own time (2nd parameter)
+    _INSERT + "SELECT (r->>0)::uuid, %s, r->>1, r->2, cur.v + x.n, "
+    "coalesce((r->>3)::timestamptz, %s::timestamptz), "
+    "(r->>4)::uuid, (r->>5)::uuid, nullif(r->6, 'null'::jsonb) "
+    f"FROM {_VERSION}, jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(r, n) "
+    "WHERE cur.v = %s ORDER BY x.n RETURNING id"
+)
+AGGREGATE_VERSION = (
+    "SELECT coalesce(max(version), 0) FROM events WHERE aggregate_id = %s"
+)
+_dumps = json.dumps  # the default encoder is the fast one; bodies are already JSON-safe
+
+
+class Batch:
+    """An append's events, encoded once (bodies through the store's BodyEncoder)."""
+
+    __slots__ = ("aggregate_id", "classes", "now", "rows")
+
+    def __init__(self, events: Sequence[Event], encoder: BodyEncoder) -> None:
+        if len(events) == 1 and isinstance(events[0], Event):
+            self.aggregate_id = events[0].aggregate_id  # canonical: Event normalizes it
+        else:
+            self.aggregate_id = check_one_aggregate(events)
+        self.now = now = utc_now()
+        encode = encoder.encode_body
+        rows = []
+        for e in events:  # encode and check everything before anything is sent
+            if e.__class__ is Event:  # a class's own name was checked when it registered
+                check_type_name(e.type)
+            body = encode(e.body)
+            validate_body(body)
+            meta = encode(e.metadata) if e.metadata else None
+            if meta:
+                validate_body(meta, field="metadata")
+            rows.append((e.uuid, e.type, body, e.created_at or now, e.correlation_id,
+                         e.causation_id, meta))
+        self.rows = rows
+        self.classes = [type(e) for e in events]
+
+    def statement(self, base: int) -> tuple[str, tuple[Any, ...]]:
+        """The append statement and its parameters, for an aggregate at version ``base``."""
+        if len(self.rows) == 1:
+            uuid, type_, body, created, corr, caus, meta = self.rows[0]
+            return APPEND_ONE, (uuid, self.aggregate_id, type_, _dumps(body), base + 1, created,
+                                corr, caus, None if meta is None else _dumps(meta),
+                                self.aggregate_id, base)
+        now = self.now
+        doc = _dumps([(u, t, b, None if c is now else c.isoformat(), co, ca, m)
+                      for u, t, b, c, co, ca, m in self.rows])
+        return APPEND_MANY, (self.aggregate_id, now, self.aggregate_id, doc, base)
+
+    def stored(self, ids: Sequence[int], first_version: int) -> list[Event]:
+        """The appended events as a read would return them."""
+        agg = self.aggregate_id
+        return [
+            cls.from_stored(id_, uuid, agg, type_, body, first_version + i, created, corr, caus,
+                            meta or {})
+            for i, ((uuid, type_, body, created, corr, caus, meta), cls, id_) in enumerate(
+                zip(self.rows, self.classes, ids, strict=True))
+        ]
+
+
+def append(
+    store: PostgresStore,
+    conn: psycopg.Connection[Any],
+    events: Sequence[Event],
+    expected_version: int | None,
+    *,
+    in_transaction: bool,
+) -> list[Event]:
+    """Append one aggregate's events on ``conn`` (see ``EventStore.append``).
+
+    Without ``expected_version`` the append reads the current version first and retries
+    when a concurrent writer wins; inside a caller's transaction a lost race on the
+    (aggregate_id, version) key aborts that transaction, so it raises ConcurrencyError.
+    """
+    check_expected_version(expected_version)
+    batch = Batch(events, store.encoder)
+    if expected_version is not None:
+        return _append_at(store, conn, batch, expected_version, in_transaction)
+    for _attempt in range(UNCHECKED_RETRIES):
+        try:
+            base = current_version(conn, batch.aggregate_id)
+            return _append_at(store, conn, batch, base, in_transaction)
+        except ConcurrencyError:
+            if in_transaction:
+                raise
+    base = current_version(conn, batch.aggregate_id)
+    return _append_at(store, conn, batch, base, in_transaction)
+
+
+def _append_at(
+    store: PostgresStore, conn: psycopg.Connection[Any], batch: Batch, base: int,
+    in_transaction: bool,
+) -> list[Event]:
+    """One attempt: insert the batch if the aggregate is at version ``base``."""
+    query, params = batch.statement(base)
+    with TranslateErrors(_on_unique(store, None if in_transaction else conn, batch, base)):
+        rows = cursor(conn).execute(query, params).fetchall()
+    if not rows:
+        raise ConcurrencyError(batch.aggregate_id, base,
+                               current_version(conn, batch.aggregate_id))
+    if len(rows) > 1:
+        rows.sort()
+    return batch.stored([r[0] for r in rows], base + 1)
+
+
+def current_version(conn: psycopg.Connection[Any], aggregate_id: str) -> int:
+    """The aggregate's version as this connection sees it now."""
+    with translate_errors():
+        row = cursor(conn).execute(AGGREGATE_VERSION, (aggregate_id,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+EXISTING_UUIDS = "SELECT uuid::text FROM events WHERE uuid = ANY(%s::uuid[])"
+
+
+def existing(conn: psycopg.Connection[Any], uuids: Sequence[str]) -> set[str]:
+    """Which of these (valid, lower-case) uuids are stored."""
+    with translate_errors():
+        return {r[0] for r in conn.execute(EXISTING_UUIDS, (list(uuids),)).fetchall()}
+
+
+def _on_unique(
+    store: PostgresStore, conn: psycopg.Connection[Any] | None, batch: Batch, base: int
+) -> UniqueHandler:
+    """Name the conflict, reading on ``conn`` when it is still usable (else on the pool)."""
+
+    def build(constraint: str | None) -> EsctlError | None:
+        agg = batch.aggregate_id
+        if constraint == VERSION_CONSTRAINT:
+            actual = current_version(conn, agg) if conn else store.aggregate_version(agg)
+            return ConcurrencyError(agg, base, actual)
+        if constraint == UUID_CONSTRAINT:
+            uuids = [r[0] for r in batch.rows]
+            taken = store.existing_uuids(uuids) if conn is None else existing(conn, uuids)
+            return DuplicateEventError(min(taken) if taken else None)
+        return None
+
+    return build
+
+

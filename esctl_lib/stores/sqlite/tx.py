@@ -1,0 +1,161 @@
+"""SQLite transactions: ``BEGIN IMMEDIATE`` … ``COMMIT`` on one connection, and appends."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from esctl_lib.errors import ConcurrencyError, DuplicateEventError, StoreError
+from esctl_lib.events import Event, check_type_name, utc_now
+from esctl_lib.serialization import BodyEncoder, validate_body
+from esctl_lib.stores.base import check_expected_version, check_one_aggregate
+from esctl_lib.stores.sql import SqlTrackers
+from esctl_lib.stores.sqlite.errors import translate_errors
+
+if TYPE_CHECKING:
+    from esctl_lib.stores.sqlite.store import SqliteStore
+
+_INSERT = (
+    "INSERT INTO events (uuid, aggregate_id, type, body, version, created_at, "
+    "correlation_id, causation_id, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# The aggregate's version and the greatest id, in one statement (inside BEGIN IMMEDIATE).
+_HEAD = (
+    "SELECT (SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_id = ?), "
+    "(SELECT COALESCE(MAX(id), 0) FROM events)"
+)
+# Compact JSON, as stored so far; one encoder object instead of one per call.
+_dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+class SqliteTransaction(SqlTrackers):
+    """A transaction on one SQLite connection (``BEGIN IMMEDIATE`` … ``COMMIT``)."""
+
+    dialect = "sqlite"
+    placeholder = "?"
+
+    def __init__(self, encoder: BodyEncoder, conn: sqlite3.Connection) -> None:
+        self._encoder = encoder
+        self._conn = conn
+        self.appended = False
+
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> int:
+        with translate_errors():
+            return self._conn.execute(sql, params).rowcount
+
+    def executemany(self, sql: str, params: Sequence[Sequence[Any] | Mapping[str, Any]]) -> None:
+        with translate_errors():
+            self._conn.executemany(sql, params)
+
+    def fetchall(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[tuple[Any, ...]]:
+        with translate_errors():
+            return self._conn.execute(sql, params).fetchall()
+
+    def fetch_dicts(
+        self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+    ) -> list[dict[str, Any]]:
+        with translate_errors():
+            cur = self._conn.execute(sql, params)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def append(self, events: Sequence[Event], *, expected_version: int | None = None) -> list[Event]:
+        if len(events) == 1 and isinstance(events[0], Event):
+            aggregate_id = events[0].aggregate_id  # canonical: Event normalizes it
+        else:
+            aggregate_id = check_one_aggregate(events)
+        check_expected_version(expected_version)
+        # Encode and check everything first: a body that cannot be stored fails before any write.
+        encode = self._encoder.encode_body
+        now = utc_now()
+        rows = []
+        for e in events:
+            if e.__class__ is Event:  # a class's own name was checked when it registered
+                check_type_name(e.type)
+            body = encode(e.body)
+            validate_body(body)
+            meta = encode(e.metadata) if e.metadata else {}
+            if meta:
+                validate_body(meta, field="metadata")
+            rows.append((e, body, meta, e.created_at or now))
+        conn = self._conn
+        with translate_errors():
+            current, base_id = conn.execute(_HEAD, (aggregate_id,)).fetchone()
+        if expected_version is not None and expected_version != current:
+            raise ConcurrencyError(aggregate_id, expected_version, current)
+        params = [
+            (e.uuid, aggregate_id, e.type, _dump(body), current + i,
+             created.isoformat(timespec="microseconds"), e.correlation_id, e.causation_id,
+             _dump(meta) if meta else None)
+            for i, (e, body, meta, created) in enumerate(rows, start=1)
+        ]
+        try:
+            with translate_errors():
+                if len(params) == 1:
+                    conn.execute(_INSERT, params[0])
+                else:
+                    conn.executemany(_INSERT, params)
+        except DuplicateEventError as e:
+            raise DuplicateEventError(self._undo(events, aggregate_id, current)) from e.__cause__
+        self.appended = True
+        return [
+            type(e).from_stored(base_id + i, e.uuid, aggregate_id, e.type, body, current + i,
+                                created, e.correlation_id, e.causation_id, meta)
+            for i, (e, body, meta, created) in enumerate(rows, start=1)
+        ]
+
+    def _undo(self, events: Sequence[Event], aggregate_id: str, current: int) -> str | None:
+        """After a duplicate uuid: remove the rows an interrupted ``executemany`` of this
+        append already wrote (so the append writes nothing, even if the caller's transaction
+        goes on), and return the first of ``events`` whose uuid is stored."""
+        uuids = [e.uuid for e in events]
+        marks = ", ".join("?" for _ in uuids)
+        with translate_errors():
+            self._conn.execute("DELETE FROM events WHERE aggregate_id = ? AND version > ?",
+                               (aggregate_id, current))
+            rows = self._conn.execute(
+                f"SELECT uuid FROM events WHERE uuid IN ({marks})", uuids
+            ).fetchall()
+        taken = {r[0] for r in rows}
+        return next((u for u in uuids if u in taken), None)
+
+
+class Write:
+    """``BEGIN IMMEDIATE`` … ``COMMIT`` around one :class:`SqliteTransaction`."""
+
+    __slots__ = ("conn", "store", "tx")
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> SqliteTransaction:
+        conn = self.store._conn()
+        if conn.in_transaction:
+            raise StoreError("a transaction is already open on this thread's connection")
+        with translate_errors():
+            conn.execute("BEGIN IMMEDIATE")
+        self.conn = conn
+        self.tx = SqliteTransaction(self.store.encoder, conn)
+        return self.tx
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> Literal[False]:
+        conn = self.conn
+        if exc is not None:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return False
+        with translate_errors():
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        if self.tx.appended:
+            self.store.notify_appended()
+        return False
