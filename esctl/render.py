@@ -51,6 +51,15 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
 
 
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029]")
+
+
+def safe_json(text: str) -> str:
+    """JSON text with the control characters JSON leaves raw (DEL, C1, U+2028/9) written as
+    ``\\u`` escapes: the same value, harmless on a terminal."""
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def colours_wanted(stream: Any) -> bool:
     """Colours on a terminal, unless ``NO_COLOR`` is set (https://no-color.org)."""
     return is_terminal(stream) and not os.environ.get("NO_COLOR")
@@ -111,7 +120,8 @@ def line(text: str) -> None:
 
 def json_out(value: Any) -> None:
     """A JSON document on stdout."""
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(safe_json(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+                     + "\n")
 
 
 def confirm(question: str, *, yes: bool) -> bool:
@@ -142,7 +152,7 @@ class EventPrinter:
 
     def __call__(self, event: Event) -> None:
         if self.as_json:
-            sys.stdout.write(self._json(event) + "\n")
+            sys.stdout.write(safe_json(self._json(event)) + "\n")
             return
         body = printable(json.dumps(event.body, ensure_ascii=False, separators=(",", ":"),
                                     default=str))
