@@ -7,6 +7,7 @@ few seconds. Rich is imported only when something is drawn, so ``esctl --help`` 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -266,7 +267,7 @@ def settings_rows(settings: Settings) -> list[tuple[str, Any, str]]:
     rows = []
     for section in ("store", "app", "processing", "logging"):
         values = getattr(settings, section)
-        for key in values.__slots__:
+        for key in (f.name for f in dataclasses.fields(values)):
             value = getattr(values, key)
             if section == "store" and key == "url" and value:
                 value = mask_url(value)

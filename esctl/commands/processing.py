@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 import typer
@@ -184,8 +185,7 @@ def errors(
         require_known_processor(s, store, name)
     parked = parked_events(store, name)
     if as_json:
-        render.json_out([{f: getattr(p, f) for f in p.__slots__} | {"queued": p.queued}
-                         for p in parked])
+        render.json_out([dataclasses.asdict(p) | {"queued": p.queued} for p in parked])
     else:
         render.parked_table(parked)
 
