@@ -129,7 +129,12 @@ def confirm(question: str, *, yes: bool) -> bool:
     """Ask on a terminal unless ``yes``; off a terminal there is nobody to ask: proceed."""
     if yes or not is_terminal(sys.stdin):
         return True
-    return typer.confirm(question, default=False, err=True)
+    try:
+        return typer.confirm(question, default=False, err=True)
+    except typer.Abort as e:  # Typer turns Ctrl-C and end-of-input into Abort
+        if isinstance(e.__context__, KeyboardInterrupt):
+            raise KeyboardInterrupt from None  # exit 130, as everywhere
+        return False
 
 
 # -- events -----------------------------------------------------------------------------

@@ -187,3 +187,35 @@ def test_no_color_is_honoured_on_a_terminal(backend: Backend, project: Path) -> 
                                                    NO_COLOR="1"))
     assert "cli_item_added" in plain
     assert "\x1b[" not in plain
+
+
+def test_ctrl_c_at_a_confirmation_prompt_exits_130(backend: Backend, project: Path) -> None:
+    write_config(project, processors=ALL_PROCESSORS)
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "esctl", "reset", "cli_items"],
+                            cwd=project, env=_env(backend), stdin=slave, stdout=slave,
+                            stderr=slave)
+    os.close(slave)
+    try:
+        seen, deadline = b"", time.monotonic() + DEADLINE
+        while b"[y/N]" not in seen:
+            assert time.monotonic() < deadline, seen
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                seen += os.read(master, 4096)
+        proc.send_signal(signal.SIGINT)
+        while proc.poll() is None:  # a terminal keeps reading what the process writes
+            assert time.monotonic() < deadline, seen
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:
+                    break
+        assert proc.wait(timeout=DEADLINE) == 130, seen
+        assert b"Traceback" not in seen
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
