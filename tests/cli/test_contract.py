@@ -5,14 +5,19 @@ store reaching the terminal raw."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
+from esctl.context import handle_errors
 from esctl.main import app
-from esctl_lib import Event
+from esctl_lib import Event, InvalidEventError
 from tests.cli.conftest import (
     AGGREGATE,
     ALL_PROCESSORS,
@@ -57,9 +62,23 @@ def test_errors_of_a_processor_known_only_to_the_store_needs_no_app_config(
 
 def test_tail_of_a_type_neither_registered_nor_stored_exits_2(cli: Cli, project: Path) -> None:
     write_config(project)
-    result = cli("tail", "--type", "nosuchtype", "--follow")  # would wait forever
+    result = cli("tail", "--type", "nosuchtype")
     assert result.exit_code == 2
     assert "'nosuchtype'" in one_error_line(result)
+
+
+def test_tail_follow_of_an_unknown_type_ends_at_once(backend: Backend, project: Path) -> None:
+    write_config(project)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESCTL_")}
+    env.update({k: v for k, v in backend.env().items() if v is not None})
+    try:  # a real process, so that a --follow that waits forever fails at the deadline
+        result = subprocess.run([sys.executable, "-m", "esctl", "tail", "--type", "typo",
+                                 "--follow"], cwd=project, env=env, capture_output=True,
+                                text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("tail --follow of an unknown type waited instead of refusing")
+    assert result.returncode == 2
+    assert result.stderr.startswith("esctl: error: no event of type 'typo'")
 
 
 def test_tail_of_a_type_stored_but_not_registered_is_fine(cli: Cli, backend: Backend) -> None:
@@ -195,7 +214,7 @@ def hostile_cli(cli: Cli, backend: Backend, project: Path) -> Cli:
     """A store with a parked event whose error text holds a newline and an ESC sequence."""
     write_config(project, processors=("cliapp.processors:Exploder",),
                  extra='[processing]\nretry = "none"\nmax_attempts = 1\n')
-    add(backend.open(), "ItemAdded", AGGREGATE, name="bad\n\x1b[31mred", explode=True)
+    add(backend.open(), "ItemAdded", AGGREGATE, name="bad\n\x1b[31mred\x9b", explode=True)
     assert cli("run", "--once").exit_code == 0
     return cli
 
@@ -265,8 +284,15 @@ def test_status_and_errors_json_escape_c1_controls_and_stay_exact(hostile_cli: C
     assert "bad\n\x1b[31mred" in parked["error"]
 
 
-def test_an_error_message_escapes_control_characters(cli: Cli, project: Path) -> None:
-    write_config(project)
-    result = cli("append", "no\x1b[31mtype", "--aggregate", AGGREGATE)
-    assert result.exit_code == 2
-    _no_raw_controls(one_error_line(result))
+def test_an_error_message_escapes_control_characters() -> None:
+    tiny = typer.Typer()
+
+    @tiny.command()
+    @handle_errors
+    def fail() -> None:
+        raise InvalidEventError("type from the store: evil\x1b[2J\x9bname\nsecond line")
+
+    result = CliRunner().invoke(tiny, [])
+    line = one_error_line(result)
+    _no_raw_controls(line)
+    assert "evil\\x1b[2J\\x9bname; second line" in line
