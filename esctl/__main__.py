@@ -1,5 +1,8 @@
 """``python -m esctl``: the same as the ``esctl`` command."""
 
-from esctl.main import run
+try:
+    from esctl.main import run
+except KeyboardInterrupt:  # Ctrl-C while starting up: the documented exit, no traceback
+    raise SystemExit(130) from None
 
 run()

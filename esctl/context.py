@@ -4,7 +4,8 @@ one place where library errors become a one-line message and a documented exit c
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -14,7 +15,7 @@ import typer
 from esctl import exit_codes, render
 
 if TYPE_CHECKING:
-    from esctl_lib import Application, EventRegistry, EventStore, Settings
+    from esctl_lib import Application, EventRegistry, EventStore, Processor, Settings
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -142,3 +143,63 @@ def fail(message: str, code: int = exit_codes.FAILURE) -> typer.Exit:
     """Print a one-line error and return the Exit to raise (for checks made by the CLI)."""
     render.error(message)
     return typer.Exit(code)
+
+
+def configured_processor(s: Session, name: str) -> Processor:
+    """The processor ``name`` of ``[app] processors``; an unknown name is a usage error."""
+    from esctl_lib import ConfigError
+
+    app = s.app  # a config that does not load stays a configuration error (exit 3)
+    try:
+        return app.processor(name)
+    except ConfigError as e:
+        raise fail(str(e), exit_codes.USAGE) from None
+
+
+def require_known_processor(s: Session, store: EventStore, name: str) -> None:
+    """Refuse (exit 2) a processor name that is neither configured nor known to the store
+    (no tracker, no parked event): ``esctl errors nope`` must not look like "no errors".
+
+    The store is asked first, so a store-level config (no ``[app]``) serves known names.
+    """
+    from esctl_lib import parked_events
+
+    if name in store.trackers() or any(p.processor == name for p in parked_events(store)):
+        return
+    configured_processor(s, name)
+
+
+@contextmanager
+def interrupt_exits_130() -> Iterator[None]:
+    """Exit 130 when a Ctrl-C (SIGINT) arrived while the block ran, even one that a signal
+    handler inside it turned into a clean stop (the runner does: it stops its children and
+    returns 0). Signals are seen through Python's wakeup fd, which every Python-level
+    handler feeds, whoever installed it."""
+    import os
+    import signal
+
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    os.set_blocking(write, False)
+    try:
+        previous = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+    except ValueError:  # not the main thread: nothing to observe
+        os.close(read)
+        os.close(write)
+        yield
+        return
+    interrupted = False
+    try:
+        yield
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        signal.set_wakeup_fd(previous, warn_on_full_buffer=False)
+        try:
+            seen = os.read(read, 4096)
+        except BlockingIOError:
+            seen = b""
+        os.close(read)
+        os.close(write)
+    if interrupted or signal.SIGINT in seen:
+        raise typer.Exit(exit_codes.INTERRUPTED)

@@ -1,4 +1,8 @@
-"""The documented exit codes of every ``esctl`` command, and the error -> code mapping."""
+"""The documented exit codes of every ``esctl`` command, and the error -> code mapping.
+
+``MEANINGS`` is the one text of each code: ``esctl --help`` prints it and the README's
+exit-code table is generated from it (and tested against it).
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,24 @@ if TYPE_CHECKING:
 OK = 0
 #: A runtime failure: a failing processor in ``status``, the store unreachable, a refusal.
 FAILURE = 1
-#: Bad usage or bad input: malformed JSON, a body that is not an object, an unknown
-#: event type, a bad UUID (also what Typer uses for a bad option).
+#: Bad usage or bad input: a bad option, malformed JSON, a body that is not an object, an
+#: unknown event type or processor name, a bad UUID.
 USAGE = 2
 #: Configuration: no config found, an unknown key, an import that fails.
 CONFIG = 3
 #: Concurrency conflict: ``append --expected-version`` does not match.
 CONFLICT = 4
-#: Interrupted by Ctrl-C (the shell convention, 128 + SIGINT).
+#: Interrupted by Ctrl-C (the shell convention, 128 + SIGINT), whatever the command.
 INTERRUPTED = 130
+
+MEANINGS: dict[int, str] = {
+    OK: "success",
+    FAILURE: "runtime failure (store unreachable or not set up, a failing processor, a refusal)",
+    USAGE: "bad usage or input (bad option, bad JSON or UUID, unknown event type or processor)",
+    CONFIG: "configuration error (no config found, unknown key, a module that does not import)",
+    CONFLICT: "concurrency conflict (append --expected-version does not match)",
+    INTERRUPTED: "interrupted (Ctrl-C), from any command",
+}
 
 
 def exit_code_for(error: EsctlError) -> int:

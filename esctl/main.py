@@ -14,20 +14,19 @@ import typer
 from esctl import __version__
 from esctl.commands import processing, project, stream, transfer
 from esctl.context import Session
+from esctl.exit_codes import INTERRUPTED, MEANINGS
+from esctl.parser import EsctlCommand, EsctlGroup
 
 HELP = """Operate an esctl event store and its processors.
 
 Settings come from eventsourcery.toml (found in this folder or a parent), overridden by
-ESCTL_* environment variables (ESCTL_STORE__URL for [store] url) and by the options below.
+ESCTL_* environment variables (ESCTL_STORE__URL for [store] url) and by the options below,
+which may also follow the command (esctl tail --config other.toml). NO_COLOR=1 turns
+colours off.
 
 \b
 Exit codes:
-  0  success
-  1  runtime failure (a failing processor in status, store unreachable, refused)
-  2  bad usage or input (malformed JSON, body not an object, unknown type, bad UUID)
-  3  configuration error (no config found, unknown key, import failure)
-  4  concurrency conflict (append --expected-version mismatch)
-
+""" + "".join(f"  {code:<3}  {text}\n" for code, text in MEANINGS.items()) + """
 \b
 Example:
   esctl init && esctl setup && esctl tail --follow
@@ -35,8 +34,8 @@ Example:
 
 app = typer.Typer(
     name="esctl",
+    cls=EsctlGroup,
     help=HELP,
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,  # plain help: Rich would double the start-up time
@@ -76,22 +75,25 @@ def main(
     ctx.call_on_close(session.close)
 
 
-app.command("init")(project.init)
-app.command("config")(project.config)
-app.command("setup")(project.setup)
-app.command("run")(processing.run)
-app.command("status")(processing.status)
-app.command("tail")(stream.tail)
-app.command("events")(stream.events)
-app.command("append")(stream.append)
-app.command("export")(transfer.export)
-app.command("import")(transfer.import_)
-app.command("replay")(processing.replay)
-app.command("reset")(processing.reset)
-app.command("errors")(processing.errors)
-app.command("retry")(processing.retry)
+app.command("init", cls=EsctlCommand)(project.init)
+app.command("config", cls=EsctlCommand)(project.config)
+app.command("setup", cls=EsctlCommand)(project.setup)
+app.command("run", cls=EsctlCommand)(processing.run)
+app.command("status", cls=EsctlCommand)(processing.status)
+app.command("tail", cls=EsctlCommand)(stream.tail)
+app.command("events", cls=EsctlCommand)(stream.events)
+app.command("append", cls=EsctlCommand)(stream.append)
+app.command("export", cls=EsctlCommand)(transfer.export)
+app.command("import", cls=EsctlCommand)(transfer.import_)
+app.command("replay", cls=EsctlCommand)(processing.replay)
+app.command("reset", cls=EsctlCommand)(processing.reset)
+app.command("errors", cls=EsctlCommand)(processing.errors)
+app.command("retry", cls=EsctlCommand)(processing.retry)
 
 
 def run() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # between parsing and the commands' own handling
+        raise SystemExit(INTERRUPTED) from None

@@ -7,8 +7,11 @@ few seconds. Rich is imported only when something is drawn, so ``esctl --help`` 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +28,41 @@ if TYPE_CHECKING:
 PROGRESS_LOG_INTERVAL = 5.0
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: object) -> str:
+    """``text`` with control characters escaped (``\\n``, ``\\x1b``, ``\\u2028``).
+
+    Everything printed from the store goes through this (type names, aggregate ids, bodies,
+    processor names, error texts): a hostile value can neither split a line nor send a
+    terminal escape sequence.
+    """
+    return _UNPRINTABLE.sub(_escape, str(text))
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029]")
+
+
+def safe_json(text: str) -> str:
+    """JSON text with the control characters JSON leaves raw (DEL, C1, U+2028/9) written as
+    ``\\u`` escapes: the same value, harmless on a terminal."""
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def colours_wanted(stream: Any) -> bool:
+    """Colours on a terminal, unless ``NO_COLOR`` is set (https://no-color.org)."""
+    return is_terminal(stream) and not os.environ.get("NO_COLOR")
+
+
 def redact(text: str) -> str:
     """``text`` with every password removed (the library's one rule, any DSN form)."""
     from esctl_lib import redact_secrets
@@ -33,8 +71,9 @@ def redact(text: str) -> str:
 
 
 def one_line(text: str) -> str:
-    """``text`` on one line, passwords redacted."""
-    return redact("; ".join(part.strip() for part in str(text).splitlines() if part.strip()))
+    """``text`` on one line, passwords redacted, control characters escaped."""
+    return printable(redact("; ".join(part.strip() for part in str(text).splitlines()
+                                      if part.strip())))
 
 
 def is_terminal(stream: Any) -> bool:
@@ -52,7 +91,7 @@ def console(*, stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     terminal = is_terminal(stream)
     return Console(file=stream, stderr=stderr, highlight=False, soft_wrap=not terminal,
-                   width=None if terminal else 100_000, no_color=not terminal)
+                   width=None if terminal else 100_000, no_color=not colours_wanted(stream))
 
 
 # -- messages ---------------------------------------------------------------------------
@@ -61,7 +100,7 @@ def console(*, stderr: bool = False) -> Console:
 def error(message: str) -> None:
     """One line on stderr: ``esctl: error: ...``."""
     text = one_line(message)
-    if is_terminal(sys.stderr):
+    if colours_wanted(sys.stderr):
         from rich.markup import escape
 
         console(stderr=True).print(f"[bold red]esctl: error:[/] {escape(text)}")
@@ -71,24 +110,30 @@ def error(message: str) -> None:
 
 def note(message: str) -> None:
     """A message for the person at the terminal (stderr, so stdout stays data)."""
-    sys.stderr.write(redact(message) + "\n")
+    sys.stderr.write(printable(redact(message)) + "\n")
 
 
 def line(text: str) -> None:
-    """One line of data on stdout."""
-    sys.stdout.write(text + "\n")
+    """One line of data on stdout (control characters escaped)."""
+    sys.stdout.write(printable(text) + "\n")
 
 
 def json_out(value: Any) -> None:
     """A JSON document on stdout."""
-    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(safe_json(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+                     + "\n")
 
 
 def confirm(question: str, *, yes: bool) -> bool:
     """Ask on a terminal unless ``yes``; off a terminal there is nobody to ask: proceed."""
     if yes or not is_terminal(sys.stdin):
         return True
-    return typer.confirm(question, default=False, err=True)
+    try:
+        return typer.confirm(question, default=False, err=True)
+    except typer.Abort as e:  # Typer turns Ctrl-C and end-of-input into Abort
+        if isinstance(e.__context__, KeyboardInterrupt):
+            raise KeyboardInterrupt from None  # exit 130, as everywhere
+        return False
 
 
 # -- events -----------------------------------------------------------------------------
@@ -108,23 +153,23 @@ class EventPrinter:
 
         self._json = event_json
         self.as_json = as_json
-        self._console = console() if is_terminal(sys.stdout) and not as_json else None
+        self._console = console() if colours_wanted(sys.stdout) and not as_json else None
 
     def __call__(self, event: Event) -> None:
         if self.as_json:
-            sys.stdout.write(self._json(event) + "\n")
+            sys.stdout.write(safe_json(self._json(event)) + "\n")
             return
-        body = json.dumps(event.body, ensure_ascii=False, separators=(",", ":"), default=str)
-        head = (f"{event.id:>7} {_time(event.created_at)} {event.aggregate_id} "
+        body = printable(json.dumps(event.body, ensure_ascii=False, separators=(",", ":"),
+                                    default=str))
+        head = (f"{event.id:>7} {_time(event.created_at)} {printable(event.aggregate_id)} "
                 f"v{event.version}")
+        kind = printable(event.type)
         if self._console is None:
-            sys.stdout.write(f"{head} {event.type} {body}\n")
+            sys.stdout.write(f"{head} {kind} {body}\n")
             return
         from rich.markup import escape
 
-        self._console.print(
-            f"[dim]{escape(head)}[/] [bold cyan]{escape(event.type)}[/] {escape(body)}"
-        )
+        self._console.print(f"[dim]{escape(head)}[/] [bold cyan]{escape(kind)}[/] {escape(body)}")
 
     def flush(self) -> None:
         """Push buffered output out (before waiting for more events)."""
@@ -147,7 +192,9 @@ def _ago(seconds: float) -> str:
 def _state(p: Any) -> str:
     colour = {"running": "green", "idle": "green", "failing": "bold red", "parked": "yellow",
               "standby": "blue"}.get(p.state, "dim")
-    where = f" (pid {p.pid} on {p.host})" if p.pid and p.state in (
+    from rich.markup import escape
+
+    where = f" (pid {p.pid} on {escape(printable(p.host))})" if p.pid and p.state in (
         "running", "idle", "failing", "parked", "standby", "starting") else ""
     return f"[{colour}]{p.state}[/]{where}"
 
@@ -158,13 +205,13 @@ def status_table(report: StatusReport) -> None:
     from rich.table import Table
 
     out = console()
-    out.print(f"store [bold]{escape(report.store_url)}[/] ({report.backend}, schema version "
+    out.print(f"store [bold]{escape(printable(report.store_url))}[/] ({report.backend}, schema version "
               f"{report.schema_version}): {report.total_events} events, head {report.head}")
     horizon = report.horizon
     if horizon and horizon.get("pending"):
         out.print(f"[yellow]{horizon['pending']} committed events are not readable yet[/]: "
                   f"transaction of pid {horizon.get('pid')} "
-                  f"({escape(str(horizon.get('application') or '?'))}, open "
+                  f"({escape(printable(horizon.get('application') or '?'))}, open "
                   f"{_ago(horizon.get('age_seconds') or 0)}) is still in progress")
     if not report.processors:
         out.print("no processors configured (\\[app] processors)")
@@ -175,7 +222,7 @@ def status_table(report: StatusReport) -> None:
         table.add_column(column, justify="right" if column in (
             "position", "head", "lag", "lag age", "parked") else "left")
     for p in report.processors:
-        table.add_row(escape(p.name), p.kind, str(p.position), str(p.head), str(p.lag_events),
+        table.add_row(escape(printable(p.name)), p.kind, str(p.position), str(p.head), str(p.lag_events),
                       _ago(p.lag_seconds), _state(p), str(p.parked) if p.parked else "-",
                       escape(one_line(p.last_error or "-")), style=None)
     out.print(table)
@@ -196,7 +243,8 @@ def parked_table(parked: Sequence[Any]) -> None:
     for p in parked:
         attempts = "queued" if p.queued else str(p.attempts)
         failed = _time(dt.datetime.fromtimestamp(p.last_failed_at, dt.UTC))
-        table.add_row(escape(p.processor), str(p.event_id), escape(p.event_type), attempts,
+        table.add_row(escape(printable(p.processor)), str(p.event_id),
+                      escape(printable(p.event_type)), attempts,
                       failed, escape(one_line(p.error)))
     out.print(table)
 
@@ -207,12 +255,12 @@ def settings_table(settings: Settings) -> None:
     from rich.table import Table
 
     out = console()
-    out.print(f"config file: {escape(str(settings.config_file or '(none found)'))}")
+    out.print(f"config file: {escape(printable(settings.config_file or '(none found)'))}")
     table = Table(show_edge=False, pad_edge=False)
     for column in ("setting", "value", "from"):
         table.add_column(column)
     for key, value, source in settings_rows(settings):
-        table.add_row(escape(key), escape(json.dumps(value)), source)
+        table.add_row(escape(key), escape(printable(json.dumps(value))), source)
     out.print(table)
 
 
@@ -223,7 +271,7 @@ def settings_rows(settings: Settings) -> list[tuple[str, Any, str]]:
     rows = []
     for section in ("store", "app", "processing", "logging"):
         values = getattr(settings, section)
-        for key in values.__slots__:
+        for key in (f.name for f in dataclasses.fields(values)):
             value = getattr(values, key)
             if section == "store" and key == "url" and value:
                 value = mask_url(value)

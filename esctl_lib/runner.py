@@ -282,7 +282,8 @@ class Runner:
     def _start(self, ctx: Any, child: _Child) -> None:
         process = ctx.Process(target=_child_main, args=(child.target, self.settings),
                               name=child.name, daemon=False)
-        process.start()
+        with _children_ignore_sigint():
+            process.start()
         child.process, child.started_at, child.restart_at, child.exit_code = (
             process, time.monotonic(), None, None)
         log.info("started %s (pid %s)", child.name, process.pid)
@@ -367,6 +368,25 @@ class Runner:
                 c.process.kill()
             c.process.join()
             c.exit_code = c.process.exitcode
+
+
+@contextlib.contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """Children started in the block inherit SIGINT ignored: a Ctrl-C reaches the whole
+    foreground process group, and one landing while a child's interpreter starts up kills
+    it with ``Fatal Python error: init_import_site``. The runner forwards the stop instead
+    (SIGTERM); a child handles SIGINT again once it has set its own handlers. A SIGINT sent
+    to the runner meanwhile is held (blocked, not ignored) and delivered afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def describe_exit(code: int | None) -> str:

@@ -1,16 +1,95 @@
-"""The public API is what esctl_lib.__all__ says: locked here so changes are deliberate."""
+"""The public API is what esctl_lib.__all__ says: locked here so changes are deliberate,
+and the CLI reaches the library only through it."""
+
+import ast
+from pathlib import Path
 
 import esctl_lib
 
-FOUNDATION = {
-    "Aggregate", "AggregateError", "BodyEncoder", "ConcurrencyError", "ConfigError",
-    "DuplicateEventError", "DuplicateEventTypeError", "EsctlError", "Event", "EventError",
-    "EventRegistry", "EventStore", "InvalidEventError", "Page", "ProcessingError",
-    "ProcessorLockedError", "Repository", "SchemaError", "SerializationError", "StoreError",
-    "StoreUnavailableError", "TrackerError", "Transaction", "UnknownEventError",
-    "UnknownEventTypeError", "collect_handlers", "default_encoder", "default_registry",
-    "handles", "mask_url", "open_store", "type_name_for",
-}
+CLI = Path(__file__).resolve().parents[1] / "esctl"
+
+#: The public API, exactly: a name added or removed here is a deliberate API change.
+PUBLIC_API = [
+    "Aggregate",
+    "AggregateError",
+    "Application",
+    "BatchTransaction",
+    "BodyEncoder",
+    "ConcurrencyError",
+    "ConfigError",
+    "DuplicateEventError",
+    "DuplicateEventTypeError",
+    "EsctlError",
+    "Event",
+    "EventError",
+    "EventRegistry",
+    "EventStore",
+    "ImportResult",
+    "InvalidEventError",
+    "Page",
+    "ParkedEvent",
+    "ProcessingError",
+    "Processor",
+    "ProcessorLock",
+    "ProcessorLockedError",
+    "ProcessorState",
+    "ProcessorStatus",
+    "Projector",
+    "Reactor",
+    "Repository",
+    "RetryPolicy",
+    "Runner",
+    "RunnerSettings",
+    "SchemaError",
+    "SerializationError",
+    "Settings",
+    "StatusReport",
+    "StoreError",
+    "StoreUnavailableError",
+    "TrackerError",
+    "Transaction",
+    "UnknownEventError",
+    "UnknownEventTypeError",
+    "aggregate_events",
+    "append_one",
+    "collect_handlers",
+    "config_template",
+    "default_encoder",
+    "default_registry",
+    "event_json",
+    "event_record",
+    "export_events",
+    "handles",
+    "handles_all",
+    "import_events",
+    "init_config",
+    "is_locked",
+    "load_app",
+    "load_events",
+    "load_settings",
+    "lock_holder",
+    "mask_url",
+    "open_configured_store",
+    "open_store",
+    "parked_events",
+    "parse_body",
+    "process_available",
+    "processor_lock",
+    "read_state",
+    "read_states",
+    "record_state",
+    "replay_processor",
+    "reset_processor",
+    "retry_parked_events",
+    "retry_policy",
+    "run_processor",
+    "run_processors",
+    "setup_all",
+    "status_report",
+    "tail_events",
+    "type_name_for",
+    "wait_for",
+]
 
 
 def test_all_is_sorted_and_unique() -> None:
@@ -22,8 +101,8 @@ def test_every_exported_name_exists() -> None:
     assert missing == []
 
 
-def test_the_foundation_api_is_exported() -> None:
-    assert set(esctl_lib.__all__) >= FOUNDATION
+def test_the_public_api_is_exactly_the_locked_list() -> None:
+    assert esctl_lib.__all__ == PUBLIC_API
 
 
 def test_every_error_derives_from_the_root() -> None:
@@ -39,3 +118,27 @@ def test_importing_the_library_does_not_import_ui_or_drivers() -> None:
             "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def _library_imports(path: Path) -> list[tuple[int, str, str]]:
+    """``(line, module, name)`` for every import of esctl_lib in a source file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("esctl_lib"):
+            found += [(node.lineno, node.module or "", a.name) for a in node.names]
+        elif isinstance(node, ast.Import):
+            found += [(node.lineno, a.name, "") for a in node.names
+                      if a.name.startswith("esctl_lib")]
+    return found
+
+
+def test_the_cli_imports_only_public_library_names() -> None:
+    private = [f"{path.relative_to(CLI.parent)}:{line}: {module} {name}".strip()
+               for path in sorted(CLI.rglob("*.py"))
+               for line, module, name in _library_imports(path)
+               if module != "esctl_lib" or name not in esctl_lib.__all__]
+    assert private == []
+
+
+def test_the_cli_import_check_sees_the_cli() -> None:
+    assert sum(len(_library_imports(p)) for p in CLI.rglob("*.py")) > 10

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 import typer
 
-from esctl import render
-from esctl.context import handle_errors, session
+from esctl import exit_codes, render
+from esctl.context import (
+    configured_processor,
+    fail,
+    handle_errors,
+    interrupt_exits_130,
+    require_known_processor,
+    session,
+)
 from esctl.exit_codes import FAILURE
+from esctl.parser import at_least
 
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="The processor's name.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the outcome as JSON.")]
 
 
 @handle_errors
@@ -22,12 +32,16 @@ def run(
     = None,
     once: Annotated[bool, typer.Option(
         "--once", help="Process everything up to the current head, then exit.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="With --once: print each processor's position afterwards as "
+                       "JSON.")] = False,
 ) -> None:
     """Run processors (all, or the named ones).
 
-    Each runs in its own process, restarted if it dies, until Ctrl-C or SIGTERM
-    (or, with --once, until it reaches the head). Logs to stderr (or the
-    [logging] file).
+    Each runs in its own process, restarted if it dies, until Ctrl-C (exit 130)
+    or SIGTERM (exit 0 when every processor stopped cleanly); with --once, in
+    this process until each reaches the head. Logs to stderr (or the [logging]
+    file).
 
     \b
     Example:
@@ -35,7 +49,18 @@ def run(
     """
     from esctl_lib import run_processors
 
-    code = run_processors(session(ctx).app, names or (), once=once)
+    if as_json and not once:
+        raise fail("--json needs --once (a continuous run prints only its log)",
+                   exit_codes.USAGE)
+    s = session(ctx)
+    selected = [configured_processor(s, name) for name in names or ()]
+    with interrupt_exits_130():
+        code = run_processors(s.app, names or (), once=once)
+    if as_json:
+        store = s.store()
+        done = selected or list(s.app.processors.values())
+        render.json_out({"exit_code": code, "head": store.latest_position(),
+                         "processors": {p.name: store.get_tracker(p.name) for p in done}})
     raise typer.Exit(code)
 
 
@@ -75,6 +100,7 @@ def replay(
     allow_side_effects: Annotated[bool, typer.Option(
         "--allow-side-effects", help="Replay a reactor although it repeats its side "
                                      "effects.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Rebuild a processor from scratch.
 
@@ -89,22 +115,28 @@ def replay(
     from esctl_lib import replay_processor
 
     s = session(ctx)
-    processor = s.app.processor(name)
+    processor = configured_processor(s, name)
     store = s.store()
     if not render.confirm(f"Rebuild {name} from scratch in {store.display_url}?", yes=yes):
         raise typer.Exit(FAILURE)
     with render.progress(f"replay {name}") as progress:
         handled = replay_processor(store, processor, allow_side_effects=allow_side_effects,
                                    progress=progress)
-    render.note(f"replayed {name}: {handled} events handled")
+    if as_json:
+        render.json_out({"processor": name, "handled": handled,
+                         "position": store.get_tracker(name)})
+    else:
+        render.note(f"replayed {name}: {handled} events handled")
 
 
 @handle_errors
 def reset(
     ctx: typer.Context,
     name: NameArgument,
-    to: Annotated[int, typer.Option("--to", metavar="ID", help="The new position (event id).", min=0)] = 0,
+    to: Annotated[int, typer.Option("--to", metavar="ID", help="The new position (event id).",
+                                    callback=at_least(0))] = 0,
     yes: YesOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Move a processor's position without processing.
 
@@ -118,12 +150,15 @@ def reset(
     from esctl_lib import reset_processor
 
     s = session(ctx)
-    s.app.processor(name)
+    configured_processor(s, name)
     store = s.store()
     if not render.confirm(f"Move {name} to position {to} in {store.display_url}?", yes=yes):
         raise typer.Exit(FAILURE)
     old = reset_processor(store, name, position=to)
-    render.note(f"moved {name} from position {old} to {to}")
+    if as_json:
+        render.json_out({"processor": name, "from": old, "to": to})
+    else:
+        render.note(f"moved {name} from position {old} to {to}")
 
 
 @handle_errors
@@ -144,10 +179,13 @@ def errors(
     """
     from esctl_lib import parked_events
 
-    parked = parked_events(session(ctx).store(), name)
+    s = session(ctx)
+    store = s.store()
+    if name is not None:
+        require_known_processor(s, store, name)
+    parked = parked_events(store, name)
     if as_json:
-        render.json_out([{f: getattr(p, f) for f in p.__slots__} | {"queued": p.queued}
-                         for p in parked])
+        render.json_out([dataclasses.asdict(p) | {"queued": p.queued} for p in parked])
     else:
         render.parked_table(parked)
 
@@ -157,7 +195,9 @@ def retry(
     ctx: typer.Context,
     name: NameArgument,
     event_id: Annotated[int | None, typer.Argument(
-        metavar="EVENT_ID", help="Only this parked event (default: all of the processor's).")] = None,
+        metavar="EVENT_ID", help="Only this parked event (default: all of the processor's).")]
+    = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Queue parked events for another try.
 
@@ -169,5 +209,11 @@ def retry(
     """
     from esctl_lib import retry_parked_events
 
-    count = retry_parked_events(session(ctx).store(), name, event_id=event_id)
-    render.note(f"queued {count} parked event(s) of {name} for a retry")
+    s = session(ctx)
+    store = s.store()
+    require_known_processor(s, store, name)
+    count = retry_parked_events(store, name, event_id=event_id)
+    if as_json:
+        render.json_out({"processor": name, "queued": count})
+    else:
+        render.note(f"queued {count} parked event(s) of {name} for a retry")

@@ -11,6 +11,7 @@ import typer
 from esctl import render
 from esctl.context import fail, handle_errors, session
 from esctl.exit_codes import USAGE
+from esctl.parser import at_least
 
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per line, with "
                                                          "every event field.")]
@@ -25,9 +26,10 @@ def tail(
         "--aggregate", "-a", metavar="ID", help="Only events of this aggregate id.")] = None,
     after: Annotated[int | None, typer.Option(
         "--from", metavar="ID", help="Start after this position (event id), e.g. a processor's position "
-                       "from esctl status.", min=0)] = None,
+                       "from esctl status.", callback=at_least(0))] = None,
     last: Annotated[int | None, typer.Option(
-        "--last", "-n", metavar="N", help="Start with the last N matching events.", min=0)] = None,
+        "--last", "-n", metavar="N", help="Start with the last N matching events.",
+        callback=at_least(0))] = None,
     follow: Annotated[bool, typer.Option(
         "--follow", "-f", help="Keep printing new events as they are committed, until "
                                "Ctrl-C.")] = False,
@@ -36,7 +38,9 @@ def tail(
     """Print events in global order.
 
     From the beginning, after a position (--from), or the last N (--last);
-    --follow keeps printing new events as they are committed, until Ctrl-C.
+    --follow keeps printing new events as they are committed, until Ctrl-C
+    (exit 130). A --type that is neither registered by [app] events nor stored
+    is refused (exit 2), so --follow never waits for a typo.
 
     \b
     Example:
@@ -46,17 +50,18 @@ def tail(
 
     if after is not None and last is not None:
         raise fail("give --from or --last, not both", USAGE)
-    store = session(ctx).store(as_stored=True)
+    s = session(ctx)
+    store = s.store(as_stored=True)
     printer = render.EventPrinter(as_json=as_json)
     events = tail_events(store, types=types, aggregate_id=aggregate, after=after, last=last,
-                         follow=follow)
+                         follow=follow, known_types=lambda: s.registry)
     try:
         for event in events:
             printer(event)
             if follow:
                 printer.flush()
-    except KeyboardInterrupt:
-        printer.flush()  # Ctrl-C is how --follow ends: a normal exit
+    finally:
+        printer.flush()  # what was printed before a Ctrl-C (exit 130) stays printed
 
 
 @handle_errors
@@ -102,7 +107,7 @@ def append(
         help="The body: a JSON object, @file.json, or - for stdin.")] = "{}",
     expected_version: Annotated[int | None, typer.Option(
         "--expected-version", metavar="N", help="Fail (exit 4) unless the aggregate is at this version.",
-        min=0)] = None,
+        callback=at_least(0))] = None,
     correlation_id: Annotated[str | None, typer.Option(
         "--correlation-id", metavar="UUID", help="Correlation id (a UUID).")] = None,
     causation_id: Annotated[str | None, typer.Option(

@@ -11,6 +11,7 @@ import typer
 from esctl import render
 from esctl.context import handle_errors, session
 from esctl.exit_codes import FAILURE
+from esctl.parser import at_least
 
 
 @handle_errors
@@ -21,7 +22,7 @@ def export(
     types: Annotated[list[str] | None, typer.Option(
         "--type", "-t", metavar="TYPE", help="Only events of this type (repeat for several).")] = None,
     after: Annotated[int, typer.Option(
-        "--from", metavar="ID", help="Start after this position (event id).", min=0)] = 0,
+        "--from", metavar="ID", help="Start after this position (event id).", callback=at_least(0))] = 0,
 ) -> None:
     """Export the stream (or a slice) as JSON lines.
 
@@ -52,7 +53,7 @@ def import_(
         "--allow-unknown-type", help="Import types no configured event module "
                                      "registers.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", help="Events per transaction.",
-                                            min=1)] = 1000,
+                                            callback=at_least(1))] = 1000,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
     = False,
 ) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 from esctl_lib.errors import InvalidEventError
-from esctl_lib.events import Event, normalize_uuid
+from esctl_lib.events import Event, EventRegistry, normalize_uuid
 from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, EventStore
 
 
@@ -23,6 +23,7 @@ def tail_events(
     stop: threading.Event | None = None,
     idle_timeout: float = 0.5,
     page_size: int = DEFAULT_PAGE_SIZE,
+    known_types: EventRegistry | Callable[[], EventRegistry] | None = None,
 ) -> Iterator[Event]:
     """Events in global order, in constant memory.
 
@@ -30,12 +31,18 @@ def tail_events(
     only the last ``last`` matching events are shown. With ``follow`` the iterator keeps
     yielding events as they are committed (woken by the store's push where it has one)
     until ``stop`` is set. ``types`` and ``aggregate_id`` filter.
+
+    With ``known_types`` (a registry, or a function returning one, called only when some
+    type is not stored), a type that is neither stored nor registered raises
+    :class:`InvalidEventError` at once, so following a misspelt type never waits forever.
     """
     if after is not None and last is not None:
         raise InvalidEventError("give a start position or a number of last events, not both")
     if (after is not None and after < 0) or (last is not None and last < 0):
         raise InvalidEventError("positions and counts must be >= 0")
     type_filter = list(types) if types else None
+    if type_filter and known_types is not None:
+        check_types_known(store, type_filter, known_types)
     aggregate = normalize_uuid(aggregate_id, "aggregate id") if aggregate_id is not None else None
     if aggregate is not None:
         return _aggregate_tail(store, aggregate, type_filter, after, last, follow,
@@ -89,6 +96,35 @@ def _aggregate_tail(
         for event in _follow(store, head, types, stop, idle_timeout, page_size):
             if event.aggregate_id == aggregate:
                 yield event
+
+
+def unknown_types(
+    store: EventStore,
+    types: Collection[str],
+    known_types: EventRegistry | Callable[[], EventRegistry],
+) -> list[str]:
+    """Those of ``types`` that no stored event has and ``known_types`` does not register."""
+    unstored = [t for t in types if not store.read_page(0, types=[t], limit=1).events]
+    if not unstored:
+        return []
+    registry = known_types() if callable(known_types) else known_types
+    return [t for t in unstored if not registry.is_known(t)]
+
+
+def check_types_known(
+    store: EventStore,
+    types: Collection[str],
+    known_types: EventRegistry | Callable[[], EventRegistry],
+) -> None:
+    """Raise :class:`InvalidEventError` naming the types that are neither stored nor
+    registered (see :func:`unknown_types`)."""
+    unknown = unknown_types(store, types, known_types)
+    if unknown:
+        names = ", ".join(repr(t) for t in unknown)
+        raise InvalidEventError(
+            f"no event of type {names} is stored and no module in [app] events registers "
+            f"{'it' if len(unknown) == 1 else 'them'}"
+        )
 
 
 def start_for_last(store: EventStore, last: int, types: list[str] | None = None) -> int:

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -68,17 +71,46 @@ def _export_to_path(
     page_size: int,
 ) -> int:
     path = path.resolve()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            count = export_events(store, f, types=types, after=after, progress=progress,
-                                  page_size=page_size)
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    temporary: list[str] = []
+    with _removed_on_sigterm(temporary):
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        temporary.append(tmp)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+                count = export_events(store, f, types=types, after=after, progress=progress,
+                                      page_size=page_size)
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        finally:
+            temporary.clear()
     return count
+
+
+@contextmanager
+def _removed_on_sigterm(paths: list[str]) -> Iterator[None]:
+    """While the block runs, a SIGTERM first removes ``paths``, then ends the process as
+    SIGTERM would have (its default action kills at once, so no ``except``/``finally``
+    would remove a temporary file). Only where SIGTERM has its default action, in the
+    main thread; a program with its own SIGTERM handler keeps it."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        for path in paths:
+            Path(path).unlink(missing_ok=True)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @dataclass(frozen=True, slots=True)

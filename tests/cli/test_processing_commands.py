@@ -101,13 +101,6 @@ def test_run_once_runs_only_the_named_processor(app_cli: Cli, backend: Backend) 
     assert backend.open().trackers().get("cli_noticer", 0) == 0
 
 
-def test_an_unknown_processor_name_is_a_configuration_error(app_cli: Cli,
-                                                            backend: Backend) -> None:
-    result = app_cli("run", "--once", "nope")
-    assert result.exit_code == 3
-    assert "no processor named 'nope'" in one_error_line(result)
-
-
 def test_replay_rebuilds_a_projection_identical_to_the_original(
     app_cli: Cli, backend: Backend
 ) -> None:

@@ -1,0 +1,147 @@
+"""How ``esctl`` parses and explains itself, on top of Typer's command classes.
+
+- Usage errors are one line, ``esctl: error: …`` (exit 2), not Click's three-line block.
+- Global options (``--config``, ``--store-url``, ``--schema``, ``--log-level``) are accepted
+  after the command too: ``esctl tail --config x.toml`` means ``esctl --config x.toml tail``.
+- Help shows arguments by their metavar (``NAME``), not with a Python type (``NAME <str>``).
+- Ctrl-C anywhere (parsing included) exits 130.
+
+Only Typer's public classes are used (``typer.core.TyperGroup`` / ``TyperCommand``, the
+``cls`` hooks Typer documents) and Click's documented ``Command`` methods they inherit.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import typer
+from typer.core import TyperCommand, TyperGroup
+
+from esctl import exit_codes, render
+
+
+def _takes_value(param: Any) -> bool:
+    return bool(param.param_type_name == "option" and not param.is_flag and not param.count)
+
+
+def _value_options(params: Sequence[Any]) -> set[str]:
+    return {opt for p in params if _takes_value(p) for opt in p.opts}
+
+
+def hoist_global_options(group: Any, ctx: Any, args: list[str]) -> list[str]:
+    """``args`` with the group's own options that follow the command moved before it."""
+    global_values = _value_options(group.params)
+    global_flags = {opt for p in group.params if p.param_type_name == "option"
+                    and not _takes_value(p) for opt in p.opts} - set(ctx.help_option_names)
+    index = 0
+    while index < len(args):  # find the command: the first word that is no option (value)
+        token = args[index]
+        if token == "--" or not token.startswith("-"):
+            break
+        index += 2 if token in global_values else 1
+    if index >= len(args) or args[index] == "--":
+        return args
+    command = group.get_command(ctx, args[index])
+    if command is None:
+        return args
+    command_values = _value_options(command.params)
+    moved: list[str] = []
+    rest: list[str] = []
+    position = index + 1
+    while position < len(args):
+        token = args[position]
+        name = token.split("=", 1)[0]
+        if token == "--":
+            rest.extend(args[position:])
+            break
+        if name in global_values or name in global_flags:
+            takes = name in global_values and "=" not in token
+            moved.extend(args[position:position + 1 + takes])
+            position += 1 + takes
+            continue
+        takes = token in command_values
+        rest.extend(args[position:position + 1 + takes])
+        position += 1 + takes
+    return [*args[:index], *moved, args[index], *rest]
+
+
+def _usage_error(error: typer.TyperException) -> int:
+    ctx = getattr(error, "ctx", None)
+    message = error.format_message()
+    if ctx is not None:
+        message += f" (see: {ctx.command_path} --help)"
+    render.error(message)
+    return int(getattr(error, "exit_code", exit_codes.USAGE))
+
+
+class EsctlCommand(TyperCommand):
+    """A command whose help names arguments by metavar and whose usage line reads plainly."""
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                name = param.metavar or param.name.upper()
+                arguments.append((name + ("..." if param.nargs != 1 else ""), record[1]))
+            else:
+                options.append(record)
+        if arguments:
+            with formatter.section("Arguments"):
+                formatter.write_dl(arguments)
+        if options:
+            with formatter.section("Options"):
+                formatter.write_dl(options)
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name != "argument":
+                continue
+            name = (param.metavar or param.name.upper()) + ("..." if param.nargs != 1 else "")
+            pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+
+class EsctlGroup(TyperGroup):
+    """The top-level group: one-line usage errors, global options anywhere, exit 130."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args:
+            args = ["--help"]
+        return list(super().parse_args(ctx, hoist_global_options(self, ctx, list(args))))
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             windows_expand_args: bool = True, **extra: Any) -> Any:
+        try:
+            code = super().main(args, prog_name or "esctl", complete_var,
+                                standalone_mode=False,
+                                windows_expand_args=windows_expand_args, **extra)
+        except typer.TyperException as e:  # Click's usage errors derive from it
+            code = _usage_error(e)
+        except typer.Abort:
+            code = exit_codes.FAILURE
+        except KeyboardInterrupt:
+            code = exit_codes.INTERRUPTED
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else exit_codes.OK)
+
+
+def at_least(minimum: int) -> Any:
+    """An option callback refusing numbers below ``minimum`` (a usage error, exit 2).
+
+    Used instead of Typer's ``min=``, whose help reads ``[x>=0]``.
+    """
+
+    def check(value: int | None) -> int | None:
+        if value is not None and value < minimum:
+            raise typer.BadParameter(f"must be {minimum} or more, got {value}")
+        return value
+
+    return check
