@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -165,7 +164,7 @@ def readable(store: EventStore, position: int, timeout: float = 30.0) -> None:
     On PostgreSQL an event becomes readable once no older writing transaction of the
     server is still open, and other test suites may hold one open for a moment.
     """
-    deadline = time.monotonic() + timeout
-    while store.latest_position() < position:
-        assert time.monotonic() < deadline, f"event {position} never became readable"
-        time.sleep(0.01)
+    from esctl_lib.testing import eventually
+
+    eventually(lambda: store.latest_position() >= position, timeout=timeout,
+               what=f"event {position} to become readable")

@@ -100,6 +100,7 @@ def test_the_error_handler_keeps_messages_on_one_line_without_passwords() -> Non
     assert "app:***@db" in line
 
 
+@pytest.mark.postgres
 def test_an_unreachable_store_exits_1_without_the_password(project: Path) -> None:
     require_postgres()
     cli = Cli({"ESCTL_STORE__URL": "postgresql://app:hunter2@127.0.0.1:1/nowhere",

@@ -251,14 +251,9 @@ def test_retry_of_an_event_that_is_not_parked_exits_2(parking_cli: Cli) -> None:
 
 
 def _wait_for(predicate: Any, timeout: float = 30.0) -> bool:
-    import time
+    from esctl_lib.testing import eventually
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+    return bool(eventually(predicate, timeout=timeout))
 
 
 def test_run_processes_new_events_until_sigterm(backend: Backend, project: Path) -> None:

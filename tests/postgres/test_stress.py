@@ -10,9 +10,13 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
+import pytest
+
 from esctl_lib import ConcurrencyError, Event
 from esctl_lib.stores.postgres import PostgresStore
 from tests.postgres.conftest import PgSpec
+
+pytestmark = pytest.mark.slow
 
 WRITERS = 8
 EVENTS_PER_WRITER = 2000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -193,15 +194,10 @@ def test_a_parked_reactor_event_emits_when_retried(store: EventStore) -> None:
     assert [e.type for e in store.read_after(0)].count("proc_item_noticed") == 2
 
 
-def wait_until(condition: object, timeout: float = 10.0) -> bool:
-    import time
+def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> bool:
+    from esctl_lib.testing import eventually
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        time.sleep(0.02)
-    return False
+    return bool(eventually(condition, timeout=timeout))
 
 
 def test_wait_for_is_not_fooled_by_a_parked_event(store: EventStore) -> None:

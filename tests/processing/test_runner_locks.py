@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 
 from esctl_lib.processing.locks import is_locked, lock_file_path, lock_holder, processor_lock
 from tests.backends import StoreSpec
@@ -74,14 +75,10 @@ def test_a_held_lock_checks_as_still_held(store_spec: StoreSpec) -> None:
         assert lock.check()
 
 
-def _eventually(attempt: object, tries: int = 50) -> bool:
-    import time
+def _eventually(attempt: Callable[[], object], timeout: float = 5.0) -> bool:
+    from esctl_lib.testing import eventually
 
-    for _ in range(tries):
-        if attempt():  # type: ignore[operator]
-            return True
-        time.sleep(0.1)
-    return False
+    return bool(eventually(attempt, timeout=timeout))
 
 
 def test_an_unsafe_processor_name_gets_a_hashed_lock_file(tmp_path: object,

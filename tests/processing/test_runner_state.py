@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 
 import pytest
 
@@ -19,6 +18,7 @@ from esctl_lib.processing.state import (
     record_standby,
     record_state,
 )
+from esctl_lib.testing import eventually
 
 
 def test_a_recorded_state_reads_back(store: EventStore) -> None:
@@ -93,13 +93,11 @@ def test_a_standby_is_recorded_when_no_live_instance_is(store: EventStore) -> No
 
 
 def _wait_for_state(store: EventStore, name: str, wanted: str) -> ProcessorState:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    def reached() -> ProcessorState | None:
         state = read_state(store, name)
-        if state is not None and state.state == wanted:
-            return state
-        time.sleep(0.02)
-    raise AssertionError(f"{name} never reached {wanted}: {read_state(store, name)}")
+        return state if state is not None and state.state == wanted else None
+
+    return eventually(reached, timeout=10, what=f"{name} to reach {wanted}")
 
 
 def test_the_recorder_writes_a_state_change_from_its_thread(store: EventStore) -> None:
@@ -128,6 +126,6 @@ def test_the_recorder_reports_a_lost_lock_once(store: EventStore) -> None:
     recorder = StateRecorder(store, "p", interval=0.02, check=lambda: False,
                              on_lost=lambda: lost.append(True))
     recorder.start()
-    time.sleep(0.3)
-    recorder.stop()
+    eventually(lambda: lost, what="the lost lock to be reported")
+    recorder.stop()  # joins the recorder's thread: no report can come after this
     assert lost == [True]

@@ -186,6 +186,7 @@ def test_a_stop_during_the_retry_sleep_ends_the_worker(store: EventStore) -> Non
     stop_and_join(thread, stop)
 
 
+@pytest.mark.slow
 def test_a_rare_type_catches_up_over_many_other_events_in_a_handful_of_reads(
     store_spec: StoreSpec,
 ) -> None:

@@ -14,7 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.todo.conftest import ROOT
+
+pytestmark = pytest.mark.slow
 
 README = ROOT / "README.md"
 

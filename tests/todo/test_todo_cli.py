@@ -13,6 +13,8 @@ import pytest
 from tests.todo.conftest import EXAMPLE
 from tests.todo.e2e import Deployment, deploy
 
+pytestmark = pytest.mark.slow
+
 TODO = [sys.executable, str(EXAMPLE / "todo.py")]
 
 

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,6 +14,7 @@ import pytest
 
 from esctl_lib import Settings, load_settings
 from esctl_lib.app import import_path
+from esctl_lib.testing import eventually
 from tests.backends import StoreSpec
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -77,17 +77,16 @@ def start_runner(spec: StoreSpec, out_dir: Path, *processors: str, log_name: str
 
 def wait_until(check: Callable[[], T], *, timeout: float = 20.0, what: str = "condition",
                proc: subprocess.Popen[str] | None = None) -> T:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds,
+    or at once if ``proc`` (a runner) exits first."""
+
+    def checked() -> T:
         result = check()
-        if result:
-            return result
-        if proc is not None and proc.poll() is not None:
+        if not result and proc is not None and proc.poll() is not None:
             raise AssertionError(f"runner exited ({proc.returncode}) before {what}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+        return result
+
+    return eventually(checked, timeout=timeout, what=what)
 
 
 def stop(proc: subprocess.Popen[str], *, timeout: float = 20.0) -> int:
