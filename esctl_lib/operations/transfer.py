@@ -11,6 +11,7 @@ uuid is already stored, so an interrupted import can simply be run again.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import tempfile
@@ -21,7 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from esctl_lib.errors import ConcurrencyError, InvalidEventError, UnknownEventTypeError
+from esctl_lib.errors import (
+    ConcurrencyError,
+    EsctlError,
+    InvalidEventError,
+    UnknownEventTypeError,
+)
 from esctl_lib.events import Event, EventRegistry
 from esctl_lib.operations.records import event_json, parse_record
 from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, EventStore, Transaction
@@ -73,14 +79,18 @@ def _export_to_path(
     path = path.resolve()
     temporary: list[str] = []
     with _removed_on_sigterm(temporary):
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        temporary.append(tmp)
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        temporary.append(tmp)  # before it exists: a SIGTERM from here on removes it
         try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
                 count = export_events(store, f, types=types, after=after, progress=progress,
                                       page_size=page_size)
                 os.fsync(f.fileno())
             os.replace(tmp, path)
+        except OSError as e:  # a missing folder, no permission, a full disk
+            Path(tmp).unlink(missing_ok=True)
+            raise EsctlError(f"cannot write {path}: {e.strerror or e}") from e
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

@@ -175,6 +175,16 @@ def test_import_of_a_missing_file_exits_2(cli: Cli, backend: Backend) -> None:
     assert "cannot read" in one_error_line(result)
 
 
+def test_export_into_a_missing_folder_is_one_line_and_leaves_nothing(
+    cli: Cli, backend: Backend, project: Path
+) -> None:
+    fill(backend.open())
+    result = cli("export", str(project / "missing" / "backup.jsonl"))
+    assert result.exit_code == 1
+    assert "cannot write" in one_error_line(result)
+    assert not (project / "missing").exists()
+
+
 def test_import_off_a_terminal_logs_its_progress(cli: Cli, backend: Backend) -> None:
     fill(backend.open())
     exported = cli("export").stdout

@@ -21,7 +21,14 @@ from typing import IO
 import pytest
 
 from esctl_lib import Event
-from tests.cli.conftest import AGGREGATE, ALL_PROCESSORS, Backend, add, write_config
+from tests.cli.conftest import (
+    AGGREGATE,
+    ALL_PROCESSORS,
+    Backend,
+    add,
+    make_backend,
+    write_config,
+)
 
 DEADLINE = 60.0
 
@@ -114,11 +121,13 @@ def test_sigterm_stops_the_runner_cleanly_with_exit_0(runner: subprocess.Popen[s
 
 
 @pytest.fixture
-def sqlite_backend(blank: Backend) -> Backend:
-    if blank.backend != "sqlite":
-        pytest.skip("the temporary file is the same on every backend")
-    blank.open().setup()
-    return blank
+def sqlite_backend(tmp_path: Path) -> Iterator[Backend]:
+    """A set-up SQLite store (the temporary file is the same on every backend)."""
+    backend = make_backend("sqlite", tmp_path)
+    backend.open().setup()
+    yield backend
+    for store in backend.opened:
+        store.close()
 
 
 def test_sigterm_during_export_leaves_no_temporary_file(sqlite_backend: Backend,
@@ -146,7 +155,10 @@ def test_sigterm_during_export_leaves_no_temporary_file(sqlite_backend: Backend,
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert sorted(p.name for p in project.iterdir()) == []
+    assert [p.name for p in project.iterdir() if p.name != target.name] == []
+    if target.exists():  # the signal came after the rename: the export is whole
+        with target.open(encoding="utf-8") as f:
+            assert sum(1 for _ in f) == 50_000
 
 
 def _on_a_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> str:
