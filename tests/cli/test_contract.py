@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -17,7 +18,7 @@ from typer.testing import CliRunner
 
 from esctl.context import handle_errors
 from esctl.main import app
-from esctl_lib import Event, InvalidEventError
+from esctl_lib import Event, EventStore, InvalidEventError
 from tests.cli.conftest import (
     AGGREGATE,
     ALL_PROCESSORS,
@@ -230,16 +231,25 @@ def test_retry_json_reports_how_many_were_queued(hostile_cli: Cli) -> None:
 HOSTILE_TYPE = "evil\nline\x1b[2J\x9b"
 
 
+def _plant_hostile(store: EventStore, body: dict[str, Any]) -> Event:
+    """An event whose stored type holds control characters. The library refuses such a
+    name on append, so it is written the way another tool or an old version could have:
+    a valid event, then its ``type`` column changed in SQL."""
+    stored = store.append([Event(type="placeholder_type", aggregate_id=AGGREGATE, body=body)])[0]
+    with store.transaction() as tx:
+        tx.execute(f"UPDATE events SET type = {tx.placeholder} WHERE id = {tx.placeholder}",
+                   (HOSTILE_TYPE, stored.id))
+    readable(store, stored.id)
+    return stored
+
+
 def _no_raw_controls(text: str) -> None:
     assert "\x1b" not in text
     assert "\x9b" not in text
 
 
 def test_tail_escapes_control_characters_in_type_and_body(cli: Cli, backend: Backend) -> None:
-    store = backend.open()
-    stored = store.append([Event(type=HOSTILE_TYPE, aggregate_id=AGGREGATE,
-                                 body={"note": "a\x1b]0;title\x07b\u2028c"})])[0]
-    readable(store, stored.id)
+    _plant_hostile(backend.open(), {"note": "a\x1b]0;title\x07b\u2028c"})
     result = cli("tail")
     assert result.exit_code == 0, result.output
     [line] = result.stdout.splitlines()
@@ -249,8 +259,7 @@ def test_tail_escapes_control_characters_in_type_and_body(cli: Cli, backend: Bac
 
 
 def test_events_escapes_control_characters(cli: Cli, backend: Backend) -> None:
-    store = backend.open()
-    store.append([Event(type=HOSTILE_TYPE, aggregate_id=AGGREGATE, body={})])
+    _plant_hostile(backend.open(), {})
     result = cli("events", AGGREGATE)
     assert result.exit_code == 0, result.output
     [line] = result.stdout.splitlines()
@@ -258,9 +267,7 @@ def test_events_escapes_control_characters(cli: Cli, backend: Backend) -> None:
 
 
 def test_tail_json_keeps_the_type_exact(cli: Cli, backend: Backend) -> None:
-    store = backend.open()
-    stored = store.append([Event(type=HOSTILE_TYPE, aggregate_id=AGGREGATE, body={})])[0]
-    readable(store, stored.id)
+    _plant_hostile(backend.open(), {})
     result = cli("tail", "--json")
     [line] = result.stdout.splitlines()
     _no_raw_controls(line)
