@@ -159,6 +159,7 @@ class OrderingContract(ContractBase):
         x, y = self._pair(store)
         assert x.id is not None and y.id is not None
         seen = _Seen()
+        assert x.created_at is not None and y.created_at is not None
         later = max(x.created_at.timestamp(), y.created_at.timestamp()) + 60
 
         def lag(position: int) -> tuple[int, float]:
