@@ -74,9 +74,9 @@ def replay_processor(
 def reset_processor(store: EventStore, name: str, *, position: int = 0) -> int:
     """Put a processor's tracker at ``position`` without processing; returns the old one.
 
-    ``position`` is 0 or the id of a readable event; the processor then handles exactly
-    the events after it in stream order. Its tables are left as they are (replay rebuilds
-    them).
+    ``position`` is 0 or a readable place in the stream (on PostgreSQL: a readable event's
+    id); the processor then handles exactly the events after it in stream order. Its
+    tables are left as they are (replay rebuilds them).
     """
     _check_reset_target(store, position)
     with holding(store, name):
@@ -86,7 +86,7 @@ def reset_processor(store: EventStore, name: str, *, position: int = 0) -> int:
 
 
 def _check_reset_target(store: EventStore, position: int) -> None:
-    """Raise :class:`InvalidEventError` unless ``position`` is 0 or a readable event's id.
+    """Raise :class:`InvalidEventError` unless ``position`` is 0 or a readable place.
 
     "Past the head" is decided in stream order (on PostgreSQL a readable event may have a
     greater id than the head). Elsewhere than 0 the position must be a fixed place in the
