@@ -74,17 +74,37 @@ def replay_processor(
 def reset_processor(store: EventStore, name: str, *, position: int = 0) -> int:
     """Put a processor's tracker at ``position`` without processing; returns the old one.
 
-    Its tables are left as they are (replay rebuilds them).
+    ``position`` is 0 or a readable place in the stream (on PostgreSQL: a readable event's
+    id); the processor then handles exactly the events after it in stream order. Its
+    tables are left as they are (replay rebuilds them).
     """
-    if position < 0:
-        raise InvalidEventError(f"position must be >= 0, got {position}")
-    head = store.latest_position()
-    if position > head:
-        raise InvalidEventError(f"position {position} is past the head of the stream ({head})")
+    _check_reset_target(store, position)
     with holding(store, name):
         old = store.get_tracker(name)
         store.reset_tracker(name, position)
     return old
+
+
+def _check_reset_target(store: EventStore, position: int) -> None:
+    """Raise :class:`InvalidEventError` unless ``position`` is 0 or a readable place.
+
+    "Past the head" is decided in stream order (on PostgreSQL a readable event may have a
+    greater id than the head). Elsewhere than 0 the position must be a fixed place in the
+    stream (see :meth:`EventStore.stream_keys`): on PostgreSQL an id not committed yet
+    would later move a tracker left there past events it never handled.
+    """
+    if position < 0:
+        raise InvalidEventError(f"position must be >= 0, got {position}")
+    if position == 0:
+        return
+    head = store.latest_position()
+    keys = store.stream_keys([position, head])
+    past = f"position {position} is past the head of the stream ({head})"
+    if keys[position] > keys[head]:
+        raise InvalidEventError(past)
+    if keys[position].id != position:
+        raise InvalidEventError(past if position > head else
+                                f"position {position} is not the id of a stored event")
 
 
 def parked_events(store: EventStore, name: str | None = None) -> list[ParkedEvent]:

@@ -83,12 +83,10 @@ def _aggregate_tail(
     page_size: int,
 ) -> Iterator[Event]:
     head = store.latest_position()
-    events = [e for e in store.read_aggregate(aggregate) if (e.id or 0) <= head]
+    events = in_stream_order(store, store.read_aggregate(aggregate), after=after or 0,
+                             until=head)
     if types is not None:
         events = [e for e in events if e.type in types]
-    if after is not None:
-        # One aggregate's events commit one after another, so their ids rise with version.
-        events = [e for e in events if (e.id or 0) > after]
     if last is not None:
         events = events[-last:] if last else []
     yield from events
@@ -96,6 +94,21 @@ def _aggregate_tail(
         for event in _follow(store, head, types, stop, idle_timeout, page_size):
             if event.aggregate_id == aggregate:
                 yield event
+
+
+def in_stream_order(
+    store: EventStore, events: Collection[Event], *, after: int, until: int
+) -> list[Event]:
+    """Those of stored ``events`` that lie after position ``after`` and not after ``until``
+    in stream order, sorted in stream order (one round trip for their keys).
+
+    One aggregate's history is in version order; on PostgreSQL its events may sit in
+    another order in the stream, and a readable one may have a greater id than the head.
+    """
+    keys = store.stream_keys([e.id or 0 for e in events] + [after, until])
+    low, high = keys[after], keys[until]
+    picked = [e for e in events if low < keys[e.id or 0] <= high]
+    return sorted(picked, key=lambda e: keys[e.id or 0])
 
 
 def unknown_types(

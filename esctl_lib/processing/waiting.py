@@ -7,14 +7,16 @@
         ...  # the read model is not there yet
 
 Stream order, not id order, decides what "past" means (see :meth:`EventStore.read_page`):
-a tracker has reached ``position`` when nothing lies after the tracker up to ``position``.
+a tracker has reached ``position`` when its stream key is at or past that of ``position``
+(:meth:`EventStore.stream_keys`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
-from esctl_lib.stores.base import EventStore
+from esctl_lib.stores.base import EventStore, StreamKey
 
 _FIRST_POLL = 0.002
 _MAX_POLL = 0.05
@@ -29,20 +31,22 @@ def is_readable(store: EventStore, position: int) -> bool:
     if position <= 0:
         return True
     head = store.latest_position()
-    if head == position:
-        return True
-    # Readable means "not after the readable head" in stream order (not id order).
-    return bool(head) and bool(store.read_page(position, until=head, limit=1).events)
+    return _readable(store.stream_keys([position, head]), position, head)
 
 
 def has_reached(store: EventStore, processor_name: str, position: int) -> bool:
     """True when the processor's tracker is at or past ``position`` in stream order."""
     if position <= 0:
         return True
-    if not is_readable(store, position):
-        return False
+    head = store.latest_position()
     tracker = store.get_tracker(processor_name)
-    return not store.read_page(tracker, limit=1, until=position).events
+    keys = store.stream_keys([position, head, tracker])
+    return _readable(keys, position, head) and keys[tracker] >= keys[position]
+
+
+def _readable(keys: Mapping[int, StreamKey], position: int, head: int) -> bool:
+    # The event is stored (a fixed place in the stream) and not after the readable head.
+    return keys[position].id == position and keys[position] <= keys[head]
 
 
 def wait_for(store: EventStore, processor_name: str, position: int, timeout: float) -> bool:

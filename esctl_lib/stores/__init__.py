@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from esctl_lib.errors import ConfigError
-from esctl_lib.stores.base import EventStore, Page, ReaderHorizon, Transaction
+from esctl_lib.stores.base import EventStore, Page, ReaderHorizon, StreamKey, Transaction
 from esctl_lib.stores.dsn import classify, mask_url
 from esctl_lib.stores.locks import ProcessorLock
 
@@ -15,6 +15,7 @@ __all__ = [
     "Page",
     "ProcessorLock",
     "ReaderHorizon",
+    "StreamKey",
     "Transaction",
     "mask_url",
     "open_store",

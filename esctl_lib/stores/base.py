@@ -4,6 +4,8 @@ A store keeps events in one global stream. Positions are event ids. A backend ma
 its stream by something finer than the id (PostgreSQL orders by writing transaction, then
 id, so that no reader ever skips an event committed late), so the only ways to move along
 the stream are :meth:`EventStore.read_page` and what is built on it: never ``id > n``.
+Whether one position lies before another is asked of the store too:
+:meth:`EventStore.stream_keys` gives keys that compare as the stream is ordered.
 
 Everything that must commit together (projection rows, a tracker position, events a
 reactor emits) goes through one :class:`Transaction` from :meth:`EventStore.transaction`.
@@ -27,7 +29,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from esctl_lib.errors import ConfigError, DuplicateEventError, InvalidEventError
 from esctl_lib.events import Event, EventRegistry, default_registry, normalize_uuid
@@ -45,6 +47,18 @@ def quote_identifier(name: str) -> str:
     if not _IDENTIFIER_RE.match(name):
         raise ValueError(f"invalid SQL identifier {name!r}: use letters, digits and underscores")
     return f'"{name}"'
+
+
+class StreamKey(NamedTuple):
+    """Where a position sits in the stream: keys compare as the stream is ordered.
+
+    ``tx`` is what the backend orders by before the id (PostgreSQL: the writing
+    transaction), 0 on a backend whose stream is in id order; ``id`` is the event id the
+    key belongs to (0 before the first event).
+    """
+
+    tx: int
+    id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +286,22 @@ class EventStore(ABC):
     @abstractmethod
     def existing_uuids(self, uuids: Collection[str]) -> set[str]:
         """Which of these event uuids are already stored."""
+
+    def stream_keys(self, positions: Collection[int]) -> dict[int, StreamKey]:
+        """The stream key of each of ``positions``, in one round trip: ``a`` lies before
+        ``b`` in the stream exactly when ``keys[a] < keys[b]`` (never compare the ids).
+
+        This default is id order, where every position is its own key (memory, SQLite).
+        PostgreSQL orders by writing transaction, then id; there a position that is no
+        stored event's id takes the key of the greatest event id below it (as
+        :meth:`read_page` reads it), and ``keys[p].id != p`` says that ``p`` is no fixed
+        place in the stream: an id not committed yet may take a key of its own later.
+        """
+        return {p: StreamKey(0, p) for p in positions}
+
+    def stream_key(self, position: int) -> StreamKey:
+        """The stream key of one position (see :meth:`stream_keys`)."""
+        return self.stream_keys([position])[position]
 
     def oldest_time_after(
         self, position: int, *, types: Collection[str] | None = None

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from esctl_lib import EventStore
+from esctl_lib import Event, EventStore
 from esctl_lib.testing import EventStoreContract
+from esctl_lib.testing.contract.ordering import append_out_of_order
 from tests.backends import Location, backend_params, fresh_location
 
 
@@ -36,3 +37,10 @@ class TestEveryBackend(EventStoreContract):
         if self.location.backend == "memory":
             return None
         return functools.partial(self.location.open)
+
+    def commit_out_of_order(
+        self, store: EventStore, first: Event, second: Event
+    ) -> list[Event] | None:
+        if self.location.backend != "postgres":
+            return None
+        return append_out_of_order(store, first, second)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 from collections.abc import Collection
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
 from esctl_lib.events import Event
-from esctl_lib.stores.base import Page, ReaderHorizon
+from esctl_lib.stores.base import Page, ReaderHorizon, StreamKey
 from esctl_lib.stores.postgres.decode import decode_rows
 from esctl_lib.stores.postgres.errors import translate_errors
 from esctl_lib.stores.postgres.pool import cursor
@@ -24,13 +24,6 @@ from esctl_lib.stores.postgres.stream import COLUMNS, HORIZON, key_of
 
 if TYPE_CHECKING:
     from esctl_lib.stores.postgres.store import PostgresStore
-
-
-class StreamKey(NamedTuple):
-    """Where an event sits in the stream: its writing transaction, then its id."""
-
-    tx: int
-    id: int
 
 
 START = StreamKey(0, 0)
@@ -104,7 +97,12 @@ READABLE_AFTER = (
 LATEST = f"SELECT id FROM events WHERE tx < {HORIZON} ORDER BY tx DESC, id DESC LIMIT 1"
 COUNT = f"SELECT count(*) FROM events WHERE (tx, id) > {key_of('p')} AND tx < {HORIZON}"
 COUNT_TYPES = COUNT + " AND type = ANY(%(types)s::text[])"
-KEY = "SELECT tx::text, id FROM events WHERE id <= %s ORDER BY id DESC LIMIT 1"
+# The stream key of each position: that of the greatest event id at or below it.
+KEYS = """
+SELECT p.pos, k.tx::text, k.id FROM unnest(%s::bigint[]) AS p(pos)
+LEFT JOIN LATERAL (SELECT tx, id FROM events WHERE id <= p.pos
+                   ORDER BY id DESC LIMIT 1) AS k ON true
+"""
 AGGREGATE = (
     f"SELECT {COLUMNS} FROM events WHERE aggregate_id = %s AND version >= %s ORDER BY version"
 )
@@ -220,10 +218,13 @@ class Reads:
         """True when some event after ``position`` is readable now."""
         return bool(self._rows(READABLE_AFTER, {"p": position})[0][0])
 
-    def key(self, position: int) -> StreamKey:
-        """The stream key of ``position``."""
-        rows = self._rows(KEY, (position,))
-        return StreamKey(int(rows[0][0]), int(rows[0][1])) if rows else START
+    def keys(self, positions: Collection[int]) -> dict[int, StreamKey]:
+        """The stream key of each position (``START`` for one below every event)."""
+        wanted = sorted({int(p) for p in positions})
+        if not wanted:
+            return {}
+        return {int(pos): _key(tx, id_) or START
+                for pos, tx, id_ in self._rows(KEYS, (wanted,))}
 
     def horizon(self) -> ReaderHorizon:
         """Who holds the readable horizon back, and how many events wait behind it."""

@@ -65,6 +65,7 @@ from esctl_lib.stores.base import (
     EventStore,
     Page,
     ReaderHorizon,
+    StreamKey,
     quote_identifier,
 )
 from esctl_lib.stores.locks import ProcessorLock
@@ -79,7 +80,7 @@ from esctl_lib.stores.postgres.listen import Listener, Notifier
 from esctl_lib.stores.postgres.lock import PostgresAdvisoryLock
 from esctl_lib.stores.postgres.own_writes import OwnWrites, own_writes_registry
 from esctl_lib.stores.postgres.pool import Checkout, Connections
-from esctl_lib.stores.postgres.reads import Reads, StreamKey
+from esctl_lib.stores.postgres.reads import Reads
 from esctl_lib.stores.postgres.tx import PostgresTransaction
 from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
 
@@ -323,9 +324,10 @@ class PostgresStore(EventStore):
         with self.connection() as conn:
             return existing(conn, valid)
 
-    def stream_key(self, position: int) -> StreamKey:
-        """The ``(transaction, id)`` key that orders ``position`` in the stream."""
-        return self._reads.key(position)
+    def stream_keys(self, positions: Collection[int]) -> dict[int, StreamKey]:
+        """The ``(transaction, id)`` key of each position: that of the greatest event id
+        at or below it (see :meth:`EventStore.stream_keys`)."""
+        return self._reads.keys(positions)
 
     # -- capabilities ----------------------------------------------------------------------
     def reader_horizon(self) -> ReaderHorizon:

@@ -41,6 +41,16 @@ class ContractBase:
     def drop_store(self) -> None:
         """Called after each test, once every store the contract opened is closed."""
 
+    def commit_out_of_order(
+        self, store: EventStore, first: Event, second: Event
+    ) -> list[Event] | None:
+        """Append ``first``, then ``second``, so that ``first`` gets the smaller id yet lies
+        after ``second`` in the stream; return them as stored, in stream order. None (the
+        default) for a backend whose stream is in id order, where commits cannot be
+        interleaved so (``contract.ordering.append_out_of_order`` does it on PostgreSQL).
+        """
+        return None
+
     # -- fixtures and helpers --------------------------------------------------------------
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[EventStore]:

@@ -9,6 +9,7 @@ from esctl_lib.testing.contract.appends import (
     ExpectedVersionContract,
     RefusalContract,
 )
+from esctl_lib.testing.contract.ordering import OrderingContract
 from esctl_lib.testing.contract.parking import ParkingContract
 from esctl_lib.testing.contract.reads import IsolationContract, ReadContract
 from esctl_lib.testing.contract.streams import ConcurrentWritersContract, SubscribeContract
@@ -26,6 +27,7 @@ class EventStoreContract(
     SubscribeContract,
     ConcurrentWritersContract,
     ParkingContract,
+    OrderingContract,
 ):
     """Every case of the store contract. Hooks (see :class:`ContractBase`):
 
@@ -34,6 +36,8 @@ class EventStoreContract(
     - ``store_opener()``: a picklable callable opening the same data in another process,
       or None (the default: concurrent writers run as threads).
     - ``drop_store()``: clean up after a test, once the stores are closed.
+    - ``commit_out_of_order(store, first, second)``: commit two events out of id order
+      where the backend can (PostgreSQL), or None (the default).
     """
 
     #: Cases that take seconds (writers racing); a project's lanes may deselect them.
