@@ -133,7 +133,7 @@ def replay(
 def reset(
     ctx: typer.Context,
     name: NameArgument,
-    to: Annotated[int, typer.Option("--to", metavar="ID", help="The new position (event id).",
+    to: Annotated[int, typer.Option("--to", metavar="ID", help="The new position: 0, or the id of a readable event (compared in stream order).",
                                     callback=at_least(0))] = 0,
     yes: YesOption = False,
     as_json: JsonOption = False,
