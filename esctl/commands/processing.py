@@ -133,8 +133,10 @@ def replay(
 def reset(
     ctx: typer.Context,
     name: NameArgument,
-    to: Annotated[int, typer.Option("--to", metavar="ID", help="The new position: 0, or the id of a readable event (compared in stream order).",
-                                    callback=at_least(0))] = 0,
+    to: Annotated[int, typer.Option(
+        "--to", metavar="ID", callback=at_least(0),
+        help="The new position: 0, or the id of a readable event (compared in stream "
+             "order).")] = 0,
     yes: YesOption = False,
     as_json: JsonOption = False,
 ) -> None:
