@@ -164,7 +164,8 @@ def readable(store: EventStore, position: int, timeout: float = 30.0) -> None:
     On PostgreSQL an event becomes readable once no older writing transaction of the
     server is still open, and other test suites may hold one open for a moment.
     """
+    from esctl_lib.processing.waiting import is_readable
     from esctl_lib.testing import eventually
 
-    eventually(lambda: store.latest_position() >= position, timeout=timeout,
+    eventually(lambda: is_readable(store, position), timeout=timeout,
                what=f"event {position} to become readable")

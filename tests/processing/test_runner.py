@@ -12,6 +12,7 @@ import pytest
 
 from esctl_lib import ConfigError, EventStore, load_app
 from esctl_lib.processing.state import read_state
+from esctl_lib.processing.waiting import is_readable
 from esctl_lib.runner import Runner, RunnerSettings, run
 from tests.backends import StoreSpec
 from tests.processing.runner_apps.apps import RunnerTick, TickCounter, read_notes
@@ -44,7 +45,7 @@ def append_ticks(store: EventStore, count: int, *, aggregates: int = 1) -> None:
     last = 0
     for i in range(count):
         last = store.append([RunnerTick(aggregate_id=ids[i % aggregates])])[0].id or 0
-    wait_until(lambda: store.latest_position() >= last, what="the ticks to be readable")
+    wait_until(lambda: is_readable(store, last), what="the ticks to be readable")
 
 
 def state_of(spec: StoreSpec, name: str) -> str | None:
