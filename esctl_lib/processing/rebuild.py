@@ -172,7 +172,7 @@ class _Rebuild:
         except BaseException as e:
             self._failed(e)
             raise
-        log.info("%s rebuilt: %d events read, %d handled, swapped in at position %d",
+        log.debug("%s rebuilt: %d events read, %d handled, swapped in at position %d",
                  self.name, self.events, self.handled, self.position)
         return RebuildResult(self.name, self.events, self.handled, self.position,
                              time.monotonic() - self.started)
@@ -199,7 +199,7 @@ class _Rebuild:
         self.handled += handled
         self._report()
         if final and not swapped:
-            log.info("%s: the live tables are busy; trying the swap again", self.name)
+            log.debug("%s: the live tables are busy; trying the swap again", self.name)
             time.sleep(SWAP_RETRY_DELAY)
         return swapped
 
@@ -230,7 +230,7 @@ class _Rebuild:
     def _failed(self, error: BaseException) -> None:
         state = FAILED if isinstance(error, Exception) else INTERRUPTED
         text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-        log.warning("%s: the rebuild %s: %s; the live projection is unchanged", self.name,
+        log.debug("%s: the rebuild %s: %s; the live projection is unchanged", self.name,
                     state, text)
         with suppress(EsctlError), self.store.transaction() as tx:
             self.shadow.discard(tx)
