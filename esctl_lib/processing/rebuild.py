@@ -37,6 +37,7 @@ import logging
 import os
 import socket
 import time
+import weakref
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import asdict, dataclass
@@ -60,6 +61,7 @@ _RECORDS_DDL = (
     "handled BIGINT NOT NULL, holder TEXT, started_at DOUBLE PRECISION NOT NULL, "
     "updated_at DOUBLE PRECISION NOT NULL, finished_at DOUBLE PRECISION, error TEXT)"
 )
+_ENSURED: weakref.WeakSet[EventStore] = weakref.WeakSet()
 #: The states of a rebuild record.
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
 #: How long to wait before trying the swap again when the live tables were busy.
@@ -239,9 +241,12 @@ class _Rebuild:
 
 
 def ensure_records_table(store: EventStore) -> None:
-    """Create the table of rebuild records if it is missing."""
+    """Create the table of rebuild records if it is missing (once per store object)."""
+    if store in _ENSURED:
+        return
     with store.transaction() as tx:
         tx.execute(_RECORDS_DDL)
+    _ENSURED.add(store)
 
 
 def rebuild_state(store: EventStore, name: str) -> RebuildState | None:

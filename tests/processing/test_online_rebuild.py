@@ -232,6 +232,23 @@ def test_a_failed_rebuild_is_recorded_with_its_error(live: EventStore) -> None:
     assert state.finished_at is not None and state.position == 20
 
 
+def test_a_ctrl_c_midway_leaves_the_live_state_and_is_recorded_as_interrupted(
+    spec: StoreSpec, live: EventStore
+) -> None:
+    before, tracker, tables = tally(live), live.get_tracker("rb_tally"), table_names(spec, live)
+
+    def interrupt(done: int, total: int) -> None:
+        if done == 30:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        rebuild(Tally(weight=7), live, progress=interrupt)
+    assert (tally(live), live.get_tracker("rb_tally")) == (before, tracker)
+    assert table_names(spec, live) == tables
+    state = rebuild_state(live, "rb_tally")
+    assert state is not None and (state.state, state.position) == ("interrupted", 30)
+
+
 def test_a_succeeded_rebuild_is_recorded(live: EventStore) -> None:
     assert rebuild_state(live, "rb_tally") is None
     rebuild(Tally(), live)
