@@ -361,3 +361,36 @@ def test_the_todo_example_projectors_rebuild_to_the_same_read_models(
     after = (projections.outstanding_todos(store), projections.completed_todos(store),
              projections.scheduled_todos(store))
     assert after == before
+
+
+@pytest.mark.parametrize("shared_store_spec", ["postgres"], indirect=True)
+def test_the_swap_waits_for_a_reader_holding_the_live_table_and_then_goes_through(
+    spec: StoreSpec, live: EventStore
+) -> None:
+    import psycopg
+
+    from tests.backends import POSTGRES_DSN
+
+    reader = psycopg.connect(POSTGRES_DSN)
+    reader.execute(f'SELECT count(*) FROM "{spec.schema}".rb_tally')  # holds its lock
+    at_head: list[int] = []
+
+    def release_once_tried(done: int, total: int) -> None:
+        if done == total == 50:
+            at_head.append(done)
+            if len(at_head) == 1:
+                reader.rollback()  # the swap could not have the lock: let it have it now
+
+    results: list[Any] = []
+    rebuilding = threading.Thread(target=lambda: results.append(
+        rebuild(Tally(weight=4), spec.open(), progress=release_once_tried)))
+    rebuilding.start()
+    try:
+        rebuilding.join(timeout=60)  # a deadline: the rebuild must not wait on the reader
+        assert not rebuilding.is_alive(), "the rebuild blocked on the reader's lock"
+    finally:
+        reader.close()
+        rebuilding.join()
+    assert len(at_head) >= 2  # a swap that gave up, then one that went through
+    assert results[0].position == live.get_tracker("rb_tally") == live.latest_position()
+    assert tally(live) == {agg: 40 for agg in AGGREGATES}
