@@ -11,6 +11,7 @@ from esctl_lib.testing.contract.appends import (
 )
 from esctl_lib.testing.contract.parking import ParkingContract
 from esctl_lib.testing.contract.reads import IsolationContract, ReadContract
+from esctl_lib.testing.contract.shadows import ShadowTablesContract
 from esctl_lib.testing.contract.streams import ConcurrentWritersContract, SubscribeContract
 from esctl_lib.testing.contract.trackers import TrackerContract, TransactionContract
 
@@ -26,6 +27,7 @@ class EventStoreContract(
     SubscribeContract,
     ConcurrentWritersContract,
     ParkingContract,
+    ShadowTablesContract,
 ):
     """Every case of the store contract. Hooks (see :class:`ContractBase`):
 
