@@ -47,6 +47,7 @@ from esctl_lib.operations import (
     init_config,
     parked_events,
     parse_body,
+    rebuild_state,
     replay_processor,
     reset_processor,
     retry_parked_events,
@@ -71,6 +72,7 @@ from esctl_lib.processing import (
     wait_for,
 )
 from esctl_lib.processing.locks import is_locked, lock_holder, processor_lock
+from esctl_lib.processing.rebuild import RebuildResult, RebuildState
 from esctl_lib.processing.state import ProcessorState, read_state, read_states, record_state
 from esctl_lib.repository import Repository
 from esctl_lib.runner import Runner, RunnerSettings
@@ -108,6 +110,8 @@ __all__ = [
     "Projector",
     "Reactor",
     "ReaderHorizon",
+    "RebuildResult",
+    "RebuildState",
     "Repository",
     "RetryPolicy",
     "Runner",
@@ -152,6 +156,7 @@ __all__ = [
     "processor_lock",
     "read_state",
     "read_states",
+    "rebuild_state",
     "record_state",
     "redact_secrets",
     "replay_processor",

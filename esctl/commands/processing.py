@@ -102,11 +102,14 @@ def replay(
                                      "effects.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Rebuild a processor from scratch.
+    """Rebuild a processor from scratch, online.
 
-    Drops and recreates its tables, puts its position at 0 and processes to the
-    head. Refuses while a runner holds the processor; asks for confirmation on
-    a terminal unless --yes; refuses a reactor unless --allow-side-effects.
+    Builds its tables anew beside the live ones, which keep serving reads (and,
+    with esctl run up, keep being updated), then swaps them in with its position
+    in one transaction when the rebuild reaches the head. A failed or
+    interrupted rebuild leaves the live tables and position as they were (esctl
+    status shows why it failed). Asks for confirmation on a terminal unless
+    --yes; refuses a reactor unless --allow-side-effects.
 
     \b
     Example:
@@ -119,14 +122,14 @@ def replay(
     store = s.store()
     if not render.confirm(f"Rebuild {name} from scratch in {store.display_url}?", yes=yes):
         raise typer.Exit(FAILURE)
-    with render.progress(f"replay {name}") as progress:
-        handled = replay_processor(store, processor, allow_side_effects=allow_side_effects,
-                                   progress=progress)
+    with interrupt_exits_130(), render.progress(f"rebuild {name}") as progress:
+        result = replay_processor(store, processor, allow_side_effects=allow_side_effects,
+                                  progress=progress)
     if as_json:
-        render.json_out({"processor": name, "handled": handled,
-                         "position": store.get_tracker(name)})
+        render.json_out(result.to_dict())
     else:
-        render.note(f"replayed {name}: {handled} events handled")
+        render.note(f"rebuilt {name}: {result.handled} events handled, swapped in at "
+                    f"position {result.position} ({result.seconds:.1f} s)")
 
 
 @handle_errors

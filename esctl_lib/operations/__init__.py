@@ -8,6 +8,7 @@ from esctl_lib.operations.append import append_one
 from esctl_lib.operations.init import config_template, init_config
 from esctl_lib.operations.processors import (
     parked_events,
+    rebuild_state,
     replay_processor,
     reset_processor,
     retry_parked_events,
@@ -33,6 +34,7 @@ __all__ = [
     "init_config",
     "parked_events",
     "parse_body",
+    "rebuild_state",
     "replay_processor",
     "reset_processor",
     "retry_parked_events",

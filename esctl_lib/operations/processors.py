@@ -1,7 +1,7 @@
 """Operating processors from the command line: setup, replay, reset and parked events.
 
-Replay and reset take the processor's lock for their whole run, so they refuse while a
-runner holds it and a runner started meanwhile waits as a standby until they finish.
+Reset takes the processor's lock, so it refuses while a runner holds it. Replay rebuilds
+online, beside the live projection, and works while a runner is up.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from esctl_lib.stores.base import EventStore
 if TYPE_CHECKING:
     from esctl_lib.processing.parking import ParkedEvent
     from esctl_lib.processing.processor import Processor
+    from esctl_lib.processing.rebuild import RebuildResult, RebuildState
 
 
 def setup_all(store: EventStore, processors: Iterable[Processor] = ()) -> list[str]:
@@ -53,13 +54,17 @@ def replay_processor(
     *,
     allow_side_effects: bool = False,
     progress: Callable[[int, int], None] | None = None,
-) -> int:
-    """Rebuild a processor from scratch (reset its tables and tracker, process to the head).
+) -> RebuildResult:
+    """Rebuild a processor online: into shadow tables while the live ones keep serving
+    reads (and a runner, if one is up, keeps processing), swapped in atomically at the
+    head with its tracker (see :mod:`esctl_lib.processing.rebuild`). A failed or
+    interrupted rebuild leaves the live projection as it was; :func:`rebuild_state` says
+    how the latest rebuild went.
 
     A reactor would repeat its side effects, so it is refused unless
-    ``allow_side_effects``. Returns how many events were handled.
+    ``allow_side_effects``. ``progress(done, total)`` is called after each batch.
     """
-    from esctl_lib.processing.worker import replay
+    from esctl_lib.processing.rebuild import rebuild
 
     if processor.kind == "reactor" and not allow_side_effects:
         raise ProcessingError(
@@ -67,8 +72,15 @@ def replay_processor(
             "(allow side effects to do it anyway)",
             processor=processor.name,
         )
-    with holding(store, processor.name):
-        return replay(processor, store, progress=progress)
+    return rebuild(processor, store, progress=progress)
+
+
+def rebuild_state(store: EventStore, name: str) -> RebuildState | None:
+    """How processor ``name``'s latest rebuild went (None when it never had one): see
+    :class:`~esctl_lib.processing.rebuild.RebuildState`."""
+    from esctl_lib.processing.rebuild import rebuild_state as read
+
+    return read(store, name)
 
 
 def reset_processor(store: EventStore, name: str, *, position: int = 0) -> int:

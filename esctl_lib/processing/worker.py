@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from esctl_lib.errors import ProcessingError
+from esctl_lib.errors import ProcessingError, TrackerError
 from esctl_lib.processing.batching import BatchTransaction
 from esctl_lib.processing.parking import park, process_parked
 from esctl_lib.processing.processor import Processor
@@ -185,6 +185,12 @@ class _Worker:
 
     # -- failures ------------------------------------------------------------------------
     def _fail(self, error: Exception) -> None:
+        if isinstance(error, TrackerError):
+            # The tracker was moved under this instance (an online rebuild swapped in, or a
+            # reset): its batch was rolled back; carry on from the tracker, at once.
+            log.info("%s: %s; carrying on from the tracker", self.name, error)
+            self.unqueued = self.redo_unqueued = False
+            return
         if self.redo_unqueued:
             # A queued write may have failed under a later event: redo the batch at once,
             # one statement at a time, so the error is pinned on the right event.
@@ -349,26 +355,13 @@ def replay(
     *,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Rebuild a processor from scratch: :meth:`~Processor.reset`, then process to the head.
+    """Rebuild a processor online, into shadow tables swapped in at the head
+    (:func:`~esctl_lib.processing.rebuild.rebuild`); the live projection serves reads
+    meanwhile and is left as it was if the rebuild fails.
 
-    ``progress(done, total)`` is called after each batch (events read of the types it
-    subscribes to). Returns how many events were handled; the first failure is raised.
+    ``progress(done, total)`` is called before the first batch and after each one.
+    Returns how many events were handled; the first failure is raised.
     """
-    processor.reset(store)
-    total = store.count(types=processor.types(store.registry))
-    done = 0
+    from esctl_lib.processing.rebuild import rebuild
 
-    def advance(count: int) -> None:
-        nonlocal done
-        done += count
-        if progress is not None:
-            progress(min(done, total), total)
-
-    if progress is not None:
-        progress(0, total)
-    worker = _Worker(processor, store, stop=threading.Event(), retry=NoRetry(), on_error=None,
-                     on_state=None, idle_timeout=0.0, on_batch=advance)
-    handled = worker.run(once=True)
-    if progress is not None and done < total:
-        progress(total, total)
-    return handled
+    return rebuild(processor, store, progress=progress).handled

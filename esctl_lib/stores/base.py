@@ -12,7 +12,8 @@ reactor emits) goes through one :class:`Transaction` from :meth:`EventStore.tran
 
 What processing and operations need from a backend beyond that is asked of the store, never
 guessed from its type: :meth:`EventStore.processor_lock`, :attr:`EventStore.remote_reads`,
-:meth:`EventStore.reader_horizon`, :meth:`Transaction.relax_durability` and
+:meth:`EventStore.reader_horizon`, :meth:`EventStore.table_shadow`,
+:meth:`Transaction.relax_durability` and
 :meth:`Transaction.sql_variant`. A new backend is one package beside ``sqlite/`` and
 ``postgres/`` that implements these two classes (``stores/sql.py`` has the tracker SQL),
 calls :func:`~esctl_lib.serialization.validate_body` on what it appends, and gets a URL
@@ -29,12 +30,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from esctl_lib.errors import ConfigError, DuplicateEventError, InvalidEventError
 from esctl_lib.events import Event, EventRegistry, default_registry, normalize_uuid
 from esctl_lib.serialization import BodyEncoder, default_encoder
 from esctl_lib.stores.locks import ProcessorLock
+
+if TYPE_CHECKING:
+    from esctl_lib.stores.shadow import TableShadow
 
 T = TypeVar("T")
 
@@ -218,6 +222,11 @@ class EventStore(ABC):
     def processor_lock(self, name: str) -> ProcessorLock:
         """A lock for processor ``name`` on this store's database, not yet acquired."""
         raise ConfigError(f"no processor lock for a {self.backend or type(self).__name__} store")
+
+    def table_shadow(self, key: str, tables: Sequence[str]) -> TableShadow:
+        """Shadow tables beside ``tables`` to rebuild them in and swap them in (an online
+        rebuild of processor ``key``; see :mod:`esctl_lib.stores.shadow`)."""
+        raise ConfigError(f"no online rebuild on a {self.backend or type(self).__name__} store")
 
     def reader_horizon(self) -> ReaderHorizon | None:
         """What keeps committed events unreadable for now, on a store where that can

@@ -29,6 +29,7 @@ from esctl_lib.stores.base import (
 from esctl_lib.stores.encoding import prepare_events
 from esctl_lib.stores.locks import ProcessorLock, describe_self
 from esctl_lib.stores.schema_files import latest_version, schema_files
+from esctl_lib.stores.shadow import TableShadow
 from esctl_lib.stores.sqlite import SqliteTransaction, split_sql, translate_errors
 
 _dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -138,6 +139,12 @@ class MemoryStore(EventStore):
 
     def close(self) -> None:
         self._db.close()
+
+    def table_shadow(self, key: str, tables: Sequence[str]) -> TableShadow:
+        """Shadow tables renamed in the same database (``stores/sqlite/shadow.py``)."""
+        from esctl_lib.stores.sqlite.shadow import RenamedShadow
+
+        return RenamedShadow(key, tables)
 
     def processor_lock(self, name: str) -> ProcessorLock:
         """A lock local to this store object (see :class:`LocalLock`)."""

@@ -197,8 +197,9 @@ def test_replay_json_reports_what_it_handled(app_cli: Cli, backend: Backend) -> 
     result = app_cli("replay", "cli_items", "--yes", "--json")
     assert result.exit_code == 0, result.output
     head = backend.open().latest_position()
-    assert json.loads(result.stdout) == {"processor": "cli_items", "handled": 2,
-                                         "position": head}
+    out = json.loads(result.stdout)
+    assert {k: out[k] for k in ("processor", "handled", "position", "events")} == {
+        "processor": "cli_items", "handled": 2, "position": head, "events": 2}
 
 
 def test_reset_json_reports_the_move(app_cli: Cli, backend: Backend) -> None:

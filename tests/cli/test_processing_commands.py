@@ -114,23 +114,6 @@ def test_replay_rebuilds_a_projection_identical_to_the_original(
     assert store.get_tracker("cli_items") == store.latest_position()
 
 
-def test_replay_refuses_while_a_runner_holds_the_processor(app_cli: Cli,
-                                                           backend: Backend) -> None:
-    store = backend.open()
-    fill(store)
-    app_cli("run", "--once")
-    original = items(store)
-    lock = processor_lock(backend.open(), "cli_items")
-    assert lock.try_acquire()
-    try:
-        result = app_cli("replay", "cli_items", "--yes")
-    finally:
-        lock.close()
-    assert result.exit_code == 1
-    assert "is running" in one_error_line(result)
-    assert items(store) == original
-
-
 def test_replay_refuses_a_reactor_without_allow_side_effects(app_cli: Cli,
                                                              backend: Backend) -> None:
     store = backend.open()

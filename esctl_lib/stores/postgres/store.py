@@ -83,6 +83,7 @@ from esctl_lib.stores.postgres.pool import Checkout, Connections
 from esctl_lib.stores.postgres.reads import Reads
 from esctl_lib.stores.postgres.tx import PostgresTransaction
 from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
+from esctl_lib.stores.shadow import TableShadow
 
 _SETUP_LOCK = 0x65736374  # advisory lock class for setup ("esct"), keyed by schema name
 _ORPHANED: list[Any] = []  # a parent's pools seen after a fork: kept, never closed here
@@ -333,6 +334,12 @@ class PostgresStore(EventStore):
     def reader_horizon(self) -> ReaderHorizon:
         """The oldest in-progress writing transaction, and how many events wait behind it."""
         return self._reads.horizon()
+
+    def table_shadow(self, key: str, tables: Sequence[str]) -> TableShadow:
+        """Shadow tables in a schema of their own (``stores/postgres/shadow.py``)."""
+        from esctl_lib.stores.postgres.shadow import SchemaShadow
+
+        return SchemaShadow(self.schema, key, tables)
 
     def processor_lock(self, name: str) -> ProcessorLock:
         """A session-level advisory lock on a dedicated connection (``postgres/lock.py``)."""

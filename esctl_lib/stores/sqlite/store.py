@@ -20,6 +20,7 @@ from esctl_lib.events import Event, normalize_uuid
 from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, EventStore, Page
 from esctl_lib.stores.locks import ProcessorLock
 from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
+from esctl_lib.stores.shadow import TableShadow
 from esctl_lib.stores.sqlite.errors import translate_errors
 from esctl_lib.stores.sqlite.lock import FileLock, lock_file_path
 from esctl_lib.stores.sqlite.tx import SqliteTransaction, Write
@@ -160,6 +161,12 @@ class SqliteStore(EventStore):
             self._appended.notify_all()
 
     # -- capabilities ----------------------------------------------------------------------
+    def table_shadow(self, key: str, tables: Sequence[str]) -> TableShadow:
+        """Shadow tables renamed in the same database (``stores/sqlite/shadow.py``)."""
+        from esctl_lib.stores.sqlite.shadow import RenamedShadow
+
+        return RenamedShadow(key, tables)
+
     def processor_lock(self, name: str) -> ProcessorLock:
         """An OS file lock on ``<db>.locks/<name>.lock`` (see ``stores.sqlite.lock``)."""
         return FileLock(name, lock_file_path(self.path.resolve(), name))

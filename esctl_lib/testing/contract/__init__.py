@@ -11,7 +11,8 @@ import pytest
 # Plain asserts in the contract's cases explain themselves like a test module's own.
 pytest.register_assert_rewrite(
     *(f"esctl_lib.testing.contract.{m}" for m in ("appends", "base", "ordering", "parking",
-                                                  "reads", "streams", "suite", "trackers"))
+                                                  "reads", "shadows", "streams", "suite",
+                                                  "trackers"))
 )
 
 from esctl_lib.testing.contract.base import ContractBase  # noqa: E402

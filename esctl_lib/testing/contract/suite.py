@@ -12,6 +12,7 @@ from esctl_lib.testing.contract.appends import (
 from esctl_lib.testing.contract.ordering import OrderingContract
 from esctl_lib.testing.contract.parking import ParkingContract
 from esctl_lib.testing.contract.reads import IsolationContract, ReadContract
+from esctl_lib.testing.contract.shadows import ShadowTablesContract
 from esctl_lib.testing.contract.streams import ConcurrentWritersContract, SubscribeContract
 from esctl_lib.testing.contract.trackers import TrackerContract, TransactionContract
 
@@ -28,6 +29,7 @@ class EventStoreContract(
     ConcurrentWritersContract,
     ParkingContract,
     OrderingContract,
+    ShadowTablesContract,
 ):
     """Every case of the store contract. Hooks (see :class:`ContractBase`):
 
