@@ -30,7 +30,7 @@ from esctl_lib.errors import ConfigError
 from esctl_lib.events import EventRegistry, default_registry
 from esctl_lib.stores import open_store
 from esctl_lib.stores.base import EventStore
-from esctl_lib.stores.dsn import classify, redact_secrets, remember_secrets
+from esctl_lib.stores.dsn import redact_secrets, remember_secrets
 
 if TYPE_CHECKING:
     from esctl_lib.processing.processor import Processor
@@ -226,13 +226,12 @@ def open_configured_store(
     kwargs: dict[str, Any] = {}
     if registry is not None:
         kwargs["registry"] = registry
-    if classify(url) == "postgresql":
-        kwargs["connect_timeout"] = settings.store.connect_timeout
     return open_store(
         url,
         base_dir=settings.base_dir,
         schema=settings.store.schema,
         synchronous=settings.store.synchronous,
+        connect_timeout=settings.store.connect_timeout,
         **kwargs,
     )
 

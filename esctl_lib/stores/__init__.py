@@ -28,12 +28,14 @@ def open_store(
     base_dir: str | Path | None = None,
     schema: str | None = None,
     synchronous: str = "FULL",
+    connect_timeout: float | None = None,
     **kwargs: Any,
 ) -> EventStore:
     """Open the store a URL names: ``memory://``, ``sqlite:///path.db`` or ``postgresql://...``.
 
     A relative SQLite path resolves against ``base_dir`` (default: the current directory).
-    ``schema`` puts PostgreSQL tables in a named schema. Backends are imported lazily, so
+    ``schema`` puts PostgreSQL tables in a named schema; ``connect_timeout`` bounds each
+    attempt to connect to a server (a file-based store ignores both). Backends are imported lazily, so
     SQLite users never need psycopg. Extra keyword arguments go to the backend.
     """
     scheme = classify(url) or ""  # a keyword/value DSN (host=... dbname=...) is PostgreSQL
@@ -63,6 +65,8 @@ def open_store(
             raise ConfigError(
                 "PostgreSQL support needs psycopg: pip install 'esctl[postgres]'"
             ) from e
+        if connect_timeout is not None:
+            kwargs["connect_timeout"] = connect_timeout
         store: EventStore = PostgresStore(url, schema=schema, **kwargs)
         return store
     raise ConfigError(

@@ -213,11 +213,6 @@ class EventStore(ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @property
-    def dialect(self) -> str:
-        """The backend's name (an older spelling of :attr:`backend`)."""
-        return self.backend
-
     # -- capabilities ----------------------------------------------------------------------
     def processor_lock(self, name: str) -> ProcessorLock:
         """A lock for processor ``name`` on this store's database, not yet acquired."""

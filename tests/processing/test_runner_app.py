@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from esctl_lib import Event, EventRegistry, EventStore, open_store
+from esctl_lib.testing import eventually
 
 UPCAST_APP = Path(__file__).parent / "runner_apps" / "upcast_app"
 
@@ -33,14 +33,18 @@ def esctl_run(project: Path, log: Path) -> subprocess.Popen[str]:
                                 stdout=out, stderr=out, text=True)
 
 
-def eventually(check: Callable[[], object], *, within: float, proc: subprocess.Popen[str],
-               log: Path) -> None:
-    """Poll ``check`` until it is truthy; fail after ``within`` seconds or if ``proc`` ends."""
-    deadline = time.monotonic() + within
-    while not check():
-        assert proc.poll() is None, f"esctl run exited ({proc.returncode}):\n{log.read_text()}"
-        assert time.monotonic() < deadline, f"timed out; the log:\n{log.read_text()}"
-        time.sleep(0.05)
+def until(check: Callable[[], object], *, within: float, proc: subprocess.Popen[str],
+          log: Path) -> None:
+    """Wait (``esctl_lib.testing.eventually``) until ``check`` is truthy; fail after ``within``
+    seconds, or at once if ``proc`` ends first, showing the log."""
+
+    def checked() -> object:
+        result = check()
+        assert result or proc.poll() is None, (
+            f"esctl run exited ({proc.returncode}):\n{log.read_text()}")
+        return result
+
+    eventually(checked, timeout=within, what=f"the run to get there; the log so far in {log}")
 
 
 def stop(proc: subprocess.Popen[str]) -> int:
@@ -79,7 +83,7 @@ def test_an_upcaster_only_an_events_module_registers_is_applied_under_esctl_run(
         log = project / "run.log"
         proc = esctl_run(project, log)
         try:
-            eventually(lambda: store.get_tracker("up_item_names") >= 2, within=60, proc=proc,
+            until(lambda: store.get_tracker("up_item_names") >= 2, within=60, proc=proc,
                        log=log)
         finally:
             assert stop(proc) == 0, log.read_text()
@@ -118,7 +122,7 @@ def test_runner_children_honour_the_store_connect_timeout(project: Path, closed_
     log = project / "run.log"
     proc = esctl_run(project, log)
     try:
-        eventually(lambda: "up_item_names exited with" in log.read_text(), within=60,
+        until(lambda: "up_item_names exited with" in log.read_text(), within=60,
                    proc=proc, log=log)
     finally:
         stop(proc)

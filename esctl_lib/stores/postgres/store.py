@@ -59,7 +59,6 @@ from psycopg_pool import ConnectionPool
 
 from esctl_lib.errors import ConfigError, InvalidEventError, StoreError
 from esctl_lib.events import Event, normalize_uuid
-from esctl_lib.stores import mask_url
 from esctl_lib.stores.base import (
     DEFAULT_PAGE_SIZE,
     EventStore,
@@ -68,6 +67,7 @@ from esctl_lib.stores.base import (
     StreamKey,
     quote_identifier,
 )
+from esctl_lib.stores.dsn import mask_url
 from esctl_lib.stores.locks import ProcessorLock
 from esctl_lib.stores.postgres.append import append, current_version, existing
 from esctl_lib.stores.postgres.errors import (

@@ -25,7 +25,10 @@ class TransactionContract(ContractBase):
         with store.transaction() as tx:
             tx.append([added()])
             tx.set_tracker("conf_proc", 1)
-        assert store.latest_position() == 1
+        # Readable once no older writing transaction is open (PostgreSQL's horizon: another
+        # session may hold one open for a while).
+        eventually(lambda: store.latest_position() == 1, timeout=30,
+                   what="the committed event to become readable")
         assert store.get_tracker("conf_proc") == 1
 
     def test_appends_in_an_open_transaction_are_unseen_until_it_commits(
