@@ -235,8 +235,8 @@ def status_table(report: StatusReport) -> None:
     """The store line (with the one store head) and one row per processor, fitting the
     terminal: names whole, each error summarised on one line (``esctl status NAME`` and
     ``--json`` have the full text)."""
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     out = _status_console()
     for text in _store_lines(report):
@@ -244,22 +244,31 @@ def status_table(report: StatusReport) -> None:
     if not report.processors:
         out.print("no processors configured (\\[app] processors)")
         return
-    table = Table(show_edge=False, pad_edge=False, expand=False)
-    longest = max(len(printable(p.name)) for p in report.processors)
-    table.add_column("processor", no_wrap=True, min_width=max(9, longest))
-    for column in ("kind", "position", "lag", "lag age", "state", "pid", "parked"):
-        table.add_column(column, no_wrap=True, justify="left" if column in (
-            "kind", "state") else "right")
-    table.add_column("last error", no_wrap=True, overflow="ellipsis", ratio=1, min_width=5)
-    for p in report.processors:
-        lag = f"{p.lag_events}*" if p.waiting_events else str(p.lag_events)
-        table.add_row(escape(printable(p.name)), p.kind, str(p.position), lag,
-                      _ago(p.lag_seconds), _state(p), str(p.pid) if p.pid else "-",
-                      str(p.parked) if p.parked else "-",
-                      escape(_summary(p.last_error or _first(p.problems) or "-")))
+    rows = [_status_row(p) for p in report.processors]
+    table = Table(show_edge=False, pad_edge=False)
+    headers = ("processor", "position", "lag", "age", "state", "parked")
+    used = 0
+    for i, column in enumerate(headers):  # every column but the error keeps its width
+        widest = max(len(column), *(len(Text.from_markup(r[i]).plain) for r in rows))
+        used += widest + 3  # and the " │ " after it
+        table.add_column(column, no_wrap=True, width=widest, justify="left" if column in (
+            "processor", "state") else "right")
+    table.add_column("last error", no_wrap=True, overflow="ellipsis",
+                     max_width=max(10, out.width - used))
+    for row in rows:
+        table.add_row(*row)
     out.print(table)
     if any(p.waiting_events for p in report.processors):
         out.print("* includes events not readable yet (an open transaction holds them back)")
+
+
+def _status_row(p: Any) -> tuple[str, ...]:
+    from rich.markup import escape
+
+    lag = f"{p.lag_events}*" if p.waiting_events else str(p.lag_events)
+    return (escape(printable(p.name)), str(p.position), lag, _ago(p.lag_seconds),
+            _state(p), str(p.parked) if p.parked else "-",
+            escape(_summary(p.last_error or _first(p.problems) or "-")))
 
 
 def _first(items: Sequence[str]) -> str | None:

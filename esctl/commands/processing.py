@@ -89,10 +89,10 @@ def status(
 ) -> None:
     """Show the store and each processor's position, lag, state and health.
 
-    Per processor: kind, position, lag in events and seconds (events not yet
-    readable included), state, pid, parked events and its last error on one
-    line; with NAME, everything about one processor (host, heartbeat age, the
-    error's traceback, tables, a rebuild in progress). A failing, crashed or
+    Per processor: position, lag in events and seconds (events not yet
+    readable included), state, parked events and its last error on one line;
+    with NAME, everything about one processor (kind, host and pid, heartbeat
+    age, the error's traceback, tables, a rebuild in progress). A failing, crashed or
     silent (stale) processor stays unhealthy until it processes successfully
     again. Exits 0 when healthy, 1 when not (for health checks).
 

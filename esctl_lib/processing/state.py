@@ -378,6 +378,10 @@ class StateRecorder:
             self._cond.notify()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        with self._cond:
+            pending, self._pending = self._pending, None
+        if error is None and pending is not None:
+            error = pending[1]  # noted but not written yet
         clear = error is None and not self._failed
         record_state(self._store, self.name, state, pid=self.pid, host=self.host,
                      position=self._position, error=error, clear_error=clear)
