@@ -244,31 +244,37 @@ def status_table(report: StatusReport) -> None:
     if not report.processors:
         out.print("no processors configured (\\[app] processors)")
         return
-    rows = [_status_row(p) for p in report.processors]
+    cells = [_status_cells(p) for p in report.processors]
+    widths = {column: max(len(column), *(len(Text.from_markup(c[column]).plain) for c in cells))
+              for column in cells[0]}
+    shown = [c for c in widths if c != "last error" and (
+        c != "parked" or any(p.parked for p in report.processors))]
+    if "kind" in shown and out.width - sum(widths[c] + 3 for c in shown) < _MIN_ERROR_WIDTH:
+        shown.remove("kind")  # names and errors matter more (esctl status NAME has it)
     table = Table(show_edge=False, pad_edge=False)
-    headers = ("processor", "position", "lag", "age", "state", "parked")
-    used = 0
-    for i, column in enumerate(headers):  # every column but the error keeps its width
-        widest = max(len(column), *(len(Text.from_markup(r[i]).plain) for r in rows))
-        used += widest + 3  # and the " │ " after it
-        table.add_column(column, no_wrap=True, width=widest, justify="left" if column in (
-            "processor", "state") else "right")
+    for column in shown:  # every column but the error keeps its width
+        table.add_column(column, no_wrap=True, width=widths[column], justify="left" if column in (
+            "processor", "kind", "state") else "right")
     table.add_column("last error", no_wrap=True, overflow="ellipsis",
-                     max_width=max(10, out.width - used))
-    for row in rows:
-        table.add_row(*row)
+                     max_width=max(10, out.width - sum(widths[c] + 3 for c in shown)))
+    for c in cells:
+        table.add_row(*(c[column] for column in [*shown, "last error"]))
     out.print(table)
     if any(p.waiting_events for p in report.processors):
         out.print("* includes events not readable yet (an open transaction holds them back)")
 
 
-def _status_row(p: Any) -> tuple[str, ...]:
+_MIN_ERROR_WIDTH = 20
+
+
+def _status_cells(p: Any) -> dict[str, str]:
     from rich.markup import escape
 
     lag = f"{p.lag_events}*" if p.waiting_events else str(p.lag_events)
-    return (escape(printable(p.name)), str(p.position), lag, _ago(p.lag_seconds),
-            _state(p), str(p.parked) if p.parked else "-",
-            escape(_summary(p.last_error or _first(p.problems) or "-")))
+    return {"processor": escape(printable(p.name)), "kind": p.kind,
+            "position": str(p.position), "lag": lag, "age": _ago(p.lag_seconds),
+            "state": _state(p), "parked": str(p.parked) if p.parked else "-",
+            "last error": escape(_summary(p.last_error or _first(p.problems) or "-"))}
 
 
 def _first(items: Sequence[str]) -> str | None:

@@ -131,7 +131,7 @@ def _handled_exception(error: str | None) -> BaseException | None:
     """The exception being handled now, when ``error`` is its text (so a state recorded
     from an ``except`` block, as the worker's and the runner's are, keeps its traceback)."""
     exc = sys.exception()
-    if exc is None or error is None or str(exc) not in error:
+    if exc is None or not error or not str(exc) or str(exc) not in error:
         return None
     return exc
 
@@ -239,7 +239,7 @@ def record_exit(store: EventStore, name: str, *, pid: int, exit_code: int | None
         text = f"process {pid} on {host} exited with {description}"
         if current is not None and (current.pid, current.host) != (pid, host):
             text += " before it recorded its state"
-        if current is not None and current.last_error:
+        if current is not None and current.last_error and current.state != "crashed":
             text += f" (previous error: {_summary(current.last_error)})"
         tx.upsert(_TABLE, {"name": name, "state": "crashed", "pid": pid, "host": host,
                            "last_error": _clip(text), "updated_at": now}, key=("name",))

@@ -13,7 +13,15 @@ from cliapp.processors import Exploder
 
 from esctl_lib import Event, Transaction, handles
 from tests.backends import POSTGRES_DSN
-from tests.cli.conftest import AGGREGATE, OTHER, Backend, Cli, add, write_config
+from tests.cli.conftest import (
+    AGGREGATE,
+    OTHER,
+    Backend,
+    Cli,
+    add,
+    one_error_line,
+    write_config,
+)
 from tests.cli.test_processing_commands import EXPLODER, fill, postgres  # noqa: F401
 
 LONG_NAME = "outstanding_todos_per_customer_and_region"
@@ -109,7 +117,9 @@ def test_status_name_shows_one_processor_in_detail(cli: Cli, project: Path,
 
 def test_status_of_an_unknown_processor_is_a_usage_error(cli: Cli, project: Path) -> None:
     write_config(project, processors=(EXPLODER,))
-    assert cli("status", "nope").exit_code == 2
+    result = cli("status", "nope")
+    assert result.exit_code == 2
+    assert "no processor named 'nope'" in one_error_line(result)
 
 
 def test_the_table_fits_100_columns_with_names_whole(cli: Cli, project: Path,
