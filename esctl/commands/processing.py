@@ -97,7 +97,7 @@ def status(
     again. Exits 0 when healthy, 1 when not (for health checks).
 
     \b
-    Examples:
+    Example:
       esctl status
       esctl status outstanding_todos
       esctl status --check --max-lag 1000 --max-lag-seconds 60
