@@ -324,10 +324,10 @@ def status_detail(report: StatusReport, name: str) -> None:
         ("rebuild", "-" if p.rebuild is None else str(p.rebuild)),
     ]
     for key, value in fields:
-        line(f"{key + ':':<11}{redact(value)}")
+        line(f"{key + ':':<12}{redact(value)}")
     for problem in p.problems:
-        line(f"{'problem:':<11}{redact(problem)}")
-    line(f"{'last error:':<11}{one_line(p.last_error) if p.last_error else '-'}")
+        line(f"{'problem:':<12}{redact(problem)}")
+    line(f"{'last error:':<12}{one_line(p.last_error) if p.last_error else '-'}")
     if p.traceback:
         line("traceback:")
         for text in p.traceback.splitlines():
