@@ -189,43 +189,149 @@ def _ago(seconds: float) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
+_STATE_COLOURS = {"running": "green", "idle": "green", "failing": "bold red",
+                  "crashed": "bold red", "parked": "yellow", "standby": "blue"}
+
+
 def _state(p: Any) -> str:
-    colour = {"running": "green", "idle": "green", "failing": "bold red", "parked": "yellow",
-              "standby": "blue"}.get(p.state, "dim")
     from rich.markup import escape
 
-    where = f" (pid {p.pid} on {escape(printable(p.host))})" if p.pid and p.state in (
-        "running", "idle", "failing", "parked", "standby", "starting") else ""
-    return f"[{colour}]{p.state}[/]{where}"
+    colour = "bold red" if p.problems else _STATE_COLOURS.get(p.state, "dim")
+    return f"[{colour}]{escape(printable(p.state))}[/]"
+
+
+def _width() -> int | None:
+    """The width to draw tables at: ``COLUMNS``, else the terminal's, else 100."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    return None if is_terminal(sys.stdout) else 100
+
+
+def _status_console() -> Console:
+    from rich.console import Console
+
+    return Console(file=sys.stdout, highlight=False, width=_width(), soft_wrap=False,
+                   no_color=not colours_wanted(sys.stdout))
+
+
+def _store_lines(report: StatusReport) -> list[str]:
+    from rich.markup import escape
+
+    lines = [f"store [bold]{escape(printable(report.store_url))}[/] ({report.backend}, schema "
+             f"version {report.schema_version}): {report.total_events} events, head "
+             f"{report.head}"]
+    horizon = report.horizon
+    if horizon and horizon.get("pending"):
+        lines.append(
+            f"[yellow]{horizon['pending']} committed events are not readable yet[/]: "
+            f"transaction of pid {horizon.get('pid')} "
+            f"({escape(printable(horizon.get('application') or '?'))}, open "
+            f"{_ago(horizon.get('age_seconds') or 0)}) is still in progress")
+    return lines
 
 
 def status_table(report: StatusReport) -> None:
-    """The store line and one row per processor."""
-    from rich.markup import escape
+    """The store line (with the one store head) and one row per processor, fitting the
+    terminal: names whole, each error summarised on one line (``esctl status NAME`` and
+    ``--json`` have the full text)."""
     from rich.table import Table
+    from rich.text import Text
 
-    out = console()
-    out.print(f"store [bold]{escape(printable(report.store_url))}[/] ({report.backend}, schema version "
-              f"{report.schema_version}): {report.total_events} events, head {report.head}")
-    horizon = report.horizon
-    if horizon and horizon.get("pending"):
-        out.print(f"[yellow]{horizon['pending']} committed events are not readable yet[/]: "
-                  f"transaction of pid {horizon.get('pid')} "
-                  f"({escape(printable(horizon.get('application') or '?'))}, open "
-                  f"{_ago(horizon.get('age_seconds') or 0)}) is still in progress")
+    out = _status_console()
+    for text in _store_lines(report):
+        out.print(text)
     if not report.processors:
         out.print("no processors configured (\\[app] processors)")
         return
+    cells = [_status_cells(p) for p in report.processors]
+    widths = {column: max(len(column), *(len(Text.from_markup(c[column]).plain) for c in cells))
+              for column in cells[0]}
+    shown = [c for c in widths if c != "last error" and (
+        c != "parked" or any(p.parked for p in report.processors))]
+    if "kind" in shown and out.width - sum(widths[c] + 3 for c in shown) < _MIN_ERROR_WIDTH:
+        shown.remove("kind")  # names and errors matter more (esctl status NAME has it)
     table = Table(show_edge=False, pad_edge=False)
-    for column in ("processor", "kind", "position", "head", "lag", "lag age", "state",
-                   "parked", "last error"):
-        table.add_column(column, justify="right" if column in (
-            "position", "head", "lag", "lag age", "parked") else "left")
-    for p in report.processors:
-        table.add_row(escape(printable(p.name)), p.kind, str(p.position), str(p.head), str(p.lag_events),
-                      _ago(p.lag_seconds), _state(p), str(p.parked) if p.parked else "-",
-                      escape(one_line(p.last_error or "-")), style=None)
+    for column in shown:  # every column but the error keeps its width
+        table.add_column(column, no_wrap=True, width=widths[column], justify="left" if column in (
+            "processor", "kind", "state") else "right")
+    table.add_column("last error", no_wrap=True, overflow="ellipsis",
+                     max_width=max(10, out.width - sum(widths[c] + 3 for c in shown)))
+    for c in cells:
+        table.add_row(*(c[column] for column in [*shown, "last error"]))
     out.print(table)
+    if any(p.waiting_events for p in report.processors):
+        out.print("* includes events not readable yet (an open transaction holds them back)")
+
+
+_MIN_ERROR_WIDTH = 20
+
+
+def _status_cells(p: Any) -> dict[str, str]:
+    from rich.markup import escape
+
+    lag = f"{p.lag_events}*" if p.waiting_events else str(p.lag_events)
+    return {"processor": escape(printable(p.name)), "kind": p.kind,
+            "position": str(p.position), "lag": lag, "age": _ago(p.lag_seconds),
+            "state": _state(p), "parked": str(p.parked) if p.parked else "-",
+            "last error": escape(_summary(p.last_error or _first(p.problems) or "-"))}
+
+
+def _first(items: Sequence[str]) -> str | None:
+    return items[0] if items else None
+
+
+def _summary(text: str) -> str:
+    """The first non-blank line of ``text``, redacted and escaped."""
+    first = next((part for part in str(text).splitlines() if part.strip()), "")
+    return printable(redact(first.strip()))
+
+
+def status_check(report: StatusReport) -> None:
+    """``--check``: one line per reason the processors are unhealthy, or ``ok``."""
+    problems = report.problems
+    for problem in problems:
+        line(redact(problem))
+    if not problems:
+        line(f"ok: {len(report.processors)} processor(s) healthy")
+
+
+def status_json(report: StatusReport, name: str | None = None) -> Any:
+    """The report as JSON; with ``name``, that processor's part with the store's facts."""
+    data = report.to_dict()
+    if name is None:
+        return data
+    [processor] = [p for p in data["processors"] if p["name"] == name]
+    return {"store": data["store"], "horizon": data["horizon"], **processor}
+
+
+def status_detail(report: StatusReport, name: str) -> None:
+    """Everything about one processor, one field a line; the traceback in full."""
+    p = report.processor(name)
+    assert p is not None
+    age = "-" if p.heartbeat_age is None else f"{p.heartbeat_age:.1f}s ago"
+    waiting = f" ({p.waiting_events} not readable yet)" if p.waiting_events else ""
+    fields = [
+        ("processor", p.name), ("kind", p.kind),
+        ("health", "ok" if p.healthy else "UNHEALTHY"),
+        ("state", p.state),
+        ("host", p.host or "-"), ("pid", str(p.pid) if p.pid else "-"),
+        ("heartbeat", age),
+        ("position", f"{p.position} (store head {report.head})"),
+        ("lag", f"{p.lag_events} events{waiting}, {_ago(p.lag_seconds)}"),
+        ("parked", str(p.parked)),
+        ("tables", ", ".join(p.tables) or "-"),
+        ("rebuild", "-" if p.rebuild is None else str(p.rebuild)),
+    ]
+    for key, value in fields:
+        line(f"{key + ':':<12}{redact(value)}")
+    for problem in p.problems:
+        line(f"{'problem:':<12}{redact(problem)}")
+    line(f"{'last error:':<12}{one_line(p.last_error) if p.last_error else '-'}")
+    if p.traceback:
+        line("traceback:")
+        for text in p.traceback.splitlines():
+            line("  " + redact(text))
 
 
 def parked_table(parked: Sequence[Any]) -> None:

@@ -45,6 +45,7 @@ from esctl_lib.processing.retry import retry_policy, retry_policy_for
 from esctl_lib.processing.state import (
     HEARTBEAT_INTERVAL,
     StateRecorder,
+    record_exit,
     record_standby,
     release_state,
 )
@@ -318,6 +319,7 @@ class Runner:
                 continue
             c.process.join()
             c.exit_code = code = c.process.exitcode
+            self._record_exit(c, c.process.pid, code)
             if not restart:
                 log.info("%s stopped (%s)", c.name, describe_exit(code))
                 continue
@@ -328,6 +330,18 @@ class Runner:
             c.restart_at = time.monotonic() + c.delay
             c.delay = min(c.delay * 2, self.max_restart_delay)
             c.process = None
+
+    def _record_exit(self, child: _Child, pid: int | None, code: int | None) -> None:
+        """Record a child's abnormal exit in its processor's state: it may have died
+        before it could (a crash, a kill, a full disk)."""
+        if pid is None or code in (EXIT_STOPPED, EXIT_LOCK_LOST, -signal.SIGTERM):
+            return
+        try:
+            with open_configured_store(self.settings.settings) as store:
+                record_exit(store, child.name, pid=pid, exit_code=code,
+                            description=describe_exit(code))
+        except Exception as e:  # the store may be the reason it died
+            log.warning("%s: could not record its exit: %s", child.name, e)
 
     def _shutdown(self) -> int:
         alive = [c for c in self._children if c.process is not None and c.exit_code is None]

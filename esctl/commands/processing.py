@@ -67,25 +67,55 @@ def run(
 @handle_errors
 def status(
     ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(
+        metavar="NAME", help="Show this processor in detail.")] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Print only what is wrong, one line per reason (or \"ok\"); for "
+                        "cron, systemd and Kubernetes probes.")] = False,
+    max_lag: Annotated[int | None, typer.Option(
+        "--max-lag", metavar="EVENTS", callback=at_least(0),
+        help="Unhealthy when a processor is more than EVENTS behind (events not yet "
+             "readable included).")] = None,
+    max_lag_seconds: Annotated[float | None, typer.Option(
+        "--max-lag-seconds", metavar="S", callback=at_least(0),
+        help="Unhealthy when a processor's oldest unprocessed event is older than S "
+             "seconds.")] = None,
+    stale_after: Annotated[float | None, typer.Option(
+        "--stale-after", metavar="S", callback=at_least(0),
+        help="Seconds without a heartbeat after which a live instance counts as dead "
+             "(default 15).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
     = False,
 ) -> None:
-    """Show the store and each processor's position, lag and state.
+    """Show the store and each processor's position, lag, state and health.
 
-    Per processor: kind, position, head, lag in events and seconds, state (with
-    pid and host when running), last error and parked events. Exits 1 when a
-    processor is failing (for health checks).
+    Per processor: position, lag in events and seconds (events not yet
+    readable included), state, parked events and its last error on one line;
+    with NAME, everything about one processor (kind, host and pid, heartbeat
+    age, the error's traceback, tables, a rebuild in progress). A failing, crashed or
+    silent (stale) processor stays unhealthy until it processes successfully
+    again. Exits 0 when healthy, 1 when not (for health checks).
 
     \b
     Example:
-      esctl status --json
+      esctl status
+      esctl status outstanding_todos
+      esctl status --check --max-lag 1000 --max-lag-seconds 60
     """
     from esctl_lib import status_report
 
     s = session(ctx)
-    report = status_report(s.store(), s.app.processors.values())
+    processors = list(s.app.processors.values())
+    if name is not None:
+        processors = [configured_processor(s, name)]
+    report = status_report(s.store(), processors, max_lag=max_lag,
+                           max_lag_seconds=max_lag_seconds, stale_after=stale_after)
     if as_json:
-        render.json_out(report.to_dict())
+        render.json_out(render.status_json(report, name))
+    elif check:
+        render.status_check(report)
+    elif name is not None:
+        render.status_detail(report, name)
     else:
         render.status_table(report)
     if report.failing:

@@ -1,11 +1,20 @@
-"""``esctl status``: the store, and per processor its position, lag, state and errors."""
+"""``esctl status``: the store, and per processor its position, lag, state and health.
+
+Health never turns good by itself (see :mod:`esctl_lib.processing.state`): a failing
+processor, one that crashed, and one whose heartbeat went stale while it claimed to be
+alive are unhealthy until it processes successfully again. Lag counts the events a
+processor has yet to process, including those that exist but are not yet readable
+(PostgreSQL: committed behind an older transaction still in progress). With ``max_lag`` or
+``max_lag_seconds``, a lag beyond the limit is unhealthy too; each reason is one line of
+:attr:`StatusReport.problems` (``esctl status --check`` prints them).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,24 +33,44 @@ class ProcessorStatus:
     kind: str
     #: Its tracker: the last position processed (or scanned past).
     position: int
-    #: The newest event id among the types it handles.
+    #: The store's head (the newest readable event id), the same for every processor.
     head: int
-    #: Events of its types after its position.
+    #: Events of its types after its position, plus ``waiting_events``.
     lag_events: int
-    #: Age in seconds of the oldest event it has yet to process (0 when caught up).
+    #: Age in seconds of the oldest event it has yet to process (0 when caught up); while
+    #: events wait behind an open transaction, at least how long that has been open.
     lag_seconds: float
-    #: running | idle | failing | parked | standby | starting | stopped | stopped (stale)
+    #: running | idle | failing | parked | standby | starting | stopped | crashed, with
+    #: `` (stale)`` when a live state's heartbeat stopped
     state: str
     pid: int | None
     host: str | None
     heartbeat_at: float | None
     last_error: str | None
     parked: int
+    #: Committed events no reader can see yet (held back by an open transaction; of any
+    #: type, since their types cannot be read yet). Counted in ``lag_events``.
+    waiting_events: int = 0
+    #: Seconds since its last heartbeat (None when it never ran).
+    heartbeat_age: float | None = None
+    #: The traceback of the last error, when it was a failure in user code.
+    traceback: str | None = None
+    #: The tables it owns.
+    tables: tuple[str, ...] = ()
+    #: A rebuild in progress (or failed) as its state records it, else None.
+    rebuild: Any = None
+    #: Why it is unhealthy, one line each (empty when healthy).
+    problems: tuple[str, ...] = ()
+
+    @property
+    def healthy(self) -> bool:
+        """True when nothing is wrong with it."""
+        return not self.problems
 
     @property
     def failing(self) -> bool:
-        """True when its runner reports it failing."""
-        return self.state == "failing"
+        """True when it is unhealthy (failing, crashed, stale, or an uncleared error)."""
+        return bool(self.problems)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +90,23 @@ class StatusReport:
     horizon: dict[str, Any] | None = None
 
     @property
+    def problems(self) -> list[str]:
+        """Every reason the store's processors are unhealthy, ``"name: reason"`` each."""
+        return [f"{p.name}: {reason}" for p in self.processors for reason in p.problems]
+
+    @property
+    def healthy(self) -> bool:
+        """True when no processor has a problem."""
+        return not self.problems
+
+    @property
     def failing(self) -> bool:
-        """True when any processor is failing (``esctl status`` then exits 1)."""
-        return any(p.failing for p in self.processors)
+        """True when any processor is unhealthy (``esctl status`` then exits 1)."""
+        return not self.healthy
+
+    def processor(self, name: str) -> ProcessorStatus | None:
+        """The named processor's status, or None."""
+        return next((p for p in self.processors if p.name == name), None)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (``esctl status --json``)."""
@@ -72,30 +115,60 @@ class StatusReport:
                       "schema_version": self.schema_version,
                       "total_events": self.total_events, "head": self.head},
             "failing": self.failing,
+            "healthy": self.healthy,
+            "problems": self.problems,
             "horizon": self.horizon,
-            "processors": [
-                {**{f: getattr(p, f) for f in p.__slots__}, "failing": p.failing}
-                for p in self.processors
-            ],
+            "processors": [processor_dict(p) for p in self.processors],
         }
 
 
+def processor_dict(p: ProcessorStatus) -> dict[str, Any]:
+    """JSON-able form of one processor's status."""
+    values = {f: getattr(p, f) for f in p.__slots__}
+    values.update(tables=list(p.tables), problems=list(p.problems))
+    return {**values, "healthy": p.healthy, "failing": p.failing}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What counts as unhealthy beyond failures: lag limits and the stale threshold."""
+
+    max_lag: int | None = None
+    max_lag_seconds: float | None = None
+    stale_after: float | None = None
+
+
 def status_report(
-    store: EventStore, processors: Iterable[Processor], *, now: float | None = None
+    store: EventStore,
+    processors: Iterable[Processor],
+    *,
+    now: float | None = None,
+    max_lag: int | None = None,
+    max_lag_seconds: float | None = None,
+    stale_after: float | None = None,
 ) -> StatusReport:
-    """Gather the status of ``store`` and ``processors`` (the store URL is masked)."""
+    """Gather the status of ``store`` and ``processors`` (the store URL is masked).
+
+    ``max_lag`` (events) and ``max_lag_seconds`` make a lag beyond them a problem;
+    ``stale_after`` is how many seconds without a heartbeat mark a live instance dead
+    (default :data:`~esctl_lib.processing.state.STALE_AFTER`); ``now`` is the clock.
+    """
     from esctl_lib.processing.parking import list_parked
     from esctl_lib.processing.state import read_states
 
     now = time.time() if now is None else now
+    limits = Limits(max_lag, max_lag_seconds, stale_after)
     states = {s.name: s for s in read_states(store)}
     trackers = store.trackers()
     parked: dict[str, int] = {}
     for event in list_parked(store):
         parked[event.processor] = parked.get(event.processor, 0) + 1
+    horizon = _horizon(store)
+    head = store.latest_position()
     rows = [
         _processor_status(store, p, trackers.get(p.name, 0), states.get(p.name),
-                          parked.get(p.name, 0), now)
+                          parked.get(p.name, 0), now, head=head, horizon=horizon,
+                          limits=limits)
         for p in processors
     ]
     return StatusReport(
@@ -103,9 +176,9 @@ def status_report(
         backend=store.backend,
         schema_version=store.schema_version(),
         total_events=store.count(),
-        head=store.latest_position(),
+        head=head,
         processors=rows,
-        horizon=_horizon(store),
+        horizon=horizon,
     )
 
 
@@ -115,6 +188,27 @@ def _horizon(store: EventStore) -> dict[str, Any] | None:
     return None if found is None else dataclasses.asdict(found)
 
 
+@dataclass(frozen=True, slots=True)
+class Lag:
+    """How far behind a processor is."""
+
+    events: int
+    seconds: float
+    waiting: int
+
+
+def lag(store: EventStore, position: int, types: Collection[str] | None, now: float,
+        horizon: dict[str, Any] | None = None) -> Lag:
+    """The events after ``position`` (of ``types``) yet to process, and the age of the
+    oldest; plus the events that exist but are not readable yet (``horizon``)."""
+    readable = store.count(after=position, types=types)
+    seconds = _age(store.oldest_time_after(position, types=types), now) if readable else 0.0
+    waiting = int((horizon or {}).get("pending") or 0)
+    if waiting:
+        seconds = max(seconds, float((horizon or {}).get("age_seconds") or 0.0))
+    return Lag(readable + waiting, seconds, waiting)
+
+
 def _processor_status(
     store: EventStore,
     processor: Processor,
@@ -122,23 +216,48 @@ def _processor_status(
     state: ProcessorState | None,
     parked: int,
     now: float,
+    *,
+    head: int,
+    horizon: dict[str, Any] | None,
+    limits: Limits,
 ) -> ProcessorStatus:
-    types = processor.types(store.registry)
-    lag = store.count(after=position, types=types)
+    from esctl_lib.processing.state import STALE_AFTER
+
+    behind = lag(store, position, processor.types(store.registry), now, horizon)
+    stale_after = STALE_AFTER if limits.stale_after is None else limits.stale_after
+    problems = [] if state is None else [
+        p for p in (state.problem(now, stale_after=stale_after),) if p is not None]
+    problems += _lag_problems(behind, limits)
     return ProcessorStatus(
         name=processor.name,
         kind=processor.kind,
         position=position,
-        head=store.latest_position(types=types),
-        lag_events=lag,
-        lag_seconds=_age(store.oldest_time_after(position, types=types), now) if lag else 0.0,
-        state=state.display_state(now) if state is not None else "stopped",
+        head=head,
+        lag_events=behind.events,
+        lag_seconds=behind.seconds,
+        state=state.display_state(now, stale_after=stale_after) if state else "stopped",
         pid=state.pid if state is not None else None,
         host=state.host if state is not None else None,
         heartbeat_at=state.heartbeat_at if state is not None else None,
         last_error=state.last_error if state is not None else None,
         parked=parked,
+        waiting_events=behind.waiting,
+        heartbeat_age=state.heartbeat_age(now) if state is not None else None,
+        traceback=state.traceback if state is not None else None,
+        tables=tuple(processor.tables),
+        rebuild=state.rebuild if state is not None else None,
+        problems=tuple(problems),
     )
+
+
+def _lag_problems(behind: Lag, limits: Limits) -> list[str]:
+    waiting = f" ({behind.waiting} not yet readable)" if behind.waiting else ""
+    found = []
+    if limits.max_lag is not None and behind.events > limits.max_lag:
+        found.append(f"lag {behind.events} events{waiting} exceeds {limits.max_lag}")
+    if limits.max_lag_seconds is not None and behind.seconds > limits.max_lag_seconds:
+        found.append(f"lag {behind.seconds:.1f} s{waiting} exceeds {limits.max_lag_seconds:g} s")
+    return found
 
 
 def _age(created_at: Any, now: float) -> float:

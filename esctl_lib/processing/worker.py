@@ -198,7 +198,7 @@ class _Worker:
             return
         self.last_error = str(error)
         attempts = self._count(error)
-        log.warning("%s failed: %s", self.name, error)
+        log.warning("%s failed: %s", self.name, error, exc_info=log.isEnabledFor(logging.DEBUG))
         self._report("failing", self.last_error, force=True)
         if self.on_error is not None:
             self.on_error(error, self.name)

@@ -63,7 +63,7 @@ def test_status_json_reports_lag_that_falls_to_zero_after_run_once(
     assert app_cli("run", "--once").exit_code == 0
     after = status(app_cli)["by_name"]["cli_items"]
     assert (after["lag_events"], after["lag_seconds"]) == (0, 0)
-    assert after["position"] >= after["head"] == 4
+    assert after["position"] >= 4  # its types' newest event (the store head is later)
 
 
 def test_status_shows_the_store_and_kinds(app_cli: Cli, backend: Backend) -> None:

@@ -66,7 +66,7 @@ def test_a_heartbeat_from_another_instance_leaves_the_row_alone(store: EventStor
 
 def test_a_row_whose_heartbeat_stopped_long_ago_is_stale() -> None:
     state = ProcessorState("p", "running", heartbeat_at=1000.0)
-    assert state.display_state(now=1000.0 + STALE_AFTER + 1) == "stopped (stale)"
+    assert state.display_state(now=1000.0 + STALE_AFTER + 1) == "running (stale)"
 
 
 def test_a_row_with_a_recent_heartbeat_is_not_stale() -> None:
