@@ -26,7 +26,8 @@ INTERRUPTED = 130
 
 MEANINGS: dict[int, str] = {
     OK: "success",
-    FAILURE: "runtime failure (store unreachable or not set up, a failing processor, a refusal)",
+    FAILURE: "runtime failure (store unreachable or not set up, a failing, crashed or silent "
+             "processor, an unhealthy status --check, a refusal)",
     USAGE: "bad usage or input (bad option, bad JSON or UUID, unknown event type or processor)",
     CONFIG: "configuration error (no config found, unknown key, a module that does not import)",
     CONFLICT: "concurrency conflict (append --expected-version does not match)",

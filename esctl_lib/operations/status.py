@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from esctl_lib.processing.rebuild import FAILED, INTERRUPTED, rebuild_state
 from esctl_lib.stores.base import EventStore
 
 if TYPE_CHECKING:
@@ -228,6 +229,10 @@ def _processor_status(
     problems = [] if state is None else [
         p for p in (state.problem(now, stale_after=stale_after),) if p is not None]
     problems += _lag_problems(behind, limits)
+    rebuild = rebuild_state(store, processor.name)
+    if rebuild is not None and rebuild.state in (FAILED, INTERRUPTED):
+        problems.append(f"its last rebuild {rebuild.state}: {rebuild.error or 'no error recorded'} "
+                        "(the live read model was kept; run esctl replay again)")
     return ProcessorStatus(
         name=processor.name,
         kind=processor.kind,
@@ -245,7 +250,7 @@ def _processor_status(
         heartbeat_age=state.heartbeat_age(now) if state is not None else None,
         traceback=state.traceback if state is not None else None,
         tables=tuple(processor.tables),
-        rebuild=state.rebuild if state is not None else None,
+        rebuild=None if rebuild is None else rebuild.to_dict(),
         problems=tuple(problems),
     )
 

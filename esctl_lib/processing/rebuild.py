@@ -43,7 +43,7 @@ from contextlib import suppress
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from esctl_lib.errors import EsctlError, ProcessorLockedError
+from esctl_lib.errors import EsctlError, ProcessorLockedError, StoreError
 from esctl_lib.processing.batching import BatchTransaction
 from esctl_lib.processing.processor import Processor
 from esctl_lib.processing.tables import Tables
@@ -255,9 +255,11 @@ def rebuild_state(store: EventStore, name: str) -> RebuildState | None:
     A rebuild recorded as running whose lock nobody holds was killed: it is reported as
     ``"interrupted"``.
     """
-    ensure_records_table(store)
-    with store.transaction() as tx:
-        rows = Tables(tx).select(RECORDS, where={"processor": name})
+    try:
+        with store.transaction() as tx:
+            rows = Tables(tx).select(RECORDS, where={"processor": name})
+    except StoreError:  # no table: this store never recorded a rebuild (reads create nothing)
+        return None
     if not rows:
         return None
     row = rows[0]

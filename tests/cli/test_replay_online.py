@@ -93,3 +93,20 @@ def test_a_failed_replay_exits_1_and_leaves_the_live_projection(
     state = rebuild_state(store, "cli_items")
     assert state is not None and state.state == "failed"
     assert state.error is not None and "KeyError" in state.error
+
+
+def test_status_names_a_failed_rebuild_and_stays_unhealthy(
+    backend: Backend, items_cli: Cli
+) -> None:
+    store = backend.open()
+    add(store, "ItemAdded", AGGREGATE, name="kept")
+    assert items_cli("run", "--once").exit_code == 0
+    assert items_cli("status", "--check").exit_code == 0
+    add(store, "ItemAdded", OTHER)  # no name: the projector's handler fails on it
+    assert items_cli("replay", "cli_items", "--yes").exit_code == 1
+    check = items_cli("status", "--check")
+    assert check.exit_code == 1
+    assert "rebuild failed" in check.output and "KeyError" in check.output
+    detail = json.loads(items_cli("status", "--json").stdout)
+    [row] = [p for p in detail["processors"] if p["name"] == "cli_items"]
+    assert row["rebuild"]["state"] == "failed"
