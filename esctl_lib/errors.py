@@ -5,8 +5,8 @@
     EsctlError
     ├── ConfigError                 bad or missing configuration
     ├── EventError                  an event that cannot be built, stored or read
-    │   ├── InvalidEventError       bad aggregate id, several aggregates in one append, ...
-    │   ├── SerializationError      a body value that cannot be encoded (names the key path)
+    │   ├── InvalidEventError       bad aggregate id, a body no backend can store, ...
+    │   │   └── SerializationError  a body value that cannot be encoded (names the key path)
     │   ├── UnknownEventTypeError   a type name with no registered class, where one is required
     │   └── DuplicateEventTypeError two classes claiming one type name
     ├── AggregateError
@@ -54,8 +54,11 @@ class InvalidEventError(EventError):
     """An event's fields are invalid (bad UUID, several aggregates in one append, ...)."""
 
 
-class SerializationError(EventError):
-    """A body value cannot be encoded as JSON; ``path`` names where it sits."""
+class SerializationError(InvalidEventError):
+    """A body value cannot be encoded as JSON; ``path`` names where it sits.
+
+    A kind of :class:`InvalidEventError`: a body that cannot be stored is refused the same
+    way whether the encoder or :func:`~esctl_lib.serialization.validate_body` finds it."""
 
     def __init__(self, message: str, *, path: str = "") -> None:
         super().__init__(message)

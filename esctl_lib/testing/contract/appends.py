@@ -177,6 +177,37 @@ class RefusalContract(ContractBase):
     ) -> None:
         self._refused(store, "metadata", metadata={"ten\u0000ant": "acme"})
 
+    def test_a_lone_surrogate_is_refused_naming_the_field(self, store: EventStore) -> None:
+        self._refused(store, "title", body={"title": "half \ud800 a pair"})
+
+    def test_an_integer_beyond_the_stated_bound_is_refused_naming_the_field(
+        self, store: EventStore
+    ) -> None:
+        self._refused(store, "amount", body={"amount": 2**63})
+
+    @pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+    def test_a_number_that_is_not_finite_is_refused_naming_the_field(
+        self, store: EventStore, number: float
+    ) -> None:
+        self._refused(store, "ratio", body={"ratio": number})
+
+    def test_a_body_nested_deeper_than_the_stated_limit_is_refused(
+        self, store: EventStore
+    ) -> None:
+        deep: dict[str, Any] = {}
+        inner = deep
+        for _ in range(200):
+            inner["d"] = {}
+            inner = inner["d"]
+        self._refused(store, "deep", body=deep)
+
+    def test_one_uuid_twice_in_one_append_is_named(self, store: EventStore) -> None:
+        agg, twice = new_id(), new_id()
+        with pytest.raises(DuplicateEventError, match=twice):
+            store.append([ConfItemAdded(aggregate_id=agg, uuid=twice),
+                          ConfItemAdded(aggregate_id=agg, uuid=twice)])
+        assert store.latest_position() == 0
+
 
 class ExpectedVersionContract(ContractBase):
     """Optimistic concurrency: ``expected_version`` is the aggregate's version before."""
