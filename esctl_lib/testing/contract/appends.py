@@ -208,6 +208,14 @@ class RefusalContract(ContractBase):
                           ConfItemAdded(aggregate_id=agg, uuid=twice)])
         assert store.latest_position() == 0
 
+    @pytest.mark.parametrize("name", ["evil\nline", "esc\x1b[2J", "Upper", ""])
+    def test_an_untyped_event_with_a_bad_type_name_is_refused(
+        self, store: EventStore, name: str
+    ) -> None:
+        with pytest.raises(InvalidEventError, match="type"):
+            store.append([Event(type=name, aggregate_id=new_id(), body={})])
+        assert store.latest_position() == 0
+
 
 class ExpectedVersionContract(ContractBase):
     """Optimistic concurrency: ``expected_version`` is the aggregate's version before."""
