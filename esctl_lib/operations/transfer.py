@@ -11,8 +11,8 @@ uuid is already stored, so an interrupted import can simply be run again.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Collection, Iterator
@@ -21,7 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from esctl_lib.errors import ConcurrencyError, InvalidEventError, UnknownEventTypeError
+from esctl_lib.errors import (
+    ConcurrencyError,
+    EsctlError,
+    InvalidEventError,
+    UnknownEventTypeError,
+)
 from esctl_lib.events import Event, EventRegistry
 from esctl_lib.operations.records import event_json, parse_record
 from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, EventStore, Transaction
@@ -73,20 +78,36 @@ def _export_to_path(
     path = path.resolve()
     temporary: list[str] = []
     with _removed_on_sigterm(temporary):
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:  # mkstemp makes the file 0600: an export is private unless it replaces a file
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        except OSError as e:
+            raise EsctlError(f"cannot write {path}: {e.strerror}") from e
         temporary.append(tmp)
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+                _keep_mode_of(path, f.fileno())
                 count = export_events(store, f, types=types, after=after, progress=progress,
                                       page_size=page_size)
                 os.fsync(f.fileno())
             os.replace(tmp, path)
+        except OSError as e:
+            Path(tmp).unlink(missing_ok=True)
+            raise EsctlError(f"cannot write {path}: {e.strerror or e}") from e
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
         finally:
             temporary.clear()
     return count
+
+
+def _keep_mode_of(path: Path, fd: int) -> None:
+    """An export that replaces an existing file keeps that file's permissions."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return
+    os.fchmod(fd, mode)
 
 
 @contextmanager
@@ -150,7 +171,8 @@ def import_events(
 
 
 class _seekable:
-    """The input as a seekable text file: the path itself, or stdin spooled to disk."""
+    """The input as a seekable text file: the path itself, or a stream spooled to an
+    anonymous temporary file (owner-only, removed on close) so it can be read twice."""
 
     def __init__(self, source: IO[str] | str | Path) -> None:
         self._source = source
@@ -163,15 +185,12 @@ class _seekable:
             try:
                 self._file = Path(src).open(encoding="utf-8", newline="\n")
             except OSError as e:
-                raise InvalidEventError(f"cannot read {src}: {e.strerror}") from None
+                raise InvalidEventError(f"cannot read {src}: {e.strerror}") from e
             self._owned = True
         elif src.seekable():
             self._file = src
         else:
-            spool = tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n")
-            shutil.copyfileobj(src, spool)
-            spool.seek(0)
-            self._file, self._owned = spool, True
+            self._file, self._owned = _spool(src), True
         return self._file
 
     def __exit__(self, *exc: object) -> None:
@@ -179,35 +198,69 @@ class _seekable:
             self._file.close()
 
 
+def _spool(src: IO[str]) -> IO[str]:
+    try:
+        spool = tempfile.TemporaryFile(  # noqa: SIM115 (returned open; mode 0600)
+            "w+", encoding="utf-8", newline="\n")
+    except OSError as e:
+        raise EsctlError(f"cannot make a temporary file for the input: {e.strerror}") from e
+    try:
+        with _reading():
+            while chunk := src.read(1 << 16):
+                try:
+                    spool.write(chunk)
+                except OSError as e:
+                    raise EsctlError(
+                        f"cannot spool the input to a temporary file: {e.strerror}") from e
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return spool
+
+
+@contextmanager
+def _reading(where: str = "input") -> Iterator[None]:
+    """Reading the input: a decoding or I/O error is :class:`InvalidEventError`."""
+    try:
+        yield
+    except UnicodeDecodeError as e:
+        raise InvalidEventError(f"{where} is not UTF-8 text: {e}") from e
+    except OSError as e:
+        raise InvalidEventError(f"cannot read the {where}: {e.strerror or e}") from e
+
+
 def _lines(f: IO[str]) -> Iterator[tuple[int, str]]:
-    for number, line in enumerate(f, start=1):
-        if line.strip():
-            yield number, line
+    with _reading():
+        for number, line in enumerate(f, start=1):
+            if line.strip():
+                yield number, line
 
 
 def check_import(f: IO[str], registry: EventRegistry | None) -> int:
-    """Check every line of an export; returns the number of events. Writes nothing."""
+    """Check every line of an export as the stores will (fields, type names, bodies and
+    metadata against :func:`~esctl_lib.serialization.validate_body`, versions that follow
+    each other); returns the number of events. Writes nothing; memory grows only with the
+    number of aggregates. The first bad line raises :class:`InvalidEventError`
+    (``line 12: body.amount: nan is not a finite number``)."""
     versions: dict[str, int] = {}
     count = 0
-    try:
-        for number, line in _lines(f):
-            event = parse_record(line, f"line {number}")
-            if registry is not None and not registry.is_known(event.type):
-                raise InvalidEventError(
-                    f"line {number}: {UnknownEventTypeError(event.type)} "
-                    "(configure the module that defines it in [app] events, "
-                    "or allow unknown types)"
-                )
-            previous = versions.get(event.aggregate_id)
-            if previous is not None and event.version != previous + 1:
-                raise InvalidEventError(
-                    f"line {number}: aggregate {event.aggregate_id} jumps from version "
-                    f"{previous} to {event.version}"
-                )
-            versions[event.aggregate_id] = event.version or 0
-            count += 1
-    except UnicodeDecodeError as e:
-        raise InvalidEventError(f"input is not UTF-8 text: {e}") from None
+    for number, line in _lines(f):
+        event = parse_record(line, f"line {number}")
+        if registry is not None and not registry.is_known(event.type):
+            raise InvalidEventError(
+                f"line {number}: {UnknownEventTypeError(event.type)} "
+                "(configure the module that defines it in [app] events, "
+                "or allow unknown types)"
+            )
+        previous = versions.get(event.aggregate_id)
+        if previous is not None and event.version != previous + 1:
+            raise InvalidEventError(
+                f"line {number}: aggregate {event.aggregate_id} jumps from version "
+                f"{previous} to {event.version}"
+            )
+        versions[event.aggregate_id] = event.version or 0
+        count += 1
     return count
 
 
