@@ -232,7 +232,7 @@ def key_path(path: str, key: str) -> str:
 def short_repr(value: Any, limit: int = 60) -> str:
     """``repr(value)`` for an error message: at most ``limit`` characters, one line, and
     never failing (an int too long to print names its digit count instead)."""
-    if isinstance(value, int) and not isinstance(value, bool) and not -MAX_INT < value < MAX_INT:
+    if isinstance(value, int) and value.bit_length() > 128:  # too long to show (or to str())
         digits = int(abs(value).bit_length() * 0.30103) + 1
         return f"{'-' if value < 0 else ''}<an integer of about {digits} digits>"
     try:
