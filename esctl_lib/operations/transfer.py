@@ -183,7 +183,9 @@ class _seekable:
         src = self._source
         if isinstance(src, str | Path):
             try:
-                self._file = Path(src).open(encoding="utf-8", newline="\n")
+                # Bytes that are not UTF-8 read as lone surrogates: _lines names their line.
+                self._file = Path(src).open(encoding="utf-8", errors="surrogateescape",
+                                            newline="\n")
             except OSError as e:
                 raise InvalidEventError(f"cannot read {src}: {e.strerror}") from e
             self._owned = True
@@ -233,8 +235,20 @@ def _reading(where: str = "input") -> Iterator[None]:
 def _lines(f: IO[str]) -> Iterator[tuple[int, str]]:
     with _reading():
         for number, line in enumerate(f, start=1):
+            if not line.isascii():
+                _check_utf8(line, number)
             if line.strip():
                 yield number, line
+
+
+def _check_utf8(line: str, number: int) -> None:
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError as e:
+        char = ord(line[e.start])
+        what = f"byte 0x{char - 0xDC00:02x}" if 0xDC80 <= char <= 0xDCFF else "a lone surrogate"
+        raise InvalidEventError(
+            f"line {number}: not UTF-8 text ({what} at character {e.start + 1})") from e
 
 
 def check_import(f: IO[str], registry: EventRegistry | None) -> int:
