@@ -149,7 +149,8 @@ class SqliteStore(EventStore):
                     done.append(f"applied schema {f.version:03d}_{f.name}")
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+                    conn.execute("ROLLBACK")
                 raise
         if not done:
             done.append(f"schema is up to date (version {latest_version('sqlite')})")
