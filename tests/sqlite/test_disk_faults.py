@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from esctl_lib import EsctlError, Event, StoreUnavailableError, export_events, open_store
+from esctl_lib import (
+    ConfigError,
+    EsctlError,
+    Event,
+    StoreUnavailableError,
+    export_events,
+    init_config,
+    open_store,
+)
 
 AGG = "8a1c1f5e-7d2a-4e43-9b0e-1a2b3c4d5e6f"
 
@@ -85,3 +93,10 @@ def test_a_log_file_that_cannot_be_written_is_one_warning_line(tmp_path: Path) -
     assert done.stdout == "still running\n"
     assert done.stderr.splitlines() == [
         "esctl: warning: cannot write log file /dev/full: No space left on device"]
+
+
+def test_a_full_disk_while_writing_the_config_is_a_config_error(tiny_disk: Path) -> None:
+    fill(tiny_disk)
+    with pytest.raises(ConfigError, match=r"cannot write .*eventsourcery\.toml: No space"):
+        init_config(tiny_disk)
+    assert [p.name for p in tiny_disk.iterdir()] == ["filler"]
