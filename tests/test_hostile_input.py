@@ -4,6 +4,7 @@ store is left as it was (same count, same head)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -200,3 +201,28 @@ def test_a_hostile_import_file_is_one_error_line_exit_2_and_writes_nothing(
     assert lines[0].startswith("esctl: error: line ")
     assert "Traceback" not in result.output
     assert snapshot(store) == before
+
+
+# -- hostile identifiers in reads ----------------------------------------------------------------
+hostile_names = st.one_of(st.tuples(st.text(max_size=5), SURROGATES).map("".join),
+                          st.text(max_size=5).map(lambda s: s + "\x00"))
+hostile_positions = st.one_of(st.integers(min_value=2**63, max_value=2**300),
+                              st.integers(max_value=-(2**63) - 1, min_value=-(2**300)))
+READS = {
+    "count of a type": lambda store, name, pos: store.count(types=[name]),
+    "head of a type": lambda store, name, pos: store.latest_position(types=[name]),
+    "page of a type": lambda store, name, pos: store.read_page(0, types=[name]),
+    "existing uuids": lambda store, name, pos: store.existing_uuids([name]),
+    "page after a position": lambda store, name, pos: store.read_page(pos),
+    "count after a position": lambda store, name, pos: store.count(after=pos),
+}
+
+
+@pytest.mark.parametrize("store_spec", backend_params(), indirect=True)
+@pytest.mark.parametrize("read", READS.values(), ids=READS.keys())
+@settings(FUZZ, max_examples=10)
+@given(name=hostile_names, position=hostile_positions)
+def test_a_read_with_a_hostile_name_or_position_raises_only_library_errors(
+        store: EventStore, read: Any, name: str, position: int) -> None:
+    with contextlib.suppress(EsctlError):  # anything else fails the test
+        read(store, name, position)
