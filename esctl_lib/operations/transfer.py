@@ -203,7 +203,7 @@ class _seekable:
 def _spool(src: IO[str]) -> IO[str]:
     try:
         spool = tempfile.TemporaryFile(  # noqa: SIM115 (returned open; mode 0600)
-            "w+", encoding="utf-8", newline="\n")
+            "w+", encoding="utf-8", errors="surrogateescape", newline="\n")
     except OSError as e:
         raise EsctlError(f"cannot make a temporary file for the input: {e.strerror}") from e
     try:

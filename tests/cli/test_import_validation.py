@@ -5,6 +5,9 @@ nothing is written (on SQLite and on PostgreSQL)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -108,3 +111,25 @@ def test_append_of_a_bad_body_is_one_line_exit_2_and_writes_nothing(
     (project / "body.json").write_text(body, encoding="utf-8")
     result = cli("append", "cli_item_added", "--aggregate", AGGREGATE, "--body", "@body.json")
     assert_refused(result, backend, expected)
+
+
+@pytest.mark.parametrize(("bad", "expected"), [
+    (record(BAD_LINE, '{"a": NaN}').encode(), "body.a: nan is not a finite number"),
+    (record(BAD_LINE, '{"a": "@"}').encode().replace(b"@", b"\xff"),
+     "not UTF-8 text (byte 0xff"),
+], ids=["NaN", "not UTF-8"])
+def test_an_import_piped_to_a_real_process_is_spooled_and_checked_whole(
+        backend: Backend, project: Path, bad: bytes, expected: str) -> None:
+    lines = [record(v).encode() for v in range(1, GOOD_LINES + 1)]
+    lines[BAD_LINE - 1] = bad
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESCTL_")}
+    env |= {k: v for k, v in backend.env().items() if v is not None}
+    done = subprocess.run([sys.executable, "-m", "esctl", "import", "-", "--yes"],
+                          input=b"\n".join(lines) + b"\n", capture_output=True, cwd=project,
+                          env=env, timeout=120, check=False)
+    stderr = done.stderr.decode("utf-8", "replace")
+    assert done.returncode == 2, stderr
+    [line] = stderr.splitlines()
+    assert line.startswith(f"esctl: error: line {BAD_LINE}: ")
+    assert expected in stderr
+    assert total(backend.open()) == 0
