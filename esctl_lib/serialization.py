@@ -89,7 +89,8 @@ class BodyEncoder:
                 raise SerializationError(f"cannot encode body at {path}: {e}", path=path) from e
         if isinstance(value, Mapping | list | tuple | set | frozenset) and depth > MAX_DEPTH:
             raise SerializationError(
-                f"cannot encode body at {path}: nested deeper than {MAX_DEPTH} levels", path=path)
+                f"cannot encode body at {_short_path(path)}: nested deeper than {MAX_DEPTH} levels",
+                path=path)
         if isinstance(value, Mapping):
             out: dict[str, JSONValue] = {}
             for key, item in value.items():
@@ -205,7 +206,7 @@ def _check(value: Any, path: str, depth: int) -> None:
             raise InvalidEventError(f"{path}: {value} is not a finite number")
     elif isinstance(value, dict | list):
         if depth > MAX_DEPTH:
-            raise InvalidEventError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+            raise InvalidEventError(f"{_short_path(path)}: nested deeper than {MAX_DEPTH} levels")
         if isinstance(value, list):
             for i, item in enumerate(value):
                 _check(item, f"{path}[{i}]", depth + 1)
@@ -219,6 +220,10 @@ def _check(value: Any, path: str, depth: int) -> None:
         _check_text(value, path)
     else:
         raise InvalidEventError(f"{path}: {cls.__name__} is not a JSON value")
+
+
+def _short_path(path: str, limit: int = 80) -> str:
+    return path if len(path) <= limit else f"{path[:limit - 20]}...{path[-17:]}"
 
 
 def key_path(path: str, key: str) -> str:
