@@ -15,8 +15,10 @@ same in ``run``, ``run --once``, ``replay`` and ``status``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ from esctl_lib.aggregates import Aggregate
 from esctl_lib.config import Settings
 from esctl_lib.errors import ConfigError
 from esctl_lib.events import EventRegistry, default_registry
+from esctl_lib.files import make_private_dirs, open_private
 from esctl_lib.stores import open_store
 from esctl_lib.stores.base import EventStore
 from esctl_lib.stores.dsn import redact_secrets, remember_secrets
@@ -269,15 +272,7 @@ def configure_logging(settings: Settings, *, fmt: str = LOG_FORMAT) -> None:
     """
     remember_secrets(settings.store.url)
     level, file = settings.logging.level, settings.logging.file
-    handler: logging.Handler
-    if file:
-        try:
-            Path(file).parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.FileHandler(file)
-        except OSError as e:
-            raise ConfigError(f"[logging] file {file}: cannot open it: {e.strerror}") from e
-    else:
-        handler = logging.StreamHandler(sys.stderr)
+    handler = _open_log_file(Path(file)) if file else logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter(fmt))
     reset_logging()
     _handlers.append(handler)
@@ -286,6 +281,37 @@ def configure_logging(settings: Settings, *, fmt: str = LOG_FORMAT) -> None:
     root.setLevel(level.upper())
     logging.getLogger("psycopg.pool").setLevel(
         logging.DEBUG if level.lower() == "debug" else logging.CRITICAL)
+
+
+class PrivateFileHandler(logging.FileHandler):
+    """Appends to a log file created readable by its owner only (0600; an existing file
+    keeps its mode). A write that fails (a full disk) is reported once, in one line on
+    stderr, instead of logging's traceback for every record."""
+
+    _reported = False
+
+    def _open(self):  # type: ignore[no-untyped-def]  # (typeshed: TextIOWrapper)
+        fd = open_private(self.baseFilename, os.O_WRONLY | os.O_APPEND)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            super().handleError(record)
+            return
+        if not self._reported:
+            self._reported = True
+            with contextlib.suppress(Exception):
+                sys.stderr.write(f"esctl: warning: cannot write log file {self.baseFilename}: "
+                                 f"{error.strerror or error}\n")
+
+
+def _open_log_file(path: Path) -> logging.Handler:
+    try:
+        make_private_dirs(path.parent)
+        return PrivateFileHandler(path, encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"[logging] file {path}: cannot open it: {e.strerror}") from e
 
 
 def reset_logging() -> None:

@@ -20,7 +20,13 @@ import uuid as uuid_mod
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from esctl_lib.errors import DuplicateEventTypeError, InvalidEventError, UnknownEventTypeError
+from esctl_lib.errors import (
+    DuplicateEventTypeError,
+    InvalidEventError,
+    StoreError,
+    UnknownEventTypeError,
+)
+from esctl_lib.serialization import short_repr
 
 E = TypeVar("E", bound="Event")
 Upcaster = Callable[["Event"], "Event"]
@@ -87,7 +93,7 @@ def check_type_name(name: Any, *, owner: str | None = None) -> str:
         return name
     where = f" on {owner}" if owner else ""
     raise InvalidEventError(
-        f"invalid event type name {name!r}{where}: it must match {TYPE_NAME_PATTERN} "
+        f"invalid event type name {short_repr(name)}{where}: it must match {TYPE_NAME_PATTERN} "
         "(lower case, at most 100 characters)"
     )
 
@@ -101,7 +107,7 @@ def normalize_uuid(value: Any, field: str) -> str:
             return str(uuid_mod.UUID(value))
         except ValueError:
             pass
-    raise InvalidEventError(f"{field} must be a UUID, got {value!r}")
+    raise InvalidEventError(f"{field} must be a UUID, got {short_repr(value)}")
 
 
 def utc_now() -> dt.datetime:
@@ -114,12 +120,16 @@ def _normalize_time(value: Any) -> dt.datetime:
         try:
             value = dt.datetime.fromisoformat(value)
         except ValueError as e:
-            raise InvalidEventError(f"created_at is not an ISO 8601 time: {value!r}") from e
+            raise InvalidEventError(
+                f"created_at is not an ISO 8601 time: {short_repr(value)}") from e
     if not isinstance(value, dt.datetime):
-        raise InvalidEventError(f"created_at must be a datetime, got {value!r}")
+        raise InvalidEventError(f"created_at must be a datetime, got {short_repr(value)}")
     if value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError as e:  # e.g. 0001-01-01 00:00 at +01:00
+        raise InvalidEventError(f"created_at is out of range in UTC: {value.isoformat()}") from e
 
 
 def _field(index: int, doc: str) -> Any:
@@ -129,14 +139,23 @@ def _field(index: int, doc: str) -> Any:
 
 def _loads(text: str) -> Any:
     """``json.loads`` for the stores' own compact JSON, at half the cost: straight to the
-    C scanner, and through ``json.loads`` (whitespace, errors) whenever it does not fit."""
+    C scanner, and through ``json.loads`` (whitespace, errors) whenever it does not fit.
+
+    Stored text this library did not write may still fail (not JSON, nested too deeply for
+    the parser, an integer of more than 4300 digits): that is :class:`StoreError`."""
     try:
-        value, end = _scan_json(text, 0)
-    except StopIteration:
-        return _json_loads(text)
-    if end != len(text):
-        return _json_loads(text)
-    return value
+        try:
+            value, end = _scan_json(text, 0)
+        except StopIteration:
+            return _json_loads(text)
+        if end != len(text):
+            return _json_loads(text)
+        return value
+    except RecursionError as e:
+        raise StoreError("a stored body or metadata is nested too deeply to read") from e
+    except ValueError as e:  # JSONDecodeError, or an integer too long to convert
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise StoreError(f"a stored body or metadata is not readable JSON: {reason}") from e
 
 
 def _created_at(self: Event) -> dt.datetime | None:
@@ -224,7 +243,7 @@ class Event:
         if not type:
             raise InvalidEventError("an untyped Event needs a type name")
         if body is not None and not isinstance(body, Mapping):
-            raise InvalidEventError(f"event body must be a mapping, got {body!r}")
+            raise InvalidEventError(f"event body must be a mapping, got {short_repr(body)}")
         body_dict = dict(body) if body is not None else {}
         meta_dict = dict(metadata) if metadata else {}
         put = object.__setattr__

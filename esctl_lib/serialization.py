@@ -60,7 +60,8 @@ class BodyEncoder:
         return self
 
     def encode_body(self, body: Mapping[str, Any] | None) -> dict[str, JSONValue]:
-        """Encode a whole body. Raises :class:`SerializationError` naming the bad key path."""
+        """Encode a whole body. Raises :class:`SerializationError` naming the bad key path
+        (nesting deeper than :data:`MAX_DEPTH` included: it could not be stored anyway)."""
         if body is None:
             return {}
         if body.__class__ is dict and _is_flat_json(body):
@@ -69,7 +70,7 @@ class BodyEncoder:
             raise SerializationError(
                 f"event body must be a mapping, not {type(body).__name__}", path="$"
             )
-        encoded = self._encode(body, "$")
+        encoded = self._encode(body, "$", 1)
         assert isinstance(encoded, dict)
         return encoded
 
@@ -77,7 +78,7 @@ class BodyEncoder:
         """Encode a body straight to a compact JSON string."""
         return json.dumps(self.encode_body(body), separators=(",", ":"), ensure_ascii=False)
 
-    def _encode(self, value: Any, path: str) -> JSONValue:
+    def _encode(self, value: Any, path: str, depth: int) -> JSONValue:
         cls = type(value)
         if cls is str or cls is int or cls is bool or value is None:
             return value
@@ -86,31 +87,36 @@ class BodyEncoder:
                 return _encode_float(value)
             except ValueError as e:
                 raise SerializationError(f"cannot encode body at {path}: {e}", path=path) from e
+        if isinstance(value, Mapping | list | tuple | set | frozenset) and depth > MAX_DEPTH:
+            raise SerializationError(
+                f"cannot encode body at {_short_path(path)}: nested deeper than {MAX_DEPTH} levels",
+                path=path)
         if isinstance(value, Mapping):
             out: dict[str, JSONValue] = {}
             for key, item in value.items():
                 if not isinstance(key, str):
                     raise SerializationError(
-                        f"cannot encode body at {path}: key {key!r} is not a string", path=path
+                        f"cannot encode body at {path}: key {short_repr(key)} is not a string",
+                        path=path,
                     )
-                out[key] = self._encode(item, f"{path}.{key}")
+                out[key] = self._encode(item, key_path(path, key), depth + 1)
             return out
         if isinstance(value, (list, tuple, set, frozenset)):
             items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
-            return [self._encode(item, f"{path}[{i}]") for i, item in enumerate(items)]
+            return [self._encode(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(items)]
         if isinstance(value, enum.Enum):
-            return self._encode(value.value, path)
+            return self._encode(value.value, path, depth)
         encoder = self._find_encoder(cls)
         if encoder is None:
             if isinstance(value, _SCALARS):  # int/str/float subclasses
-                return self._encode(_base_scalar(value), path)
+                return self._encode(_base_scalar(value), path, depth)
             raise SerializationError(
                 f"cannot encode body at {path}: {cls.__name__} is not JSON serializable "
                 f"(register an encoder for it)",
                 path=path,
             )
         try:
-            return self._encode(encoder(value), path)
+            return self._encode(encoder(value), path, depth)
         except SerializationError:
             raise
         except Exception as e:
@@ -194,26 +200,51 @@ def _check(value: Any, path: str, depth: int) -> None:
     elif isinstance(value, int):
         if not -MAX_INT < value < MAX_INT:
             raise InvalidEventError(
-                f"{path}: integer {value} is out of range (|n| must be below 2**63)")
+                f"{path}: integer {short_repr(value)} is out of range (|n| must be below 2**63)")
     elif isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
             raise InvalidEventError(f"{path}: {value} is not a finite number")
     elif isinstance(value, dict | list):
         if depth > MAX_DEPTH:
-            raise InvalidEventError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+            raise InvalidEventError(f"{_short_path(path)}: nested deeper than {MAX_DEPTH} levels")
         if isinstance(value, list):
             for i, item in enumerate(value):
                 _check(item, f"{path}[{i}]", depth + 1)
             return
         for key, item in value.items():
             if not isinstance(key, str):
-                raise InvalidEventError(f"{path}: key {key!r} is not a string")
-            _check_text(key, f"{path} (key {key!r})")
-            _check(item, f"{path}.{key}", depth + 1)
+                raise InvalidEventError(f"{path}: key {short_repr(key)} is not a string")
+            _check_text(key, f"{path} (key {short_repr(key)})")
+            _check(item, key_path(path, key), depth + 1)
     elif isinstance(value, str):
         _check_text(value, path)
     else:
         raise InvalidEventError(f"{path}: {cls.__name__} is not a JSON value")
+
+
+def _short_path(path: str, limit: int = 80) -> str:
+    return path if len(path) <= limit else f"{path[:limit - 20]}...{path[-17:]}"
+
+
+def key_path(path: str, key: str) -> str:
+    """``path.key``, or ``path['key']`` for a key that is long or not printable (so an
+    error message naming it stays one short line)."""
+    if len(key) <= 60 and key.isprintable() and "." not in key and "[" not in key:
+        return f"{path}.{key}"
+    return f"{path}[{short_repr(key)}]"
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` for an error message: at most ``limit`` characters, one line, and
+    never failing (an int too long to print names its digit count instead)."""
+    if isinstance(value, int) and value.bit_length() > 128:  # too long to show (or to str())
+        digits = int(abs(value).bit_length() * 0.30103) + 1
+        return f"{'-' if value < 0 else ''}<an integer of about {digits} digits>"
+    try:
+        text = repr(value)
+    except Exception:  # a hostile __repr__, or a value too big to print
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _utf8(text: str) -> bool:

@@ -14,6 +14,7 @@ from esctl_lib import (
     Event,
     EventRegistry,
     InvalidEventError,
+    StoreError,
     open_store,
     type_name_for,
 )
@@ -265,8 +266,9 @@ def test_stored_json_text_decodes_lazily_whatever_its_whitespace(text: str) -> N
 
 
 @pytest.mark.parametrize("text", ['{"a": 1} trailing', '{"a": ', ""])
-def test_malformed_stored_json_raises_as_json_loads_does(text: str) -> None:
+def test_malformed_stored_json_raises_a_store_error_from_the_json_error(text: str) -> None:
     [event] = EventRegistry().decode_many(
         [(1, str(uuid.uuid4()), AGG, "ev_x", text, 1, None, None, None, None)])
-    with pytest.raises(json.JSONDecodeError):
+    with pytest.raises(StoreError) as caught:
         _ = event.body
+    assert isinstance(caught.value.__cause__, json.JSONDecodeError)

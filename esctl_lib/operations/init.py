@@ -64,13 +64,18 @@ def init_config(
         raise ConfigError(f"{path} already exists (use --force to overwrite it)")
     if not path.parent.is_dir():
         raise ConfigError(f"folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise ConfigError(f"cannot write {path}: {e.strerror}") from e
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(config_template(store_url))
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise ConfigError(f"cannot write {path}: {e.strerror or e}") from e
         raise
     return path

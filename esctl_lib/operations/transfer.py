@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import signal
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Collection, Iterator
@@ -84,6 +84,7 @@ def _export_to_path(
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+                _keep_mode_of(path, f.fileno())
                 count = export_events(store, f, types=types, after=after, progress=progress,
                                       page_size=page_size)
                 os.fsync(f.fileno())
@@ -97,6 +98,15 @@ def _export_to_path(
         finally:
             temporary.clear()
     return count
+
+
+def _keep_mode_of(path: Path, fd: int) -> None:
+    """An export that replaces an existing file keeps that file's permissions."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return
+    os.fchmod(fd, mode)
 
 
 @contextmanager
@@ -160,7 +170,8 @@ def import_events(
 
 
 class _seekable:
-    """The input as a seekable text file: the path itself, or stdin spooled to disk."""
+    """The input as a seekable text file: the path itself, or a stream spooled to an
+    anonymous temporary file (owner-only, removed on close) so it can be read twice."""
 
     def __init__(self, source: IO[str] | str | Path) -> None:
         self._source = source
@@ -171,17 +182,16 @@ class _seekable:
         src = self._source
         if isinstance(src, str | Path):
             try:
-                self._file = Path(src).open(encoding="utf-8", newline="\n")
+                # Bytes that are not UTF-8 read as lone surrogates: _lines names their line.
+                self._file = Path(src).open(encoding="utf-8", errors="surrogateescape",
+                                            newline="\n")
             except OSError as e:
-                raise InvalidEventError(f"cannot read {src}: {e.strerror}") from None
+                raise InvalidEventError(f"cannot read {src}: {e.strerror}") from e
             self._owned = True
         elif src.seekable():
             self._file = src
         else:
-            spool = tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n")
-            shutil.copyfileobj(src, spool)
-            spool.seek(0)
-            self._file, self._owned = spool, True
+            self._file, self._owned = _spool(src), True
         return self._file
 
     def __exit__(self, *exc: object) -> None:
@@ -189,35 +199,81 @@ class _seekable:
             self._file.close()
 
 
+def _spool(src: IO[str]) -> IO[str]:
+    try:
+        spool = tempfile.TemporaryFile(  # noqa: SIM115 (returned open; mode 0600)
+            "w+", encoding="utf-8", errors="surrogateescape", newline="\n")
+    except OSError as e:
+        raise EsctlError(f"cannot make a temporary file for the input: {e.strerror}") from e
+    try:
+        with _reading():
+            while chunk := src.read(1 << 16):
+                try:
+                    spool.write(chunk)
+                except OSError as e:
+                    raise EsctlError(
+                        f"cannot spool the input to a temporary file: {e.strerror}") from e
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return spool
+
+
+@contextmanager
+def _reading(where: str = "input") -> Iterator[None]:
+    """Reading the input: a decoding or I/O error is :class:`InvalidEventError`."""
+    try:
+        yield
+    except UnicodeDecodeError as e:
+        raise InvalidEventError(f"{where} is not UTF-8 text: {e}") from e
+    except OSError as e:
+        raise InvalidEventError(f"cannot read the {where}: {e.strerror or e}") from e
+
+
 def _lines(f: IO[str]) -> Iterator[tuple[int, str]]:
-    for number, line in enumerate(f, start=1):
-        if line.strip():
-            yield number, line
+    with _reading():
+        for number, line in enumerate(f, start=1):
+            if not line.isascii():
+                _check_utf8(line, number)
+            if line.strip():
+                yield number, line
+
+
+def _check_utf8(line: str, number: int) -> None:
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError as e:
+        char = ord(line[e.start])
+        what = f"byte 0x{char - 0xDC00:02x}" if 0xDC80 <= char <= 0xDCFF else "a lone surrogate"
+        raise InvalidEventError(
+            f"line {number}: not UTF-8 text ({what} at character {e.start + 1})") from e
 
 
 def check_import(f: IO[str], registry: EventRegistry | None) -> int:
-    """Check every line of an export; returns the number of events. Writes nothing."""
+    """Check every line of an export as the stores will (fields, type names, bodies and
+    metadata against :func:`~esctl_lib.serialization.validate_body`, versions that follow
+    each other); returns the number of events. Writes nothing; memory grows only with the
+    number of aggregates. The first bad line raises :class:`InvalidEventError`
+    (``line 12: body.amount: nan is not a finite number``)."""
     versions: dict[str, int] = {}
     count = 0
-    try:
-        for number, line in _lines(f):
-            event = parse_record(line, f"line {number}")
-            if registry is not None and not registry.is_known(event.type):
-                raise InvalidEventError(
-                    f"line {number}: {UnknownEventTypeError(event.type)} "
-                    "(configure the module that defines it in [app] events, "
-                    "or allow unknown types)"
-                )
-            previous = versions.get(event.aggregate_id)
-            if previous is not None and event.version != previous + 1:
-                raise InvalidEventError(
-                    f"line {number}: aggregate {event.aggregate_id} jumps from version "
-                    f"{previous} to {event.version}"
-                )
-            versions[event.aggregate_id] = event.version or 0
-            count += 1
-    except UnicodeDecodeError as e:
-        raise InvalidEventError(f"input is not UTF-8 text: {e}") from None
+    for number, line in _lines(f):
+        event = parse_record(line, f"line {number}")
+        if registry is not None and not registry.is_known(event.type):
+            raise InvalidEventError(
+                f"line {number}: {UnknownEventTypeError(event.type)} "
+                "(configure the module that defines it in [app] events, "
+                "or allow unknown types)"
+            )
+        previous = versions.get(event.aggregate_id)
+        if previous is not None and event.version != previous + 1:
+            raise InvalidEventError(
+                f"line {number}: aggregate {event.aggregate_id} jumps from version "
+                f"{previous} to {event.version}"
+            )
+        versions[event.aggregate_id] = event.version or 0
+        count += 1
     return count
 
 

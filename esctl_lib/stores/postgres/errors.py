@@ -13,6 +13,7 @@ from psycopg_pool import PoolTimeout
 from esctl_lib.errors import (
     DuplicateEventError,
     EsctlError,
+    InvalidEventError,
     SchemaError,
     StoreError,
     StoreUnavailableError,
@@ -39,6 +40,10 @@ class TranslateErrors:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: object) -> Literal[False]:
+        if isinstance(exc, UnicodeEncodeError):  # a lone surrogate in a parameter
+            raise InvalidEventError(
+                "PostgreSQL cannot take text that is not valid Unicode (a lone surrogate)"
+            ) from exc
         if exc is None or not isinstance(exc, DRIVER_ERRORS):
             return False
         raise translate(exc, self.on_unique) from exc
@@ -69,6 +74,8 @@ def translate(e: BaseException, on_unique: UniqueHandler | None = None) -> Esctl
         return StoreError(f"PostgreSQL unique violation: {first_line(e)}")
     if isinstance(e, pg_errors.UndefinedTable | pg_errors.InvalidSchemaName):
         return SchemaError(f"the store is not set up ({first_line(e)}); run `esctl setup`")
+    if isinstance(e, psycopg.DataError):  # bad input: NUL in text, a number out of range
+        return InvalidEventError(f"PostgreSQL cannot take this value: {first_line(e)}")
     if isinstance(e, psycopg.OperationalError | psycopg.InterfaceError | PoolTimeout):
         return StoreUnavailableError(f"PostgreSQL unavailable: {first_line(e)}")
     return StoreError(f"PostgreSQL error: {first_line(e)}")

@@ -5,7 +5,13 @@ from __future__ import annotations
 import sqlite3
 from typing import Literal
 
-from esctl_lib.errors import DuplicateEventError, SchemaError, StoreError, StoreUnavailableError
+from esctl_lib.errors import (
+    DuplicateEventError,
+    InvalidEventError,
+    SchemaError,
+    StoreError,
+    StoreUnavailableError,
+)
 
 
 class _Translate:
@@ -20,6 +26,12 @@ class _Translate:
                  tb: object) -> Literal[False]:
         if isinstance(exc, sqlite3.DatabaseError):
             raise translated(exc) from exc
+        if isinstance(exc, UnicodeEncodeError):  # a lone surrogate in a parameter
+            raise InvalidEventError(
+                "SQLite cannot take text that is not valid Unicode (a lone surrogate)"
+            ) from exc
+        if isinstance(exc, OverflowError):  # a parameter beyond SQLite's 64-bit integers
+            raise InvalidEventError(f"SQLite cannot take this number: {exc}") from exc
         return False
 
 
@@ -27,7 +39,9 @@ _TRANSLATE = _Translate()
 
 
 def translate_errors() -> _Translate:
-    """Turn sqlite3 errors raised inside the block into the library's errors."""
+    """Turn sqlite3 errors raised inside the block into the library's errors; a parameter
+    sqlite3 cannot bind (text with a lone surrogate, an integer beyond 64 bits) is
+    :class:`InvalidEventError`."""
     return _TRANSLATE
 
 

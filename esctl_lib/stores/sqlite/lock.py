@@ -11,6 +11,8 @@ import os
 import re
 from pathlib import Path
 
+from esctl_lib.errors import StoreUnavailableError
+from esctl_lib.files import make_private_dirs, open_private
 from esctl_lib.stores.locks import ProcessorLock, describe_self
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -29,21 +31,35 @@ class FileLock(ProcessorLock):
 
         if self.held:
             return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            make_private_dirs(self.path.parent)
+            fd = open_private(self.path, os.O_RDWR)
+        except OSError as e:
+            raise self._unavailable("cannot open", e) from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
             return False
-        except BaseException:
+        except BaseException as e:
             os.close(fd)
+            if isinstance(e, OSError):
+                raise self._unavailable("cannot lock", e) from e
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, describe_self().encode(), 0)
+        try:  # who holds it, for `esctl status` (the lock itself is taken either way)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, describe_self().encode(), 0)
+        except OSError as e:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise self._unavailable("cannot write", e) from e
         self._fd = fd
         self.held = True
         return True
+
+    def _unavailable(self, what: str, e: OSError) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"processor lock {self.name!r}: {what} {self.path}: {e.strerror or e}")
 
     def release(self) -> None:
         import fcntl

@@ -7,6 +7,7 @@ Each thread gets its own connection; nothing here crosses a fork.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Any
 
 from esctl_lib.errors import SchemaError, StoreError, StoreUnavailableError
 from esctl_lib.events import Event, normalize_uuid
+from esctl_lib.files import FILE_MODE, make_private_dirs
 from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, EventStore, Page
 from esctl_lib.stores.locks import ProcessorLock
 from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
@@ -74,13 +76,8 @@ class SqliteStore(EventStore):
             raise StoreError("the store is closed")
         if not create and not self.path.exists():
             raise SchemaError(f"no SQLite store at {self.path}; run `esctl setup` to create it")
-        if not self.path.parent.exists():
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise StoreUnavailableError(
-                    f"cannot create the folder for SQLite database {self.path}: {e.strerror}"
-                ) from e
+        if create:
+            self._create_private()
         with translate_errors():
             conn = sqlite3.connect(
                 self.path, timeout=self.busy_timeout, isolation_level=None,
@@ -94,6 +91,28 @@ class SqliteStore(EventStore):
         with self._conns_lock:
             self._all_conns.append(conn)
         return conn
+
+    def _create_private(self) -> None:
+        """Create the database file (and its missing folders) readable by its owner only:
+        0600 and 0700, whatever the umask. SQLite gives ``-wal`` and ``-shm`` the mode of
+        the database file, so they are private too. An existing file keeps its mode."""
+        try:
+            make_private_dirs(self.path.parent)
+        except OSError as e:
+            raise StoreUnavailableError(
+                f"cannot create the folder for SQLite database {self.path}: {e.strerror}"
+            ) from e
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        except FileExistsError:
+            return
+        except OSError as e:
+            raise StoreUnavailableError(
+                f"cannot create SQLite database {self.path}: {e.strerror}") from e
+        try:
+            os.fchmod(fd, FILE_MODE)  # a umask such as 0o277 must not take the owner's rights
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         self._closed = True
@@ -131,7 +150,8 @@ class SqliteStore(EventStore):
                     done.append(f"applied schema {f.version:03d}_{f.name}")
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite may have rolled back already (a full disk)
+                    conn.execute("ROLLBACK")
                 raise
         if not done:
             done.append(f"schema is up to date (version {latest_version('sqlite')})")
