@@ -55,6 +55,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from esctl_lib.errors import ConfigError, InvalidEventError, StoreError
@@ -67,6 +68,7 @@ from esctl_lib.stores.base import (
     ReaderHorizon,
     quote_identifier,
 )
+from esctl_lib.stores.dsn import dsn_secrets
 from esctl_lib.stores.locks import ProcessorLock
 from esctl_lib.stores.postgres.append import append, current_version, existing
 from esctl_lib.stores.postgres.errors import (
@@ -78,7 +80,7 @@ from esctl_lib.stores.postgres.errors import (
 from esctl_lib.stores.postgres.listen import Listener, Notifier
 from esctl_lib.stores.postgres.lock import PostgresAdvisoryLock
 from esctl_lib.stores.postgres.own_writes import OwnWrites, own_writes_registry
-from esctl_lib.stores.postgres.pool import Checkout, Connections
+from esctl_lib.stores.postgres.pool import Checkout, Connections, quiet_pool_warnings
 from esctl_lib.stores.postgres.reads import Reads, StreamKey
 from esctl_lib.stores.postgres.tx import PostgresTransaction
 from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
@@ -141,10 +143,10 @@ class PostgresStore(EventStore):
         self.own_writes: OwnWrites = own_writes_registry.for_database(url, self.schema)
 
     # -- connections ---------------------------------------------------------------------
-    def _connect_kwargs(self, role: str) -> dict[str, Any]:
+    def _connect_kwargs(self, role: str, timeout: float | None = None) -> dict[str, Any]:
         return {
             "autocommit": True,
-            "connect_timeout": max(1, int(self.connect_timeout)),
+            "connect_timeout": max(1, round(timeout or self.connect_timeout)),
             "application_name": f"{self.application_name} {role}".strip(),
         }
 
@@ -155,9 +157,13 @@ class PostgresStore(EventStore):
             (path,),
         )
 
-    def _dedicated(self, role: str) -> psycopg.Connection[Any]:
-        conn = psycopg.connect(self.url, **self._connect_kwargs(role))
-        self._configure(conn)
+    def _dedicated(self, role: str, timeout: float | None = None) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self.url, **self._connect_kwargs(role, timeout))
+        try:
+            self._configure(conn)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _open(self) -> Connections:
@@ -173,8 +179,13 @@ class PostgresStore(EventStore):
                     max_size=self.pool_size, configure=self._configure, open=False,
                     timeout=self.connect_timeout, name=f"esctl:{self.schema}",
                 )
+                quiet_pool_warnings()
                 pool.open(wait=False)
-                self._conns = Connections(pool, keep=self.pool_size)
+                self._conns = Connections(
+                    pool, keep=self.pool_size, timeout=self.connect_timeout,
+                    connect=lambda timeout: self._dedicated("pool", timeout),
+                    where=server_address(self.url), secrets=dsn_secrets(self.url),
+                )
                 self._pid = os.getpid()
             return self._conns
 
@@ -368,6 +379,17 @@ class PostgresStore(EventStore):
     def listener_pid(self) -> int | None:
         """The backend pid of this process's LISTEN connection (None when not listening)."""
         return self._listener.backend_pid if self._listener is not None else None
+
+
+def server_address(url: str) -> str:
+    """``host:port`` of a DSN, for messages (its masked form when it does not parse)."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error:
+        return mask_url(url)
+    host = str(params.get("host") or params.get("hostaddr") or "localhost")
+    port = str(params.get("port") or "5432")
+    return f"{host}:{port}"
 
 
 def channel_name(schema: str) -> str:
