@@ -351,7 +351,7 @@ class PostgresStore(EventStore):
     # -- waiting -------------------------------------------------------------------------
     def wait(self, position: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        listener = self._get_listener()
+        listener = self._get_listener(timeout)
         while True:
             generation = listener.generation
             if self._reads.readable_after(position):
@@ -366,13 +366,15 @@ class PostgresStore(EventStore):
             else:
                 time.sleep(min(step, 0.1))
 
-    def _get_listener(self) -> Listener:
+    def _get_listener(self, timeout: float | None = None) -> Listener:
         self._open()
         with self._lock:
             if self._listener is None:
                 self._listener = Listener(lambda: self._dedicated("listen"), self.channel)
             listener = self._listener
-        listener.start(self.connect_timeout)
+        # Wait for it to LISTEN no longer than the caller waits (polling covers the rest).
+        listener.start(self.connect_timeout if timeout is None else min(timeout,
+                                                                       self.connect_timeout))
         return listener
 
     @property
