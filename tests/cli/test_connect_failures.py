@@ -4,7 +4,11 @@ once or within ``[store] connect_timeout``."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -68,3 +72,29 @@ def test_a_refused_connection_is_exit_1_within_the_connect_timeout(project: Path
                            "connection refused")
     assert "secret" not in output
     assert took <= CONNECT_TIMEOUT + 1.5
+
+
+def test_ctrl_c_while_connecting_exits_130_promptly(project: Path) -> None:
+    with socket.socket() as server:  # accepts connections and never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen(64)
+        server.settimeout(60)
+        port = server.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ESCTL_")}
+        env.update({"ESCTL_STORE__URL": f"postgresql://postgres:secret@127.0.0.1:{port}/test",
+                    "ESCTL_STORE__CONNECT_TIMEOUT": "30"})
+        child = subprocess.Popen([sys.executable, "-m", "esctl", "tail", "--follow"],
+                                 cwd=project, env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            accepted, _ = server.accept()  # the child is connecting now (left unanswered)
+            started = time.monotonic()
+            child.send_signal(signal.SIGINT)
+            code = child.wait(timeout=60)
+            took = time.monotonic() - started
+            accepted.close()
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    assert code == 130
+    assert took < 1.5

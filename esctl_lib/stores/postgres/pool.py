@@ -44,6 +44,8 @@ _PATIENCE = 0.5
 _SLICE = 0.05
 #: Pause between direct attempts while a transient cause lasts.
 _RETRY_PAUSE = 0.25
+#: How long closing waits for each of the pool's threads.
+_CLOSE_WAIT = 0.2
 #: Connects directly, given a timeout in seconds; returns a configured connection.
 Connect = Callable[[float], "psycopg.Connection[Any]"]
 
@@ -154,7 +156,9 @@ class Connections:
         """Return the idle connections and close the pool."""
         self._closed = True
         self._drain()
-        self.pool.close()
+        # Idle workers stop at once; one still waiting on a connection attempt (a server
+        # that does not answer) is not waited for, so that Ctrl-C and close are prompt.
+        self.pool.close(timeout=_CLOSE_WAIT)
 
     def _drain(self) -> None:
         while True:
