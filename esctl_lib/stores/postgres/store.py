@@ -369,12 +369,17 @@ class PostgresStore(EventStore):
     def _get_listener(self, timeout: float | None = None) -> Listener:
         self._open()
         with self._lock:
+            created = self._listener is None
             if self._listener is None:
                 self._listener = Listener(lambda: self._dedicated("listen"), self.channel)
             listener = self._listener
-        # Wait for it to LISTEN no longer than the caller waits (polling covers the rest).
-        listener.start(self.connect_timeout if timeout is None else min(timeout,
-                                                                       self.connect_timeout))
+        # The first wait gives the new listener up to connect_timeout to LISTEN; later
+        # ones (the listener reconnecting, a server restarting) wait no longer than the
+        # caller does: polling covers the rest, and a follower keeps checking its stop.
+        patience = self.connect_timeout
+        if timeout is not None and not created:
+            patience = min(timeout, patience)
+        listener.start(patience)
         return listener
 
     @property
