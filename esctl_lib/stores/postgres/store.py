@@ -41,7 +41,11 @@ derived from the schema), treat a notification only as a hint, poll every
 **Connections** come from a ``psycopg_pool.ConnectionPool`` opened on first use; each has
 ``search_path`` set to the store's schema (so projectors' raw SQL lands there) and
 ``TimeZone`` UTC. Nothing with a socket crosses a fork: a store used in a new process opens
-fresh connections and leaves the parent's alone.
+fresh connections and leaves the parent's alone. A store that cannot connect says why
+(``pool.py``): at once as a :class:`ConfigError` when no retry can help (authentication, an
+unknown database or role, a bad option), else as a :class:`StoreUnavailableError` within
+``connect_timeout`` (refused, unknown host, timeout). Followers (:meth:`subscribe`) retry
+a lost connection from their position.
 """
 from __future__ import annotations
 
