@@ -17,7 +17,8 @@ FAILURE = 1
 #: Bad usage or bad input: a bad option, malformed JSON, a body that is not an object, an
 #: unknown event type or processor name, a bad UUID.
 USAGE = 2
-#: Configuration: no config found, an unknown key, an import that fails.
+#: Configuration: no config found, an unknown key, an import that fails, or a database that
+#: refuses the store's settings (authentication, unknown database or role, a bad option).
 CONFIG = 3
 #: Concurrency conflict: ``append --expected-version`` does not match.
 CONFLICT = 4
@@ -29,7 +30,8 @@ MEANINGS: dict[int, str] = {
     FAILURE: "runtime failure (store unreachable or not set up, a failing, crashed or silent "
              "processor, an unhealthy status --check, a refusal)",
     USAGE: "bad usage or input (bad option, bad JSON or UUID, unknown event type or processor)",
-    CONFIG: "configuration error (no config found, unknown key, a module that does not import)",
+    CONFIG: "configuration error (no config found, unknown key, a module that does not import, "
+            "a login, database or option the store refuses)",
     CONFLICT: "concurrency conflict (append --expected-version does not match)",
     INTERRUPTED: "interrupted (Ctrl-C), from any command",
 }

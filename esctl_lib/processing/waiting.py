@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
+from esctl_lib.errors import StoreUnavailableError
 from esctl_lib.stores.base import EventStore, StreamKey
 
 _FIRST_POLL = 0.002
@@ -54,14 +55,21 @@ def wait_for(store: EventStore, processor_name: str, position: int, timeout: flo
 
     ``position`` is the id of a committed event (typically the caller's own write).
 
+    A lost connection (:class:`StoreUnavailableError`) is retried until the deadline; it
+    is raised when the store is still unavailable then.
+
     A processor filtered on types saves how far it scanned past events it does not handle
     about once a second, so waiting for such an event may take that long.
     """
     deadline = time.monotonic() + timeout
     delay = _FIRST_POLL
     while True:
-        if has_reached(store, processor_name, position):
-            return True
+        try:
+            if has_reached(store, processor_name, position):
+                return True
+        except StoreUnavailableError:  # a lost connection (a restart): retry until the deadline
+            if time.monotonic() >= deadline:
+                raise
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False

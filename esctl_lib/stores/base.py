@@ -24,15 +24,22 @@ operations, the application or its settings (``[tool.importlinter]`` checks).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from esctl_lib.errors import ConfigError, DuplicateEventError, InvalidEventError
+from esctl_lib.errors import (
+    ConfigError,
+    DuplicateEventError,
+    InvalidEventError,
+    StoreUnavailableError,
+)
 from esctl_lib.events import Event, EventRegistry, default_registry, normalize_uuid
 from esctl_lib.serialization import BodyEncoder, default_encoder
 from esctl_lib.stores.locks import ProcessorLock
@@ -43,6 +50,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 1000
+#: A follower that lost its connection retries after this long, doubling up to the max.
+RECONNECT_FIRST_DELAY = 0.05
+RECONNECT_MAX_DELAY = 2.0
+log = logging.getLogger("esctl.store")
 _IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -357,9 +368,20 @@ class EventStore(ABC):
         Yields non-empty pages; between pages the caller may do its work. When caught up,
         waits for new events, waking at least every ``idle_timeout`` seconds to check
         ``stop`` (and call ``on_idle`` with the current position).
+
+        A lost connection does not end the follower: a read or wait that fails with
+        :class:`StoreUnavailableError` (a server restart) is retried with a bounded
+        backoff (up to ``RECONNECT_MAX_DELAY`` seconds between attempts, for as long as it
+        takes) from the same position, so every event is still yielded once, in order.
         """
+        reconnect = Reconnect(stop)
         while stop is None or not stop.is_set():
-            page = self.read_page(position, types=types, limit=batch_size)
+            try:
+                page = self.read_page(position, types=types, limit=batch_size)
+            except StoreUnavailableError as e:
+                reconnect.failed(e)
+                continue
+            reconnect.succeeded()
             if page.events:
                 yield page
             position = page.end
@@ -368,7 +390,10 @@ class EventStore(ABC):
                     on_idle(position)
                 if stop is not None and stop.is_set():
                     return
-                self.wait(position, idle_timeout)
+                try:
+                    self.wait(position, idle_timeout)
+                except StoreUnavailableError as e:
+                    reconnect.failed(e)
 
     # -- trackers ------------------------------------------------------------------------
     def get_tracker(self, name: str) -> int:
@@ -391,6 +416,33 @@ class EventStore(ABC):
         with self.transaction() as tx:
             rows = tx.fetchall("SELECT name, position FROM trackers ORDER BY name")
         return {str(name): int(pos) for name, pos in rows}
+
+
+class Reconnect:
+    """The backoff of a follower whose store became unavailable (see
+    :meth:`EventStore.subscribe`): waits between attempts, returning early when ``stop``
+    is set."""
+
+    def __init__(self, stop: threading.Event | None = None, *,
+                 first_delay: float = RECONNECT_FIRST_DELAY,
+                 max_delay: float = RECONNECT_MAX_DELAY) -> None:
+        self.stop = stop
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self.delay = 0.0
+
+    def failed(self, error: StoreUnavailableError) -> None:
+        """An attempt failed: wait before the next one (longer each time, bounded)."""
+        self.delay = min(self.max_delay, self.delay * 2 if self.delay else self.first_delay)
+        log.debug("store unavailable (%s); retrying in %.2f s", error, self.delay)
+        if self.stop is not None:
+            self.stop.wait(self.delay)
+        else:
+            time.sleep(self.delay)
+
+    def succeeded(self) -> None:
+        """An attempt worked: the next failure starts the backoff afresh."""
+        self.delay = 0.0
 
 
 def check_one_aggregate(events: Sequence[Event]) -> str:

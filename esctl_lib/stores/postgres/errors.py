@@ -3,6 +3,7 @@ backend lives here (the store's, the pool's and the processor lock's)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Literal
 
@@ -11,6 +12,7 @@ from psycopg import errors as pg_errors
 from psycopg_pool import PoolTimeout
 
 from esctl_lib.errors import (
+    ConfigError,
     DuplicateEventError,
     EsctlError,
     InvalidEventError,
@@ -18,6 +20,7 @@ from esctl_lib.errors import (
     StoreError,
     StoreUnavailableError,
 )
+from esctl_lib.stores.dsn import redact_secrets
 
 UUID_CONSTRAINT = "events_uuid_key"
 VERSION_CONSTRAINT = "events_aggregate_version_key"
@@ -86,11 +89,14 @@ def is_undefined_table(e: BaseException) -> bool:
     return isinstance(e, pg_errors.UndefinedTable)
 
 
-def lock_connect_error(e: psycopg.Error, display_url: str, name: str) -> StoreUnavailableError:
-    """A processor lock could not open its connection (``display_url`` is masked)."""
-    return StoreUnavailableError(
-        f"cannot connect to {display_url} for processor lock {name!r}: {first_line(e)}"
-    )
+def lock_connect_error(e: psycopg.Error, display_url: str, name: str,
+                       secrets: tuple[str, ...] = ()) -> EsctlError:
+    """A processor lock could not open its connection (``display_url`` is masked): a
+    :class:`ConfigError` when no retry can fix it, else :class:`StoreUnavailableError`."""
+    cause = connect_cause(e)
+    message = redact_secrets(
+        f"cannot connect to {display_url} for processor lock {name!r}: {cause}", secrets)
+    return ConfigError(message) if is_permanent(e, cause) else StoreUnavailableError(message)
 
 
 def lock_query_error(e: psycopg.Error, name: str) -> StoreUnavailableError:
@@ -102,3 +108,59 @@ def first_line(e: BaseException) -> str:
     """The first line of an error's text (psycopg adds detail lines), or its class name."""
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
+
+
+# -- connecting ------------------------------------------------------------------------------
+#: libpq's prefixes before the cause (``connection to server at "h", port 5432 failed: ``).
+_CONNECT_PREFIXES = re.compile(
+    r"^(?:connection failed: )?(?:connection to server (?:at|on) .*? failed: )?"
+    r"(?:connection is bad: )?(?:FATAL:\s+)?"
+)
+_RESOLVE = re.compile(r"failed to resolve host '(?P<host>[^']*)': (?:\[Errno [^\]]*\] )?(?P<why>.*)")
+#: SQLSTATEs of connection failures that no retry can fix (the server rarely gives one at
+#: connect time, so the message is matched too).
+_PERMANENT_STATES = {"28000", "28P01", "3D000", "42704"}
+_PERMANENT_TEXT = re.compile(
+    r"authentication failed|role \".*\" does not exist|database \".*\" does not exist"
+    r"|no pg_hba\.conf entry|invalid sslmode|invalid connection option|invalid .*value"
+    r"|does not support SSL|certificate|sslrootcert|sslcert|sslkey|password is required"
+    r"|requires a password|not permitted to log in|is not permitted",
+    re.IGNORECASE,
+)
+
+
+def connect_error(e: BaseException, where: str, secrets: tuple[str, ...] = ()) -> EsctlError:
+    """The library error for a failed connection attempt to ``where`` (``host:port``).
+
+    A cause no retry can fix (authentication, an unknown database or role, a bad option or
+    DSN) is a :class:`ConfigError`; anything else (refused, unknown host, timeout, a server
+    starting up) is a :class:`StoreUnavailableError`. The driver's text is redacted.
+    """
+    cause = connect_cause(e)
+    message = redact_secrets(f"cannot connect to PostgreSQL at {where}: {cause}", secrets)
+    if is_permanent(e, cause):
+        return ConfigError(message)
+    return StoreUnavailableError(message)
+
+
+def connect_cause(e: BaseException) -> str:
+    """The cause of a failed connection in one line, without libpq's prefixes."""
+    if isinstance(e, psycopg.errors.ConnectionTimeout):
+        return "timed out (connect_timeout expired)"
+    text = first_line(e)
+    text = _CONNECT_PREFIXES.sub("", text, count=1).strip()
+    resolve = _RESOLVE.match(text)
+    if resolve:
+        return (f"could not translate host name \"{resolve['host']}\" to an address: "
+                f"{resolve['why']}")
+    if text.lower() == "connection refused":
+        return "connection refused (is the server running and accepting TCP/IP connections?)"
+    return text or type(e).__name__
+
+
+def is_permanent(e: BaseException, cause: str) -> bool:
+    """Whether no retry can fix this connection failure (see :func:`connect_error`)."""
+    if isinstance(e, psycopg.ProgrammingError | psycopg.errors.InvalidAuthorizationSpecification):
+        return True
+    state = getattr(e, "sqlstate", None)
+    return state in _PERMANENT_STATES or _PERMANENT_TEXT.search(cause) is not None

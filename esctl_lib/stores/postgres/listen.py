@@ -89,7 +89,7 @@ class Listener:
                     delay = 0.1
                     self._serve(conn)
             except psycopg.Error as e:
-                log.warning("esctl listener connection lost (%s); reconnecting", e)
+                log.debug("esctl listener connection lost (%s); reconnecting", e)
             finally:
                 self._listening.clear()
                 self.backend_pid = None
@@ -200,7 +200,7 @@ class Notifier:
                 self._conn.execute("SELECT pg_notify(%s, '')", (self._channel,))
                 return
             except psycopg.Error as e:
-                log.warning("esctl notify failed (%s); readers fall back to polling", e)
+                log.debug("esctl notify failed (%s); readers fall back to polling", e)
                 if self._conn is not None:
                     self._conn.close()
                 self._conn = None

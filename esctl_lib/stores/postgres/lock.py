@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 
 from esctl_lib.errors import StoreUnavailableError
+from esctl_lib.stores.dsn import dsn_secrets
 from esctl_lib.stores.locks import ProcessorLock, describe_self
 from esctl_lib.stores.postgres.errors import lock_connect_error, lock_query_error
 
@@ -61,7 +62,8 @@ class PostgresAdvisoryLock(ProcessorLock):
                     connect_timeout=max(1, int(self.connect_timeout)), **_KEEPALIVES,
                 )
             except psycopg.Error as e:
-                raise lock_connect_error(e, self.display_url, self.name) from e
+                raise lock_connect_error(e, self.display_url, self.name,
+                                         dsn_secrets(self.url)) from e
         return self._conn
 
     def _query(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:

@@ -41,7 +41,11 @@ derived from the schema), treat a notification only as a hint, poll every
 **Connections** come from a ``psycopg_pool.ConnectionPool`` opened on first use; each has
 ``search_path`` set to the store's schema (so projectors' raw SQL lands there) and
 ``TimeZone`` UTC. Nothing with a socket crosses a fork: a store used in a new process opens
-fresh connections and leaves the parent's alone.
+fresh connections and leaves the parent's alone. A store that cannot connect says why
+(``pool.py``): at once as a :class:`ConfigError` when no retry can help (authentication, an
+unknown database or role, a bad option), else as a :class:`StoreUnavailableError` within
+``connect_timeout`` (refused, unknown host, timeout). Followers (:meth:`subscribe`) retry
+a lost connection from their position.
 """
 from __future__ import annotations
 
@@ -55,6 +59,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from esctl_lib.errors import ConfigError, InvalidEventError, StoreError
@@ -67,7 +72,7 @@ from esctl_lib.stores.base import (
     StreamKey,
     quote_identifier,
 )
-from esctl_lib.stores.dsn import mask_url
+from esctl_lib.stores.dsn import dsn_secrets, mask_url
 from esctl_lib.stores.locks import ProcessorLock
 from esctl_lib.stores.postgres.append import append, current_version, existing
 from esctl_lib.stores.postgres.errors import (
@@ -79,7 +84,7 @@ from esctl_lib.stores.postgres.errors import (
 from esctl_lib.stores.postgres.listen import Listener, Notifier
 from esctl_lib.stores.postgres.lock import PostgresAdvisoryLock
 from esctl_lib.stores.postgres.own_writes import OwnWrites, own_writes_registry
-from esctl_lib.stores.postgres.pool import Checkout, Connections
+from esctl_lib.stores.postgres.pool import Checkout, Connections, quiet_pool_warnings
 from esctl_lib.stores.postgres.reads import Reads
 from esctl_lib.stores.postgres.tx import PostgresTransaction
 from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
@@ -143,10 +148,10 @@ class PostgresStore(EventStore):
         self.own_writes: OwnWrites = own_writes_registry.for_database(url, self.schema)
 
     # -- connections ---------------------------------------------------------------------
-    def _connect_kwargs(self, role: str) -> dict[str, Any]:
+    def _connect_kwargs(self, role: str, timeout: float | None = None) -> dict[str, Any]:
         return {
             "autocommit": True,
-            "connect_timeout": max(1, int(self.connect_timeout)),
+            "connect_timeout": max(1, round(timeout or self.connect_timeout)),
             "application_name": f"{self.application_name} {role}".strip(),
         }
 
@@ -157,9 +162,13 @@ class PostgresStore(EventStore):
             (path,),
         )
 
-    def _dedicated(self, role: str) -> psycopg.Connection[Any]:
-        conn = psycopg.connect(self.url, **self._connect_kwargs(role))
-        self._configure(conn)
+    def _dedicated(self, role: str, timeout: float | None = None) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(self.url, **self._connect_kwargs(role, timeout))
+        try:
+            self._configure(conn)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _open(self) -> Connections:
@@ -175,8 +184,13 @@ class PostgresStore(EventStore):
                     max_size=self.pool_size, configure=self._configure, open=False,
                     timeout=self.connect_timeout, name=f"esctl:{self.schema}",
                 )
+                quiet_pool_warnings()
                 pool.open(wait=False)
-                self._conns = Connections(pool, keep=self.pool_size)
+                self._conns = Connections(
+                    pool, keep=self.pool_size, timeout=self.connect_timeout,
+                    connect=lambda timeout: self._dedicated("pool", timeout),
+                    where=server_address(self.url), secrets=dsn_secrets(self.url),
+                )
                 self._pid = os.getpid()
             return self._conns
 
@@ -349,7 +363,7 @@ class PostgresStore(EventStore):
     # -- waiting -------------------------------------------------------------------------
     def wait(self, position: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        listener = self._get_listener()
+        listener = self._get_listener(timeout)
         while True:
             generation = listener.generation
             if self._reads.readable_after(position):
@@ -364,19 +378,37 @@ class PostgresStore(EventStore):
             else:
                 time.sleep(min(step, 0.1))
 
-    def _get_listener(self) -> Listener:
+    def _get_listener(self, timeout: float | None = None) -> Listener:
         self._open()
         with self._lock:
+            created = self._listener is None
             if self._listener is None:
                 self._listener = Listener(lambda: self._dedicated("listen"), self.channel)
             listener = self._listener
-        listener.start(self.connect_timeout)
+        # The first wait gives the new listener up to connect_timeout to LISTEN; later
+        # ones (the listener reconnecting, a server restarting) wait no longer than the
+        # caller does: polling covers the rest, and a follower keeps checking its stop.
+        patience = self.connect_timeout
+        if timeout is not None and not created:
+            patience = min(timeout, patience)
+        listener.start(patience)
         return listener
 
     @property
     def listener_pid(self) -> int | None:
         """The backend pid of this process's LISTEN connection (None when not listening)."""
         return self._listener.backend_pid if self._listener is not None else None
+
+
+def server_address(url: str) -> str:
+    """``host:port`` of a DSN, for messages (its masked form when it does not parse)."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error:
+        return mask_url(url)
+    host = str(params.get("host") or params.get("hostaddr") or "localhost")
+    port = str(params.get("port") or "5432")
+    return f"{host}:{port}"
 
 
 def channel_name(schema: str) -> str:
