@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,19 +25,33 @@ class PreparedEvent:
     metadata: dict[str, Any]
 
 
+def encode_checked(
+    event: Event, encode: Callable[[Any], dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The rule every backend applies to an event before it writes anything.
+
+    An untyped event's type name is checked (a class's own name was checked when it
+    registered); body and metadata are encoded (``SerializationError`` names the key) and
+    checked against :func:`~esctl_lib.serialization.validate_body`. Returns the encoded body
+    and metadata (None when there is none).
+    """
+    if event.__class__ is Event:
+        check_type_name(event.type)
+    body = encode(event.body)
+    validate_body(body)
+    if not event.metadata:
+        return body, None
+    metadata = encode(event.metadata)
+    validate_body(metadata, field="metadata")
+    return body, metadata
+
+
 def prepare_events(events: Sequence[Event], encoder: BodyEncoder) -> list[PreparedEvent]:
-    """Encode bodies and metadata (raising SerializationError naming the key), check them
-    against :func:`~esctl_lib.serialization.validate_body`, and fill in times."""
+    """Events encoded and checked by :func:`encode_checked`, with their times filled in."""
     now = utc_now()
     out = []
     for event in events:
-        if event.__class__ is Event:  # a class's own name was checked when it registered
-            check_type_name(event.type)
-        body = encoder.encode_body(event.body)
-        validate_body(body)
-        metadata = encoder.encode_body(event.metadata) if event.metadata else {}
-        if metadata:
-            validate_body(metadata, field="metadata")
+        body, metadata = encode_checked(event, encoder.encode_body)
         out.append(
             PreparedEvent(
                 event_class=type(event),
@@ -47,7 +61,7 @@ def prepare_events(events: Sequence[Event], encoder: BodyEncoder) -> list[Prepar
                 created_at=event.created_at or now,
                 correlation_id=event.correlation_id,
                 causation_id=event.causation_id,
-                metadata=metadata,
+                metadata=metadata or {},
             )
         )
     return out

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from esctl_lib.errors import ConcurrencyError, DuplicateEventError, EsctlError
-from esctl_lib.events import Event, check_type_name, utc_now
-from esctl_lib.serialization import BodyEncoder, validate_body
+from esctl_lib.events import Event, utc_now
+from esctl_lib.serialization import BodyEncoder
 from esctl_lib.stores.base import check_expected_version, check_one_aggregate
+from esctl_lib.stores.encoding import encode_checked
 from esctl_lib.stores.postgres.errors import (
     UUID_CONSTRAINT,
     VERSION_CONSTRAINT,
@@ -73,13 +74,7 @@ class Batch:
         encode = encoder.encode_body
         rows = []
         for e in events:  # encode and check everything before anything is sent
-            if e.__class__ is Event:  # a class's own name was checked when it registered
-                check_type_name(e.type)
-            body = encode(e.body)
-            validate_body(body)
-            meta = encode(e.metadata) if e.metadata else None
-            if meta:
-                validate_body(meta, field="metadata")
+            body, meta = encode_checked(e, encode)
             rows.append((e.uuid, e.type, body, e.created_at or now, e.correlation_id,
                          e.causation_id, meta))
         self.rows = rows

@@ -8,9 +8,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from esctl_lib.errors import ConcurrencyError, DuplicateEventError, StoreError
-from esctl_lib.events import Event, check_type_name, utc_now
-from esctl_lib.serialization import BodyEncoder, validate_body
+from esctl_lib.events import Event, utc_now
+from esctl_lib.serialization import BodyEncoder
 from esctl_lib.stores.base import check_expected_version, check_one_aggregate
+from esctl_lib.stores.encoding import encode_checked
 from esctl_lib.stores.sql import SqlTrackers
 from esctl_lib.stores.sqlite.errors import translate_errors
 
@@ -74,13 +75,7 @@ class SqliteTransaction(SqlTrackers):
         now = utc_now()
         rows = []
         for e in events:
-            if e.__class__ is Event:  # a class's own name was checked when it registered
-                check_type_name(e.type)
-            body = encode(e.body)
-            validate_body(body)
-            meta = encode(e.metadata) if e.metadata else {}
-            if meta:
-                validate_body(meta, field="metadata")
+            body, meta = encode_checked(e, encode)
             rows.append((e, body, meta, e.created_at or now))
         conn = self._conn
         with translate_errors():
