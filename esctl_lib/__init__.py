@@ -52,6 +52,7 @@ from esctl_lib.operations import (
     retry_parked_events,
     run_processors,
     setup_all,
+    skip_event,
     status_report,
     tail_events,
 )
@@ -162,6 +163,7 @@ __all__ = [
     "run_processor",
     "run_processors",
     "setup_all",
+    "skip_event",
     "status_report",
     "tail_events",
     "type_name_for",
