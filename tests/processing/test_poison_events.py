@@ -4,6 +4,7 @@ applies to it alone, parking commits at once, and the recorded state names it.""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -146,3 +147,31 @@ def test_run_processor_returns_how_many_events_it_parked(store: EventStore) -> N
     parked = run_processor(Poisoned(1, 3), store, stop=threading.Event(), once=True,
                            retry=NoRetry(max_attempts=1))
     assert parked == 2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("store_spec", ["sqlite", "postgres"], indirect=True)
+def test_under_the_runner_none_stops_that_processor_for_good_and_the_others_go_on(
+    store_spec: StoreSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.processing.runner_apps.apps import RunnerTick
+    from tests.processing.runner_apps.support import start_runner, stop, wait_until
+
+    monkeypatch.setenv("ESCTL_RUNNER_TEST_DIR", str(tmp_path))
+    store = store_spec.opened[0]
+    agg = new_id()
+    readable(store, store.append([RunnerTick(aggregate_id=agg, body={"poison": True})]))
+    runner = start_runner(store_spec, tmp_path, "PoisonStopper", "TickCounter", retry="none")
+    log = tmp_path / "runner.log"
+    try:
+        wait_until(lambda: "left stopped" in log.read_text()
+                   or "restarting in" in log.read_text(), proc=runner,
+                   what="the runner to deal with the failed child")
+        readable(store, store.append([RunnerTick(aggregate_id=agg)]))
+        wait_until(lambda: store.get_tracker("tick_counter") == 2, proc=runner,
+                   what="the other processor to go on")
+    finally:
+        code = stop(runner)
+    text = log.read_text()
+    assert "restarting in" not in text and "poison_stopper failed on an event" in text
+    assert code == 1
