@@ -146,7 +146,8 @@ class _Worker:
     def _step(self, until: int | None) -> bool:
         """Read and process one batch; True when caught up."""
         size = self.processor.batch_size
-        self._check_lock()
+        if not self._check_lock():
+            return True  # stepped down: stop is set
         page = self.ahead.read(self.position, until)
         if page.events:
             if len(page.events) >= size and self.ahead.enabled:
@@ -319,10 +320,11 @@ class _Worker:
         self.stop.set()
         return False
 
-    def _check_lock(self) -> None:
+    def _check_lock(self) -> bool:
+        """False once this instance has stepped down (checked at most every second)."""
         if self.lock is None or time.monotonic() - self.lock_checked_at < LOCK_CHECK_INTERVAL:
-            return
-        self._retake_lock()
+            return not self.stepped_down
+        return self._retake_lock()
 
     def _count(self, error: Exception) -> int:
         """Record a failure; returns how many times in a row its event has failed."""
