@@ -10,7 +10,11 @@ processor's lock (waiting as a quiet standby while another instance holds it), r
 state with a heartbeat, and processes until SIGTERM/SIGINT, then stops between batches.
 
 The parent restarts a child that dies, after a delay that doubles from ``restart_delay`` up
-to ``max_restart_delay`` (and starts over once a child has run ``healthy_after`` seconds).
+to ``max_restart_delay`` (and starts over once a child has run ``healthy_after`` seconds),
+except a child whose processor failed on an event under retry ``"none"``
+(:data:`EXIT_GAVE_UP`): it stays stopped, recorded as failing, the others go on, and the
+runner exits 1 at the end (at once when every processor has so stopped). A child that
+loses its connection does not exit: its worker reconnects and re-takes its lock in place.
 On SIGTERM/SIGINT it sends SIGTERM to every child, waits up to ``grace_period`` seconds,
 then kills stragglers; it returns 0 when every child stopped cleanly.
 """

@@ -1,10 +1,21 @@
 """The processing loop: read a batch from the tracker, handle it, commit it with the tracker.
 
 :func:`run_processor` is what a runner child runs for one processor. Each batch is one
-store transaction: the processor's rows, the events it emits, parked events and the new
-tracker position commit together or not at all, so the loop is crash-safe by construction
-(after a crash it resumes from the last committed batch, applying nothing twice). It checks
-``stop`` between batches and wakes at least every ``idle_timeout`` seconds when idle.
+store transaction: the processor's rows, the events it emits and the new tracker position
+commit together or not at all, so the loop is crash-safe by construction (after a crash it
+resumes from the last committed batch, applying nothing twice). It checks ``stop`` between
+batches and wakes at least every ``idle_timeout`` seconds when idle.
+
+**A bad event holds back nothing before it.** When a batch fails on an event, the events
+before it commit (rows and tracker) in a new transaction, and the retry policy then applies
+to that event alone. Parking it (after ``max_attempts``, or at once under ``"none"`` with
+``max_attempts``) is its own transaction, which also moves the tracker onto it: visible at
+once and kept through a crash. Each batch skips the events parked for the processor (by
+``esctl skip`` too), so a worker stuck on an event moves on as soon as it is skipped.
+
+**A lost connection is not a failure.** On :class:`StoreUnavailableError` the worker waits
+for the store with backoff (50 ms doubling to 2 s), takes its lock again if its session
+died (stepping down if another instance took it), and carries on in place.
 
 A batch commits without waiting for its flush to disk where the store can do that
 (:meth:`Transaction.relax_durability`; PostgreSQL turns ``synchronous_commit`` off for that
