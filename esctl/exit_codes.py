@@ -28,7 +28,8 @@ INTERRUPTED = 130
 MEANINGS: dict[int, str] = {
     OK: "success",
     FAILURE: "runtime failure (store unreachable or not set up, a failing, crashed or silent "
-             "processor, an unhealthy status --check, a refusal)",
+             "processor, an unhealthy status --check, run --once that parked events, a "
+             "refusal)",
     USAGE: "bad usage or input (bad option, bad JSON or UUID, unknown event type or processor)",
     CONFIG: "configuration error (no config found, unknown key, a module that does not import, "
             "a login, database or option the store refuses)",

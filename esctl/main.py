@@ -89,6 +89,7 @@ app.command("replay", cls=EsctlCommand)(processing.replay)
 app.command("reset", cls=EsctlCommand)(processing.reset)
 app.command("errors", cls=EsctlCommand)(processing.errors)
 app.command("retry", cls=EsctlCommand)(processing.retry)
+app.command("skip", cls=EsctlCommand)(processing.skip)
 
 
 def run() -> None:

@@ -344,13 +344,15 @@ def parked_table(parked: Sequence[Any]) -> None:
         out.print("no parked events")
         return
     table = Table(show_edge=False, pad_edge=False)
-    for column in ("processor", "event", "type", "attempts", "last failed", "error"):
+    for column in ("processor", "event", "type", "aggregate", "attempts", "last failed",
+                   "error"):
         table.add_column(column)
     for p in parked:
         attempts = "queued" if p.queued else str(p.attempts)
         failed = _time(dt.datetime.fromtimestamp(p.last_failed_at, dt.UTC))
         table.add_row(escape(printable(p.processor)), str(p.event_id),
-                      escape(printable(p.event_type)), attempts,
+                      escape(printable(p.event_type)),
+                      escape(printable(getattr(p, "aggregate_id", None) or "-")), attempts,
                       failed, escape(one_line(p.error)))
     out.print(table)
 

@@ -53,6 +53,7 @@ from esctl_lib.operations import (
     retry_parked_events,
     run_processors,
     setup_all,
+    skip_event,
     status_report,
     tail_events,
 )
@@ -167,6 +168,7 @@ __all__ = [
     "run_processor",
     "run_processors",
     "setup_all",
+    "skip_event",
     "status_report",
     "tail_events",
     "type_name_for",

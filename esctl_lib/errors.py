@@ -137,12 +137,14 @@ class ProcessingError(EsctlError):
         event_id: int | None = None,
         event_type: str | None = None,
         event_uuid: str | None = None,
+        aggregate_id: str | None = None,
     ) -> None:
         super().__init__(message)
         self.processor = processor
         self.event_id = event_id
         self.event_type = event_type
         self.event_uuid = event_uuid
+        self.aggregate_id = aggregate_id
 
 
 class ProcessorLockedError(ProcessingError):

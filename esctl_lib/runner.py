@@ -10,7 +10,11 @@ processor's lock (waiting as a quiet standby while another instance holds it), r
 state with a heartbeat, and processes until SIGTERM/SIGINT, then stops between batches.
 
 The parent restarts a child that dies, after a delay that doubles from ``restart_delay`` up
-to ``max_restart_delay`` (and starts over once a child has run ``healthy_after`` seconds).
+to ``max_restart_delay`` (and starts over once a child has run ``healthy_after`` seconds),
+except a child whose processor failed on an event under retry ``"none"``
+(:data:`EXIT_GAVE_UP`): it stays stopped, recorded as failing, the others go on, and the
+runner exits 1 at the end (at once when every processor has so stopped). A child that
+loses its connection does not exit: its worker reconnects and re-takes its lock in place.
 On SIGTERM/SIGINT it sends SIGTERM to every child, waits up to ``grace_period`` seconds,
 then kills stragglers; it returns 0 when every child stopped cleanly.
 """
@@ -39,7 +43,7 @@ from esctl_lib.app import (
     open_configured_store,
 )
 from esctl_lib.config import Settings
-from esctl_lib.errors import ConfigError, EsctlError, ProcessorLockedError
+from esctl_lib.errors import ConfigError, EsctlError, ProcessingError, ProcessorLockedError
 from esctl_lib.processing.locks import ProcessorLock, processor_lock, wait_for_lock
 from esctl_lib.processing.retry import retry_policy, retry_policy_for
 from esctl_lib.processing.state import (
@@ -62,9 +66,14 @@ _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 EXIT_STOPPED = 0
 #: A child's exit code: its processor failed (or the application could not be built).
 EXIT_FAILED = 1
-#: A child's exit code: it lost its processor lock (its connection died) and stopped, so
-#: that the runner starts it again.
+#: A child's exit code: it lost its processor lock to another instance and stepped down,
+#: so that the runner starts it again (as a standby).
 EXIT_LOCK_LOST = 3
+#: A child's exit code: an event failed and the retry policy says stop ("none"): the
+#: runner leaves it stopped (no restart) and exits 1 at the end.
+EXIT_GAVE_UP = 4
+#: ``run_once``'s code for a processor that parked events (it reached the head).
+EXIT_PARKED = 1
 
 
 @dataclass(frozen=True)
@@ -137,21 +146,20 @@ def _process(app: Application, processor: Processor, store: EventStore, lock: Pr
     policy = retry_policy_for(processor, processing.retry, **kwargs)
     if once and policy.max_attempts is None:
         policy = retry_policy("none")  # a cron job must not retry a poison event for ever
-    lost = threading.Event()
-
-    def on_lost() -> None:
-        log.error("%s lost its lock (connection to the database gone); stopping", name)
-        lost.set()
-        stop.set()
-
-    recorder = StateRecorder(store, name, interval=options.heartbeat_interval,
-                             check=lock.check, on_lost=on_lost)
+    recorder = StateRecorder(store, name, interval=options.heartbeat_interval)
     recorder.start("starting", position=store.get_tracker(name))
     log.info("Starting %s", name)
+    stepped_down = threading.Event()
+
+    def on_state(state: str, position: int, error: str | None) -> None:
+        if state == "stopped" and not lock.held:
+            stepped_down.set()
+        recorder.update(state, position, error)
+
     try:
-        run_processor(processor, store, stop=stop, once=once, retry=policy,
-                      on_error=app.on_error, on_state=recorder.update,
-                      idle_timeout=options.idle_timeout)
+        parked = run_processor(processor, store, stop=stop, once=once, retry=policy,
+                               on_error=app.on_error, on_state=on_state,
+                               idle_timeout=options.idle_timeout, lock=lock)
     except Exception as e:
         message = describe_error(e)
         if isinstance(e, EsctlError):
@@ -159,10 +167,16 @@ def _process(app: Application, processor: Processor, store: EventStore, lock: Pr
         else:
             log.exception("An unhandled exception occurred in %s", name)
         recorder.stop("failing", error=message)
-        return EXIT_FAILED
+        gave_up = isinstance(e, ProcessingError) and e.event_id is not None
+        return EXIT_GAVE_UP if gave_up and not once else EXIT_FAILED
     recorder.stop("stopped")
     log.info("Stopping %s", name)
-    return EXIT_LOCK_LOST if lost.is_set() else EXIT_STOPPED
+    if stepped_down.is_set():
+        return EXIT_LOCK_LOST
+    if once and parked:
+        log.error("%s parked %d event(s) (see esctl errors %s)", name, parked, name)
+        return EXIT_PARKED
+    return EXIT_STOPPED
 
 
 def describe_error(error: BaseException) -> str:
@@ -272,13 +286,16 @@ class Runner:
                 ctx = multiprocessing.get_context("spawn")
                 for child in self._children:
                     self._start(ctx, child)
-                while not self._stopping:
+                while not self._stopping and not self._all_gave_up():
                     self._supervise_once(ctx)
                 return self._shutdown()
         finally:
             for fd in self._wake:
                 os.close(fd)
             self._wake = None
+
+    def _all_gave_up(self) -> bool:
+        return all(c.exit_code == EXIT_GAVE_UP for c in self._children)
 
     def _start(self, ctx: Any, child: _Child) -> None:
         process = ctx.Process(target=_child_main, args=(child.target, self.settings),
@@ -322,6 +339,10 @@ class Runner:
             self._record_exit(c, c.process.pid, code)
             if not restart:
                 log.info("%s stopped (%s)", c.name, describe_exit(code))
+                continue
+            if code == EXIT_GAVE_UP:
+                log.error("%s failed on an event and its retry policy is \"none\": left "
+                          "stopped (fix it, then skip or retry; see esctl status)", c.name)
                 continue
             if time.monotonic() - c.started_at >= self.healthy_after:
                 c.delay = self.restart_delay
@@ -367,6 +388,8 @@ class Runner:
         # -SIGTERM: a child stopped before it had set its handler, so before any work
         failed = [c.name for c in self._children
                   if c.exit_code not in (EXIT_STOPPED, -signal.SIGTERM)]
+        if self._all_gave_up():
+            log.error("every processor failed with retry \"none\"; the runner stops")
         if failed:
             log.warning("runner stopped; not cleanly: %s", ", ".join(failed))
             return 1

@@ -94,6 +94,7 @@ PUBLIC_API = [
     "run_processor",
     "run_processors",
     "setup_all",
+    "skip_event",
     "status_report",
     "tail_events",
     "type_name_for",

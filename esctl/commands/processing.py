@@ -1,9 +1,11 @@
-"""``esctl run``, ``status``, ``replay``, ``reset``, ``errors`` and ``retry``: processors."""
+"""``esctl run``, ``status``, ``replay``, ``reset``, ``errors``, ``skip`` and ``retry``:
+processors."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+import time
+from typing import Annotated, Any
 
 import typer
 
@@ -33,35 +35,50 @@ def run(
     once: Annotated[bool, typer.Option(
         "--once", help="Process everything up to the current head, then exit.")] = False,
     as_json: Annotated[bool, typer.Option(
-        "--json", help="With --once: print each processor's position afterwards as "
-                       "JSON.")] = False,
+        "--json", help="With --once: print each processor's position and the events it "
+                       "parked afterwards as JSON.")] = False,
 ) -> None:
     """Run processors (all, or the named ones).
 
-    Each runs in its own process, restarted if it dies, until Ctrl-C (exit 130)
-    or SIGTERM (exit 0 when every processor stopped cleanly); with --once, in
-    this process until each reaches the head. Logs to stderr (or the [logging]
-    file).
+    Each runs in its own process, restarted if it crashes, until Ctrl-C (exit
+    130) or SIGTERM (exit 0 when every processor stopped cleanly); a processor
+    whose retry policy is "none" stops at a failing event and stays stopped
+    (exit 1 at the end). With --once, in this process until each reaches the
+    head; it lists the events it parked and exits 1 when it parked any. Logs to
+    stderr (or the [logging] file).
 
     \b
     Example:
       esctl run --once
     """
-    from esctl_lib import run_processors
+    from esctl_lib import parked_events, run_processors
 
     if as_json and not once:
         raise fail("--json needs --once (a continuous run prints only its log)",
                    exit_codes.USAGE)
     s = session(ctx)
     selected = [configured_processor(s, name) for name in names or ()]
+    started = time.time()
     with interrupt_exits_130():
         code = run_processors(s.app, names or (), once=once)
+    if not once:
+        raise typer.Exit(code)
+    store = s.store()
+    done = selected or list(s.app.processors.values())
+    parked = [p for p in parked_events(store, since=started)
+              if p.processor in {d.name for d in done}]
     if as_json:
-        store = s.store()
-        done = selected or list(s.app.processors.values())
         render.json_out({"exit_code": code, "head": store.latest_position(),
-                         "processors": {p.name: store.get_tracker(p.name) for p in done}})
+                         "processors": {p.name: store.get_tracker(p.name) for p in done},
+                         "parked": [_parked_json(p) for p in parked]})
+    for p in parked:
+        render.note(f"{p.processor} parked event {p.event_id} ({p.event_type}, aggregate "
+                    f"{p.aggregate_id}) after {p.attempts} attempt(s): {p.error}")
     raise typer.Exit(code)
+
+
+def _parked_json(parked: Any) -> dict[str, Any]:
+    return dataclasses.asdict(parked) | {"queued": parked.queued}
 
 
 @handle_errors
@@ -206,7 +223,10 @@ def errors(
 ) -> None:
     """List parked events.
 
-    Parked events are those a processor gave up on after max_attempts failures.
+    Parked events are those a processor gave up on after max_attempts failures,
+    or that were skipped with esctl skip: per event its processor, id, type,
+    aggregate, attempts (or "queued" once esctl retry queued it), when it last
+    failed and the error.
 
     \b
     Example:
@@ -220,7 +240,7 @@ def errors(
         require_known_processor(s, store, name)
     parked = parked_events(store, name)
     if as_json:
-        render.json_out([dataclasses.asdict(p) | {"queued": p.queued} for p in parked])
+        render.json_out([_parked_json(p) for p in parked])
     else:
         render.parked_table(parked)
 
@@ -236,7 +256,7 @@ def retry(
 ) -> None:
     """Queue parked events for another try.
 
-    The processor retries them when it next runs or idles.
+    The processor retries them in event order when it next runs or idles.
 
     \b
     Example:
@@ -252,3 +272,37 @@ def retry(
         render.json_out({"processor": name, "queued": count})
     else:
         render.note(f"queued {count} parked event(s) of {name} for a retry")
+
+
+@handle_errors
+def skip(
+    ctx: typer.Context,
+    name: NameArgument,
+    event_id: Annotated[int, typer.Argument(
+        metavar="EVENT_ID", help="The event to skip (its id).", callback=at_least(1))],
+    reason: Annotated[str | None, typer.Option(
+        "--reason", metavar="TEXT", help="Why, recorded as the parked event's error.")]
+    = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Park one event for a processor so that it goes on past it.
+
+    Committed at once, whether or not the processor runs: a running processor
+    failing on that event moves on at its next attempt. The event then shows in
+    esctl errors; esctl retry queues it again. Refuses (exit 2) an event that
+    is not stored, parked already, or processed already.
+
+    \b
+    Example:
+      esctl skip outstanding_todos 1234 --reason "duplicate todo_added"
+    """
+    from esctl_lib import skip_event
+
+    s = session(ctx)
+    store = s.store()
+    require_known_processor(s, store, name)
+    parked = skip_event(store, name, event_id, reason=reason)
+    if as_json:
+        render.json_out(_parked_json(parked))
+    else:
+        render.note(f"skipped event {event_id} ({parked.event_type}) for {name}: parked")

@@ -13,6 +13,7 @@ from esctl_lib.operations.processors import (
     reset_processor,
     retry_parked_events,
     setup_all,
+    skip_event,
 )
 from esctl_lib.operations.records import event_json, event_record, parse_body
 from esctl_lib.operations.running import run_processors
@@ -40,6 +41,7 @@ __all__ = [
     "retry_parked_events",
     "run_processors",
     "setup_all",
+    "skip_event",
     "status_report",
     "tail_events",
 ]

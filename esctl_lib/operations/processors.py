@@ -1,4 +1,5 @@
-"""Operating processors from the command line: setup, replay, reset and parked events.
+"""Operating processors from the command line: setup, replay, reset and parked events
+(list, skip, retry).
 
 Reset takes the processor's lock, so it refuses while a runner holds it. Replay rebuilds
 online, beside the live projection, and works while a runner is up.
@@ -119,17 +120,35 @@ def _check_reset_target(store: EventStore, position: int) -> None:
                                 f"position {position} is not the id of a stored event")
 
 
-def parked_events(store: EventStore, name: str | None = None) -> list[ParkedEvent]:
-    """Parked events of every processor, or of one."""
-    from esctl_lib.processing.parking import list_parked
+def parked_events(store: EventStore, name: str | None = None, *,
+                  since: float | None = None) -> list[ParkedEvent]:
+    """Parked events of every processor, or of one, with their aggregates (by processor
+    then event id); ``since`` (a Unix time) keeps those parked at or after it."""
+    from esctl_lib.processing.parking import list_parked, with_aggregates
 
-    return list_parked(store, name)
+    return with_aggregates(store, list_parked(store, name, since=since))
+
+
+def skip_event(store: EventStore, name: str, event_id: int, *,
+               reason: str | None = None) -> ParkedEvent:
+    """Park event ``event_id`` for processor ``name`` by hand so that it goes on past it.
+
+    Committed at once: a running worker failing on that event moves on at its next
+    attempt; a stopped processor skips it when it next runs. ``esctl retry`` queues it
+    again. Raises InvalidEventError for an event that is not stored, parked already, or
+    processed already by that processor.
+    """
+    from esctl_lib.processing.parking import skip_event as park_by_hand
+    from esctl_lib.processing.parking import with_aggregates
+
+    return with_aggregates(store, [park_by_hand(store, name, event_id, reason=reason)])[0]
 
 
 def retry_parked_events(store: EventStore, name: str, *, event_id: int | None = None) -> int:
     """Queue a processor's parked events (or one) for another try; returns how many.
 
-    The processor retries queued events when it next runs or idles.
+    The processor retries queued events in event order when it next runs or idles (one
+    its tracker has not reached yet is processed in its turn).
     """
     from esctl_lib.processing.parking import retry_parked
 

@@ -251,12 +251,13 @@ def _statements(
 def processing_error(processor: str, event: Event, error: BaseException) -> ProcessingError:
     """The ProcessingError for ``error`` raised while ``processor`` handled ``event``."""
     return ProcessingError(
-        f"processor {processor!r} failed on event {event.id} ({event.type}, uuid "
-        f"{event.uuid}): {type(error).__name__}: {error}",
+        f"processor {processor!r} failed on event {event.id} ({event.type}, aggregate "
+        f"{event.aggregate_id}, uuid {event.uuid}): {type(error).__name__}: {error}",
         processor=processor,
         event_id=event.id,
         event_type=event.type,
         event_uuid=event.uuid,
+        aggregate_id=str(event.aggregate_id),
     )
 
 

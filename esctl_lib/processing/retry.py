@@ -1,6 +1,8 @@
 """Retry policies: how long a processor waits after a failure before it tries again.
 
-- ``none``: do not retry; the worker raises and the processor stops.
+- ``none``: do not retry; the worker raises and the processor stops (under ``esctl run``
+  it stays stopped: the runner does not restart it). With ``max_attempts`` the event is
+  parked at its first failure instead and the processor goes on.
 - ``constant``: wait 1 s every time (EventSourcery's default).
 - ``exponential``: 1 s, doubling up to 64 s while the *same* event keeps failing; back to
   1 s for a different event or an error that is not a :class:`ProcessingError`.

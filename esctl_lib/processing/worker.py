@@ -1,10 +1,21 @@
 """The processing loop: read a batch from the tracker, handle it, commit it with the tracker.
 
 :func:`run_processor` is what a runner child runs for one processor. Each batch is one
-store transaction: the processor's rows, the events it emits, parked events and the new
-tracker position commit together or not at all, so the loop is crash-safe by construction
-(after a crash it resumes from the last committed batch, applying nothing twice). It checks
-``stop`` between batches and wakes at least every ``idle_timeout`` seconds when idle.
+store transaction: the processor's rows, the events it emits and the new tracker position
+commit together or not at all, so the loop is crash-safe by construction (after a crash it
+resumes from the last committed batch, applying nothing twice). It checks ``stop`` between
+batches and wakes at least every ``idle_timeout`` seconds when idle.
+
+**A bad event holds back nothing before it.** When a batch fails on an event, the events
+before it commit (rows and tracker) in a new transaction, and the retry policy then applies
+to that event alone. Parking it (after ``max_attempts``, or at once under ``"none"`` with
+``max_attempts``) is its own transaction, which also moves the tracker onto it: visible at
+once and kept through a crash. Each batch skips the events parked for the processor (by
+``esctl skip`` too), so a worker stuck on an event moves on as soon as it is skipped.
+
+**A lost connection is not a failure.** On :class:`StoreUnavailableError` the worker waits
+for the store with backoff (50 ms doubling to 2 s), takes its lock again if its session
+died (stepping down if another instance took it), and carries on in place.
 
 A batch commits without waiting for its flush to disk where the store can do that
 (:meth:`Transaction.relax_durability`; PostgreSQL turns ``synchronous_commit`` off for that
@@ -23,12 +34,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from esctl_lib.errors import ProcessingError, TrackerError
+from esctl_lib.errors import ProcessingError, StoreUnavailableError, TrackerError
+from esctl_lib.events import Event
 from esctl_lib.processing.batching import BatchTransaction
-from esctl_lib.processing.parking import park, process_parked
+from esctl_lib.processing.parking import park, parked_in, process_parked
 from esctl_lib.processing.processor import Processor
 from esctl_lib.processing.retry import NoRetry, RetryPolicy, retry_policy
 from esctl_lib.stores.base import EventStore, Page
+from esctl_lib.stores.locks import ProcessorLock
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -39,6 +52,12 @@ OnState = Callable[[str, int, str | None], None]
 SCAN_SAVE_INTERVAL = 1.0
 #: An idle worker looks for parked events queued for a retry at most this often.
 PARKED_CHECK_INTERVAL = 5.0
+#: After a lost connection the worker tries again after this many seconds, doubling...
+RECONNECT_DELAY = 0.05
+#: ... up to this many.
+MAX_RECONNECT_DELAY = 2.0
+#: A worker holding a lock checks that it still holds it at most this often.
+LOCK_CHECK_INTERVAL = 1.0
 log = logging.getLogger("esctl.processing")
 
 
@@ -64,8 +83,15 @@ class _Worker:
         on_state: OnState | None,
         idle_timeout: float,
         on_batch: Callable[[int], None] | None = None,
+        lock: ProcessorLock | None = None,
     ) -> None:
         self.processor = processor
+        self.lock = lock
+        self.lock_checked_at = time.monotonic()
+        #: Set when another instance took the lock while this one was cut off.
+        self.stepped_down = False
+        #: How many events this worker parked (``run --once`` reports them).
+        self.parked = 0
         self.store = store
         self.stop = stop
         self.policy = retry
@@ -90,7 +116,6 @@ class _Worker:
         #: The failed batch's error may have surfaced under a later event: redo it at once.
         self.redo_unqueued = False
         self.failure: _Failure | None = None
-        self.to_park: dict[int, _Failure] = {}
         self.unsaved = False
         self.saved_at = 0.0
         self.parked_checked_at = 0.0
@@ -110,6 +135,10 @@ class _Worker:
                         if once:
                             break
                         self._idle()
+                except StoreUnavailableError as e:
+                    self.ready = False
+                    if not self._reconnect(e):
+                        break
                 except Exception as e:
                     self.ready = False
                     self._fail(e)
@@ -128,6 +157,8 @@ class _Worker:
     def _step(self, until: int | None) -> bool:
         """Read and process one batch; True when caught up."""
         size = self.processor.batch_size
+        if not self._check_lock():
+            return True  # stepped down: stop is set
         page = self.ahead.read(self.position, until)
         if page.events:
             if len(page.events) >= size and self.ahead.enabled:
@@ -142,40 +173,72 @@ class _Worker:
         return len(page.events) < size
 
     def _commit(self, page: Page) -> None:
-        if self.to_park:
-            parking = [self.to_park[e.id] for e in page.events if e.id in self.to_park]
-            events = [e for e in page.events if e.id not in self.to_park]
-        else:
-            parking, events = [], page.events
+        """Commit the batch; when an event fails, commit the events before it, then raise.
+
+        A failure pinned on an event (a handler's own error, or any error of a batch run
+        without queued writes) leaves the events before it committed with the tracker just
+        before it, so the retry policy applies to the failing event alone.
+        """
+        events, end = page.events, page.end
+        error: Exception | None = None
+        while True:
+            try:
+                self._apply(events, end)
+            except Exception as e:
+                index = self._failing_index(e, events)
+                if index is None:
+                    raise
+                error = e
+                if index == 0:
+                    raise
+                events, end = events[:index], events[index - 1].id or 0
+                continue
+            if error is not None:
+                raise error
+            if self.on_batch is not None:
+                self.on_batch(len(page.events))
+            return
+
+    def _failing_index(self, error: Exception, events: list[Event]) -> int | None:
+        """Where in ``events`` the event ``error`` is pinned on fails; None when not pinned."""
+        if self.redo_unqueued or not isinstance(error, ProcessingError):
+            return None
+        for index, event in enumerate(events):
+            if event.uuid == error.event_uuid:
+                return index
+        return None
+
+    def _apply(self, events: list[Event], end: int) -> None:
+        """One batch transaction: skip parked events, handle the others, move the tracker."""
         with self.store.transaction() as raw:
             raw.relax_durability()
             tx = BatchTransaction(raw, queue=not self.unqueued)
             try:
-                for failure in parking:
-                    park(tx, self.name, failure.error, attempts=failure.attempts,
-                         first_failed_at=failure.first_failed_at,
-                         last_failed_at=failure.last_failed_at)
-                handled = self.processor.process_batch(events, tx, self.store)
-                tx.advance_tracker(self.name, self.saved_position, page.end)
+                skipped, retried = parked_in(tx, self.name, events)
+                todo = [e for e in events if e.id not in skipped] if skipped else events
+                handled = self.processor.process_batch(todo, tx, self.store)
+                for event_id in retried:
+                    tx.delete("parked_events", where={"processor": self.name,
+                                                      "event_id": event_id})
+                tx.advance_tracker(self.name, self.saved_position, end)
             except Exception:
                 self.unqueued = True
                 self.redo_unqueued = tx.flush_failed
                 raise
-        self.position = self.saved_position = page.end
+        self.position = self.saved_position = end
         self.handled += handled
         self.unsaved = False
         self.saved_at = time.monotonic()
         self.unqueued = False
         self.failure = None
-        for failure in parking:
-            del self.to_park[failure.error.event_id or 0]
-            self._report("parked", str(failure.error), force=True)
-        if self.on_batch is not None:
-            self.on_batch(len(page.events))
+        if skipped:
+            log.info("%s skipped parked event(s) %s", self.name,
+                     ", ".join(str(i) for i in sorted(skipped)))
         self._report("running", force=True)
 
     def _idle(self) -> None:
         self._report("idle")
+        self._check_lock()
         if self.store.wait(self.position, self.idle_timeout):
             return
         self._save_scan()
@@ -202,18 +265,83 @@ class _Worker:
         self._report("failing", self.last_error, force=True)
         if self.on_error is not None:
             self.on_error(error, self.name)
-        if self.max_attempts is not None and self.failure is not None and (
-            attempts >= self.max_attempts
-        ):
-            self.to_park[self.failure.error.event_id or 0] = self.failure
-            log.warning("%s parks event %s after %d attempts", self.name,
-                        self.failure.error.event_id, attempts)
-            return
+        failure = self.failure
         delay = self.policy.next_delay(error)
+        if self.max_attempts is not None and failure is not None and (
+            attempts >= self.max_attempts or delay is None  # "none" parks at once
+        ):
+            self._park(failure)
+            return
         if delay is None:
             raise error
         log.info("%s retries in %g s", self.name, delay)
         self.policy.pause(delay, self.stop)
+
+    def _park(self, failure: _Failure) -> None:
+        """Park the failing event now, in its own transaction, moving the tracker onto it.
+
+        The events before it are committed already (see :meth:`_commit`), so it is the next
+        one to process: the tracker moves past it in the same transaction.
+        """
+        error = failure.error
+        event_id = error.event_id or 0
+        with self.store.transaction() as raw:
+            tx = BatchTransaction(raw, queue=False)
+            park(tx, self.name, error, attempts=failure.attempts,
+                 first_failed_at=failure.first_failed_at, last_failed_at=failure.last_failed_at)
+            tx.advance_tracker(self.name, self.saved_position, event_id)
+        self.position = self.saved_position = event_id
+        self.unsaved = False
+        self.failure = None
+        self.parked += 1
+        log.warning("%s parks event %s after %d attempt(s)", self.name, event_id,
+                    failure.attempts)
+        self._report("parked", str(error), force=True)
+
+    # -- a lost connection ---------------------------------------------------------------
+    def _reconnect(self, error: StoreUnavailableError) -> bool:
+        """Wait for the store with backoff and take the lock again; False to step down.
+
+        Nothing is lost or doubled meanwhile: a batch that did not commit is processed
+        again, and every batch moves the tracker by compare-and-set.
+        """
+        log.warning("%s lost its connection (%s); reconnecting", self.name, error)
+        self._report("failing", f"{type(error).__name__}: {error}", force=True)
+        delay, started = RECONNECT_DELAY, time.monotonic()
+        while not self.stop.wait(delay):
+            try:
+                self.store.latest_position()
+                if self.lock is not None and not self._retake_lock():
+                    return False
+            except StoreUnavailableError as e:
+                log.debug("%s: still no connection: %s", self.name, e)
+                delay = min(delay * 2, MAX_RECONNECT_DELAY)
+                continue
+            log.info("%s reconnected after %.2f s", self.name, time.monotonic() - started)
+            return True
+        return False
+
+    def _retake_lock(self) -> bool:
+        """Whether this instance holds its lock (taking it again if its session died)."""
+        lock = self.lock
+        assert lock is not None
+        self.lock_checked_at = time.monotonic()
+        if lock.check():
+            return True
+        if lock.try_acquire():
+            log.info("%s took its lock again", self.name)
+            return True
+        log.warning("%s: another instance (%s) took the lock meanwhile; stepping down",
+                    self.name, lock.holder() or "unknown")
+        self.stepped_down = True
+        self.stop.set()
+        return False
+
+    def _check_lock(self) -> bool:
+        """False once this instance has stepped down (checked at most every second)."""
+        if self.lock is None or time.monotonic() - self.lock_checked_at < LOCK_CHECK_INTERVAL:
+            return not self.stepped_down
+        return self._retake_lock()
 
     def _count(self, error: Exception) -> int:
         """Record a failure; returns how many times in a row its event has failed."""
@@ -319,7 +447,8 @@ def run_processor(
     on_error: OnError | None = None,
     on_state: OnState | None = None,
     idle_timeout: float = 0.5,
-) -> None:
+    lock: ProcessorLock | None = None,
+) -> int:
     """Run one processor until ``stop`` is set (or, with ``once``, until the head as of now).
 
     Calls ``processor.setup(store)``, then processes batch after batch from its tracker.
@@ -330,11 +459,21 @@ def run_processor(
     ``on_state(state, position, last_error)`` is called when the state changes between
     ``"running"``, ``"idle"``, ``"failing"``, ``"parked"`` and finally ``"stopped"``, after
     every committed batch, and every ``idle_timeout`` while idle (a heartbeat).
-    With the ``"none"`` policy the first failure is raised (after being reported).
+    With the ``"none"`` policy the first failure is raised (after being reported), unless
+    ``max_attempts`` is set: then the event is parked at once. When an event fails, the
+    events of its batch before it commit first. Returns how many events it parked.
+
+    A lost connection (:class:`StoreUnavailableError`) is no failure of an event: the
+    worker waits for the store with backoff (50 ms doubling to 2 s) and carries on from
+    its tracker. With ``lock`` (the processor's lock, held), it also takes the lock again
+    when its session died meanwhile, and stops (sets ``stop``) when another instance took
+    it; it checks the lock every second meanwhile.
     """
     policy = retry if retry is not None else retry_policy(processor.retry or "constant")
-    _Worker(processor, store, stop=stop, retry=policy, on_error=on_error, on_state=on_state,
-            idle_timeout=idle_timeout).run(once=once)
+    worker = _Worker(processor, store, stop=stop, retry=policy, on_error=on_error,
+                     on_state=on_state, idle_timeout=idle_timeout, lock=lock)
+    worker.run(once=once)
+    return worker.parked
 
 
 def process_available(

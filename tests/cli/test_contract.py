@@ -184,7 +184,8 @@ def test_run_once_json_reports_each_processor_position(app_cli: Cli, backend: Ba
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     head = backend.open().latest_position()
-    assert report == {"exit_code": 0, "head": head, "processors": {"cli_items": head}}
+    assert report == {"exit_code": 0, "head": head, "processors": {"cli_items": head},
+                      "parked": []}
 
 
 def test_run_json_without_once_is_a_usage_error(app_cli: Cli) -> None:
@@ -217,7 +218,7 @@ def hostile_cli(cli: Cli, backend: Backend, project: Path) -> Cli:
     write_config(project, processors=("cliapp.processors:Exploder",),
                  extra='[processing]\nretry = "none"\nmax_attempts = 1\n')
     add(backend.open(), "ItemAdded", AGGREGATE, name="bad\n\x1b[31mred\x9b", explode=True)
-    assert cli("run", "--once").exit_code == 0
+    assert cli("run", "--once").exit_code == 1  # it parked an event
     return cli
 
 

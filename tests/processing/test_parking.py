@@ -63,8 +63,8 @@ def test_the_parked_row_records_event_error_attempts_and_times(store: EventStore
         ParkedEvent(
             processor="proc_poisoned", event_id=2, event_uuid=stored[1].uuid,
             event_type="proc_item_added",
-            error=f"processor 'proc_poisoned' failed on event 2 (proc_item_added, uuid "
-            f"{stored[1].uuid}): ValueError: cannot count event 2",
+            error=f"processor 'proc_poisoned' failed on event 2 (proc_item_added, aggregate "
+            f"{stored[1].aggregate_id}, uuid {stored[1].uuid}): ValueError: cannot count event 2",
             attempts=3, first_failed_at=100.0, last_failed_at=102.0,
         )
     ]

@@ -178,8 +178,8 @@ def test_the_processing_error_message_reads_well(store: EventStore) -> None:
     with pytest.raises(ProcessingError) as caught:
         run(Failing(), store, event)
     assert str(caught.value) == (
-        f"processor 'failing_one' failed on event {event.id} (proc_item_added, uuid "
-        f"{event.uuid}): KeyError: 'title'"
+        f"processor 'failing_one' failed on event {event.id} (proc_item_added, aggregate "
+        f"{event.aggregate_id}, uuid {event.uuid}): KeyError: 'title'"
     )
 
 

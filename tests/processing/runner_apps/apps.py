@@ -57,15 +57,36 @@ class TickCounter(Projector):
 
 
 class Crasher(Processor):
-    """Fails on every tick, and stops (retry "none"); notes each attempt's pid."""
+    """Crashes as it starts, before any event (retry "none"); notes each attempt's pid.
+
+    (A failing *event* under retry "none" stops the processor for good: PoisonStopper.)
+    """
 
     name = "crasher"
     retry = "none"
 
-    @handles(RunnerTick)
-    def _tick(self, event: Event, tx: Transaction) -> None:
+    def setup(self, store: Any) -> None:
         note("crasher", os.getpid())
         raise RuntimeError("crash on purpose")
+
+    @handles(RunnerTick)
+    def _tick(self, event: Event, tx: Transaction) -> None:
+        pass
+
+
+class PoisonStopper(Processor):
+    """Fails on the tick whose body says ``poison`` (retry "none"); notes each start's pid."""
+
+    name = "poison_stopper"
+    retry = "none"
+
+    def setup(self, store: Any) -> None:
+        note("poison_stopper", os.getpid())
+
+    @handles(RunnerTick)
+    def _tick(self, event: Event, tx: Transaction) -> None:
+        if event.body.get("poison"):
+            raise RuntimeError("poison on purpose")
 
 
 class SlowRecorder(Processor):
