@@ -142,17 +142,25 @@ def skip_event(store: EventStore, processor: str, event_id: int, *,
         raise InvalidEventError(f"there is no event {event_id} in the store")
     if any(p.event_id == event_id for p in list_parked(store, processor)):
         raise InvalidEventError(f"event {event_id} is parked already for {processor!r}")
-    position = store.get_tracker(processor)
-    if not is_after(store, position, event):
-        raise InvalidEventError(
-            f"{processor!r} has processed event {event_id} already (its position is "
-            f"{position}): nothing to skip")
     now = clock()
     error = SKIPPED if not reason else f"{SKIPPED}: {reason}"
     parked = ParkedEvent(processor=processor, event_id=event_id, event_uuid=event.uuid,
                          event_type=event.type, error=error[:_MAX_ERROR], attempts=1,
                          first_failed_at=now, last_failed_at=now)
     with store.transaction() as tx:
+        # Hold the tracker's row (made at 0 if missing) while deciding: a batch that
+        # processes the event either commits first (and the check below refuses) or waits
+        # for this transaction and then finds the event parked (the worker looks again
+        # after moving its tracker), so a skipped event is never also applied.
+        p = tx.placeholder
+        tx.execute(f"INSERT INTO trackers (name, position, updated_at) VALUES ({p}, 0, {p}) "
+                   "ON CONFLICT (name) DO UPDATE SET position = trackers.position",
+                   (processor, now))
+        position = tx.get_tracker(processor)
+        if not is_after(store, position, event):
+            raise InvalidEventError(
+                f"{processor!r} has processed event {event_id} already (its position is "
+                f"{position}): nothing to skip")
         Tables(tx).insert(TABLE, {c: getattr(parked, c) for c in _COLUMNS})
     return parked
 

@@ -221,6 +221,15 @@ class _Worker:
                     tx.delete("parked_events", where={"processor": self.name,
                                                       "event_id": event_id})
                 tx.advance_tracker(self.name, self.saved_position, end)
+                # Holding the tracker's row now, look again: an event skipped by hand
+                # while this batch ran must not be applied as well (see skip_event).
+                late, _ = parked_in(tx, self.name, todo)
+                if late:
+                    raise TrackerError(
+                        f"{self.name}: event(s) {', '.join(map(str, sorted(late)))} were "
+                        "skipped while this batch ran; it is processed again without them")
+            except TrackerError:
+                raise
             except Exception:
                 self.unqueued = True
                 self.redo_unqueued = tx.flush_failed
