@@ -63,3 +63,16 @@ def test_an_untyped_event_with_an_escape_in_its_type_is_refused(pg: PgSpec) -> N
     with pytest.raises(InvalidEventError, match="invalid event type name"):
         store.append([Event(aggregate_id=str(uuid.uuid4()), type="pg\x1b]0;title\x07")])
     assert store.count() == 0
+
+
+def test_a_stored_body_too_deep_for_python_is_a_store_error(pg: PgSpec) -> None:
+    from esctl_lib import StoreError
+
+    store = pg.open()
+    stored = store.append([ev(str(uuid.uuid4()))])[0]
+    deep = "[" * 3000 + "]" * 3000  # jsonb takes it; Python's parser does not
+    with store.transaction() as tx:
+        tx.execute("UPDATE events SET body = %s::jsonb WHERE id = %s",
+                   ('{"d": ' + deep + "}", stored.id))
+    with pytest.raises(StoreError, match="cannot decode the stored bodies"):
+        store.read_page(0)

@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from esctl_lib.errors import StoreError
 from esctl_lib.events import Event, EventField, EventRegistry
 
 _loads = json.loads
@@ -24,7 +25,14 @@ def decode_rows(registry: EventRegistry, rows: Sequence[tuple[Any, ...]]) -> lis
     correlation_id, causation_id, metadata text or None)."""
     if not rows:
         return []
-    bodies = _loads("[" + ",".join([r[_BODY] for r in rows]) + "]")
+    try:
+        bodies = _loads("[" + ",".join([r[_BODY] for r in rows]) + "]")
+    except (ValueError, RecursionError) as e:
+        # jsonb written by another tool may nest deeper, or hold longer integers, than
+        # Python's parser takes: a store error naming the page, never the parser's own.
+        raise StoreError(
+            f"cannot decode the stored bodies of events {rows[0][0]}..{rows[-1][0]}: "
+            f"{type(e).__name__}: {str(e)[:200]}") from e
     return registry.decode_many([
         (i, u, a, t, body, v, c, co, ca, m)
         for (i, u, a, t, _, v, c, co, ca, m), body in zip(rows, bodies, strict=True)
