@@ -11,6 +11,7 @@ import pytest
 
 from esctl_lib import EventStore, open_tables
 from esctl_lib.processing.locks import processor_lock
+from esctl_lib.testing import eventually
 from tests.backends import POSTGRES_DSN, drop_schema
 from tests.cli.conftest import (
     AGGREGATE,
@@ -233,12 +234,6 @@ def test_retry_of_an_event_that_is_not_parked_exits_2(parking_cli: Cli) -> None:
     assert "not parked" in one_error_line(result)
 
 
-def _wait_for(predicate: Any, timeout: float = 30.0) -> bool:
-    from esctl_lib.testing import eventually
-
-    return bool(eventually(predicate, timeout=timeout))
-
-
 def test_run_processes_new_events_until_sigterm(backend: Backend, project: Path) -> None:
     import os
     import signal
@@ -253,9 +248,9 @@ def test_run_processes_new_events_until_sigterm(backend: Backend, project: Path)
     proc = subprocess.Popen([sys.executable, "-m", "esctl", "run"], cwd=project, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert _wait_for(lambda: store.get_tracker("cli_items") >= 1)
+        eventually(lambda: store.get_tracker("cli_items") >= 1, timeout=30)
         add(store, "ItemAdded", OTHER, name="ink")
-        assert _wait_for(lambda: len(items(store)) == 2)
+        eventually(lambda: len(items(store)) == 2, timeout=30)
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=60)
     finally:

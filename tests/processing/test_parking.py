@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
 
 import pytest
 
@@ -20,6 +19,7 @@ from esctl_lib.processing import (
     wait_for,
     worker,
 )
+from esctl_lib.testing import eventually
 from tests.backends import StoreSpec
 from tests.processing.helpers import ItemCounts, add_items, add_one, counts, new_id
 
@@ -157,7 +157,7 @@ def test_a_running_worker_retries_queued_events_when_idle(
     thread.start()
     try:
         retry_parked(store, "proc_poisoned")
-        assert wait_until(lambda: not list_parked(store))
+        eventually(lambda: not list_parked(store), timeout=10)
     finally:
         stop.set()
         thread.join(timeout=10)
@@ -192,12 +192,6 @@ def test_a_parked_reactor_event_emits_when_retried(store: EventStore) -> None:
     retry_parked(store, "proc_flaky_noticer")
     process_parked(flaky, store)
     assert [e.type for e in store.read_after(0)].count("proc_item_noticed") == 2
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> bool:
-    from esctl_lib.testing import eventually
-
-    return bool(eventually(condition, timeout=timeout))
 
 
 def test_wait_for_is_not_fooled_by_a_parked_event(store: EventStore) -> None:

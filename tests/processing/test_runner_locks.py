@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
 
 from esctl_lib.processing.locks import is_locked, lock_file_path, lock_holder, processor_lock
+from esctl_lib.testing import eventually
 from tests.backends import StoreSpec
 from tests.processing.runner_apps.support import hold_lock, shared_backends
 
@@ -66,19 +66,13 @@ def test_a_lock_is_released_when_its_holder_is_killed(store_spec: StoreSpec) -> 
     holder.send_signal(signal.SIGKILL)
     holder.wait()
     with processor_lock(store_spec.open(), "p") as lock:
-        assert lock.try_acquire() or _eventually(lock.try_acquire)
+        assert lock.try_acquire() or eventually(lock.try_acquire, timeout=5)
 
 
 def test_a_held_lock_checks_as_still_held(store_spec: StoreSpec) -> None:
     with processor_lock(store_spec.open(), "p") as lock:
         lock.try_acquire()
         assert lock.check()
-
-
-def _eventually(attempt: Callable[[], object], timeout: float = 5.0) -> bool:
-    from esctl_lib.testing import eventually
-
-    return bool(eventually(attempt, timeout=timeout))
 
 
 def test_an_unsafe_processor_name_gets_a_hashed_lock_file(tmp_path: object,
