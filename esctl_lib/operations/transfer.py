@@ -29,6 +29,7 @@ from esctl_lib.errors import (
     UnknownEventTypeError,
 )
 from esctl_lib.events import Event, EventRegistry
+from esctl_lib.files import FILE_MODE
 from esctl_lib.operations.records import event_json, parse_record
 from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, EventStore, Transaction
 
@@ -82,7 +83,7 @@ def _export_to_path(
         tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
         temporary.append(tmp)  # before it exists: a SIGTERM from here on removes it
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
                 _keep_mode_of(path, f.fileno())
                 count = export_events(store, f, types=types, after=after, progress=progress,
