@@ -72,6 +72,10 @@ class Tables:
         """See :meth:`Transaction.relax_durability`."""
         self.current().relax_durability()
 
+    def will_append(self) -> None:
+        """See :meth:`Transaction.will_append`."""
+        self.current().will_append()
+
     def append(self, events: Sequence[Event], *, expected_version: int | None = None) -> list[Event]:
         """Append events of one aggregate in this transaction (see ``EventStore.append``)."""
         return self.current().append(events, expected_version=expected_version)

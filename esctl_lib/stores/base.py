@@ -142,6 +142,15 @@ class Transaction(ABC):
         A crash may then lose this transaction whole, never half of it.
         """
 
+    def will_append(self) -> None:
+        """Declare, before this transaction's first write, that it may append events.
+
+        A backend whose readers must know which open transactions can still insert events
+        (PostgreSQL) registers this one here; elsewhere a no-op. ``append`` calls it itself,
+        so only a transaction that writes something else *before* its first append needs
+        to call it explicitly, and it must do so before that first write.
+        """
+
     # -- store operations inside this transaction -----------------------------------------
     @abstractmethod
     def append(self, events: Sequence[Event], *, expected_version: int | None = None) -> list[Event]:
