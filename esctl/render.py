@@ -219,7 +219,8 @@ def _store_lines(report: StatusReport) -> list[str]:
     from rich.markup import escape
 
     lines = [f"store [bold]{escape(printable(report.store_url))}[/] ({report.backend}, schema "
-             f"version {report.schema_version}): {report.total_events} events, head "
+             f"version {report.schema_version}): "
+             f"{'≈ ' if report.total_estimated else ''}{report.total_events} events, head "
              f"{report.head}"]
     horizon = report.horizon
     if horizon and horizon.get("pending"):
@@ -270,7 +271,8 @@ _MIN_ERROR_WIDTH = 20
 def _status_cells(p: Any) -> dict[str, str]:
     from rich.markup import escape
 
-    lag = f"{p.lag_events}*" if p.waiting_events else str(p.lag_events)
+    lag = f"≈ {p.lag_events:,} (estimated)" if p.lag_estimated else str(p.lag_events)
+    lag += "*" if p.waiting_events else ""
     return {"processor": escape(printable(p.name)), "kind": p.kind,
             "position": str(p.position), "lag": lag, "age": _ago(p.lag_seconds),
             "state": _state(p), "parked": str(p.parked) if p.parked else "-",
@@ -318,7 +320,8 @@ def status_detail(report: StatusReport, name: str) -> None:
         ("host", p.host or "-"), ("pid", str(p.pid) if p.pid else "-"),
         ("heartbeat", age),
         ("position", f"{p.position} (store head {report.head})"),
-        ("lag", f"{p.lag_events} events{waiting}, {_ago(p.lag_seconds)}"),
+        ("lag", f"{'≈ ' if p.lag_estimated else ''}{p.lag_events:,} events"
+                f"{' (estimated)' if p.lag_estimated else ''}{waiting}, {_ago(p.lag_seconds)}"),
         ("parked", str(p.parked)),
         ("tables", ", ".join(p.tables) or "-"),
         ("rebuild", "-" if p.rebuild is None else str(p.rebuild)),

@@ -7,6 +7,14 @@ processor has yet to process, including those that exist but are not yet readabl
 (PostgreSQL: committed behind an older transaction still in progress). With ``max_lag`` or
 ``max_lag_seconds``, a lag beyond the limit is unhealthy too; each reason is one line of
 :attr:`StatusReport.problems` (``esctl status --check`` prints them).
+
+**Constant time.** Nothing here scans the stream. A lag (and the store's event count) is
+counted exactly up to :data:`EXACT_LAG` events through an index
+(:meth:`EventStore.estimate_count`); beyond that it is estimated from positions and marked
+so (``lag_estimated``, ``total_estimated``). ``max_lag`` is always decided exactly: the
+count then goes up to ``max_lag + 1`` events (reading at most that many index entries), so
+an estimate never makes a healthy processor unhealthy or the other way round. The lag in
+seconds is exact (one index probe for the oldest unprocessed event).
 """
 
 from __future__ import annotations
@@ -19,11 +27,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from esctl_lib.processing.rebuild import FAILED, INTERRUPTED, rebuild_state
-from esctl_lib.stores.base import EventStore
+from esctl_lib.stores.base import EXACT_COUNT_LIMIT, EventStore
 
 if TYPE_CHECKING:
     from esctl_lib.processing.processor import Processor
     from esctl_lib.processing.state import ProcessorState
+
+#: Lags (and the store's event count) are exact up to this many events, else estimated.
+EXACT_LAG = EXACT_COUNT_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +73,9 @@ class ProcessorStatus:
     rebuild: Any = None
     #: Why it is unhealthy, one line each (empty when healthy).
     problems: tuple[str, ...] = ()
+    #: True when ``lag_events`` is an estimate from positions (more than :data:`EXACT_LAG`
+    #: events behind, and more than ``max_lag`` when one was given).
+    lag_estimated: bool = False
 
     @property
     def healthy(self) -> bool:
@@ -89,6 +103,8 @@ class StatusReport:
     #: writing transaction (``pending``, ``pid``, ``age_seconds``, ``application``, ...).
     #: None on other stores.
     horizon: dict[str, Any] | None = None
+    #: True when ``total_events`` is an estimate (more than :data:`EXACT_LAG` events).
+    total_estimated: bool = False
 
     @property
     def problems(self) -> list[str]:
@@ -114,7 +130,8 @@ class StatusReport:
         return {
             "store": {"url": self.store_url, "backend": self.backend,
                       "schema_version": self.schema_version,
-                      "total_events": self.total_events, "head": self.head},
+                      "total_events": self.total_events,
+                      "total_events_estimated": self.total_estimated, "head": self.head},
             "failing": self.failing,
             "healthy": self.healthy,
             "problems": self.problems,
@@ -154,16 +171,13 @@ def status_report(
     ``stale_after`` is how many seconds without a heartbeat mark a live instance dead
     (default :data:`~esctl_lib.processing.state.STALE_AFTER`); ``now`` is the clock.
     """
-    from esctl_lib.processing.parking import list_parked
     from esctl_lib.processing.state import read_states
 
     now = time.time() if now is None else now
     limits = Limits(max_lag, max_lag_seconds, stale_after)
     states = {s.name: s for s in read_states(store)}
     trackers = store.trackers()
-    parked: dict[str, int] = {}
-    for event in list_parked(store):
-        parked[event.processor] = parked.get(event.processor, 0) + 1
+    parked = parked_counts(store)
     horizon = _horizon(store)
     head = store.latest_position()
     rows = [
@@ -172,15 +186,24 @@ def status_report(
                           limits=limits)
         for p in processors
     ]
+    total = store.estimate_count(exact_up_to=EXACT_LAG)
     return StatusReport(
         store_url=store.display_url,
         backend=store.backend,
         schema_version=store.schema_version(),
-        total_events=store.count(),
+        total_events=total.count,
         head=head,
         processors=rows,
         horizon=horizon,
+        total_estimated=not total.exact,
     )
+
+
+def parked_counts(store: EventStore) -> dict[str, int]:
+    """How many events each processor has parked (one grouped query)."""
+    with store.transaction() as tx:
+        rows = tx.fetchall("SELECT processor, count(*) FROM parked_events GROUP BY processor")
+    return {str(name): int(n) for name, n in rows}
 
 
 def _horizon(store: EventStore) -> dict[str, Any] | None:
@@ -196,18 +219,23 @@ class Lag:
     events: int
     seconds: float
     waiting: int
+    #: True when ``events`` is an estimate (see the module docstring).
+    estimated: bool = False
 
 
 def lag(store: EventStore, position: int, types: Collection[str] | None, now: float,
-        horizon: dict[str, Any] | None = None) -> Lag:
+        horizon: dict[str, Any] | None = None, *, exact_up_to: int = EXACT_LAG) -> Lag:
     """The events after ``position`` (of ``types``) yet to process, and the age of the
-    oldest; plus the events that exist but are not readable yet (``horizon``)."""
-    readable = store.count(after=position, types=types)
-    seconds = _age(store.oldest_time_after(position, types=types), now) if readable else 0.0
+    oldest; plus the events that exist but are not readable yet (``horizon``).
+
+    The count is exact up to ``exact_up_to`` events, else an estimate (``estimated``)."""
+    readable = store.estimate_count(after=position, types=types, exact_up_to=exact_up_to)
+    seconds = (_age(store.oldest_time_after(position, types=types), now)
+               if readable.count else 0.0)
     waiting = int((horizon or {}).get("pending") or 0)
     if waiting:
         seconds = max(seconds, float((horizon or {}).get("age_seconds") or 0.0))
-    return Lag(readable + waiting, seconds, waiting)
+    return Lag(readable.count + waiting, seconds, waiting, not readable.exact)
 
 
 def _processor_status(
@@ -224,7 +252,9 @@ def _processor_status(
 ) -> ProcessorStatus:
     from esctl_lib.processing.state import STALE_AFTER
 
-    behind = lag(store, position, processor.types(store.registry), now, horizon)
+    exact_up_to = max(EXACT_LAG, (limits.max_lag or 0) + 1)  # max_lag decided exactly
+    behind = lag(store, position, processor.types(store.registry), now, horizon,
+                 exact_up_to=exact_up_to)
     stale_after = STALE_AFTER if limits.stale_after is None else limits.stale_after
     problems = [] if state is None else [
         p for p in (state.problem(now, stale_after=stale_after),) if p is not None]
@@ -252,6 +282,7 @@ def _processor_status(
         tables=tuple(processor.tables),
         rebuild=None if rebuild is None else rebuild.to_dict(),
         problems=tuple(problems),
+        lag_estimated=behind.estimated,
     )
 
 
@@ -259,7 +290,10 @@ def _lag_problems(behind: Lag, limits: Limits) -> list[str]:
     waiting = f" ({behind.waiting} not yet readable)" if behind.waiting else ""
     found = []
     if limits.max_lag is not None and behind.events > limits.max_lag:
-        found.append(f"lag {behind.events} events{waiting} exceeds {limits.max_lag}")
+        about = "≈ " if behind.estimated else ""
+        estimated = " (estimated)" if behind.estimated else ""
+        found.append(f"lag {about}{behind.events} events{estimated}{waiting} exceeds "
+                     f"{limits.max_lag}")
     if limits.max_lag_seconds is not None and behind.seconds > limits.max_lag_seconds:
         found.append(f"lag {behind.seconds:.1f} s{waiting} exceeds {limits.max_lag_seconds:g} s")
     return found

@@ -195,6 +195,20 @@ class ReaderHorizon:
     database: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class CountEstimate:
+    """How many events lie after a position: ``count``, exact when ``exact`` is True, else
+    an estimate from positions (never below the number actually seen, which is more than
+    the ``exact_up_to`` asked for)."""
+
+    count: int
+    exact: bool
+
+
+#: ``EventStore.estimate_count`` counts exactly up to this many events by default.
+EXACT_COUNT_LIMIT = 10_000
+
+
 class EventStore(ABC):
     """An append-only event store. Backends: memory, SQLite, PostgreSQL (see ``open_store``)."""
 
@@ -247,6 +261,21 @@ class EventStore(ABC):
         """What keeps committed events unreadable for now, on a store where that can
         happen (PostgreSQL); None elsewhere."""
         return None
+
+    def estimate_count(
+        self,
+        *,
+        after: int = 0,
+        types: Collection[str] | None = None,
+        exact_up_to: int = EXACT_COUNT_LIMIT,
+    ) -> CountEstimate:
+        """:meth:`count`, in bounded time: exact while at most ``exact_up_to`` events (of
+        ``types``) lie after ``after``; beyond that an estimate from positions (marked
+        ``exact=False``), read from at most ``exact_up_to + 1`` index entries per type.
+
+        This default counts exactly (the memory store); SQL backends bound the scan.
+        """
+        return CountEstimate(self.count(after=after, types=types), True)
 
     # -- writing -------------------------------------------------------------------------
     @abstractmethod

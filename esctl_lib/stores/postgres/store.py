@@ -66,6 +66,8 @@ from esctl_lib.errors import ConfigError, InvalidEventError, StoreError
 from esctl_lib.events import Event, normalize_uuid
 from esctl_lib.stores.base import (
     DEFAULT_PAGE_SIZE,
+    EXACT_COUNT_LIMIT,
+    CountEstimate,
     EventStore,
     Page,
     ReaderHorizon,
@@ -328,6 +330,13 @@ class PostgresStore(EventStore):
 
     def count(self, *, after: int = 0, types: Collection[str] | None = None) -> int:
         return self._reads.count(after, types)
+
+    def estimate_count(self, *, after: int = 0, types: Collection[str] | None = None,
+                       exact_up_to: int = EXACT_COUNT_LIMIT) -> CountEstimate:
+        """Bounded index range scans in stream order (``stores/postgres/estimates.py``)."""
+        from esctl_lib.stores.postgres.estimates import estimate_count
+
+        return estimate_count(self, after, types, exact_up_to)
 
     def existing_uuids(self, uuids: Collection[str]) -> set[str]:
         valid = []

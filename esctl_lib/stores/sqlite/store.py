@@ -19,7 +19,13 @@ from typing import Any
 from esctl_lib.errors import SchemaError, StoreError, StoreUnavailableError
 from esctl_lib.events import Event, normalize_uuid
 from esctl_lib.files import FILE_MODE, make_private_dirs
-from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, EventStore, Page
+from esctl_lib.stores.base import (
+    DEFAULT_PAGE_SIZE,
+    EXACT_COUNT_LIMIT,
+    CountEstimate,
+    EventStore,
+    Page,
+)
 from esctl_lib.stores.locks import ProcessorLock
 from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
 from esctl_lib.stores.shadow import TableShadow
@@ -276,6 +282,13 @@ class SqliteStore(EventStore):
             sql += f" AND type IN ({', '.join('?' for _ in type_list)})"
             params.extend(type_list)
         return int(self._query(sql, params)[0][0])
+
+    def estimate_count(self, *, after: int = 0, types: Collection[str] | None = None,
+                       exact_up_to: int = EXACT_COUNT_LIMIT) -> CountEstimate:
+        """Bounded index range scans (``stores/sqlite/estimates.py``)."""
+        from esctl_lib.stores.sqlite.estimates import estimate_count
+
+        return estimate_count(self, after, types, exact_up_to)
 
     def existing_uuids(self, uuids: Collection[str]) -> set[str]:
         found: set[str] = set()

@@ -1,0 +1,42 @@
+"""PostgreSQL: :meth:`EventStore.estimate_count` in stream order, one bounded range scan
+per type on ``(type, tx, id)`` (or ``(tx, id)`` for every type), below the readable horizon
+(see :mod:`esctl_lib.stores.estimates`)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
+
+from esctl_lib.stores.base import CountEstimate
+from esctl_lib.stores.estimates import combine
+from esctl_lib.stores.postgres.errors import translate_errors
+from esctl_lib.stores.postgres.pool import cursor
+from esctl_lib.stores.postgres.stream import HORIZON
+
+if TYPE_CHECKING:
+    from esctl_lib.stores.postgres.store import PostgresStore
+
+_AFTER = f"(tx, id) > (%(ptx)s::xid8, %(pid)s) AND tx < {HORIZON}"
+_ALL = (f"SELECT count(*), max(id) FROM (SELECT id FROM events WHERE {_AFTER} "
+        "ORDER BY tx, id LIMIT %(n)s) AS s")
+_ONE_TYPE = (f"SELECT count(*), max(id) FROM (SELECT id FROM events WHERE type = %(t)s AND "
+             f"{_AFTER} ORDER BY tx, id LIMIT %(n)s) AS s")
+
+
+def estimate_count(store: PostgresStore, after: int, types: Collection[str] | None,
+                   exact_up_to: int) -> CountEstimate:
+    """Readable events after ``after`` in stream order (of ``types``): exact up to
+    ``exact_up_to``, else estimated from ids."""
+    key = store.stream_key(after)
+    params: dict[str, Any] = {"ptx": str(key.tx), "pid": key.id, "n": exact_up_to + 1}
+    with store.connection() as conn, translate_errors():
+        cur = cursor(conn)
+        if types is None:
+            rows = [cur.execute(_ALL, params).fetchone()]
+        else:  # each type planned with its own value: a rare type is an index probe
+            rows = [cur.execute(_ONE_TYPE, {**params, "t": t}, prepare=False).fetchone()
+                    for t in sorted(set(types))]
+    samples = [(int(r[0]), None if r[1] is None else int(r[1])) for r in rows if r is not None]
+    if all(n <= exact_up_to for n, _ in samples):
+        return CountEstimate(sum(n for n, _ in samples), True)
+    return combine(samples, after=after, head=store.latest_position(), limit=exact_up_to)
