@@ -86,6 +86,15 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """``[metrics]``: the Prometheus and health endpoint of ``esctl run`` (off without a
+    port)."""
+
+    port: int | None = None
+    host: str = "0.0.0.0"
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """The effective configuration. ``sources`` says where each value came from."""
 
@@ -93,6 +102,7 @@ class Settings:
     app: AppSettings = field(default_factory=AppSettings)
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     #: The config file read, or None when there was none.
     config_file: Path | None = None
     #: ``"section.key"`` -> ``"flag"``, ``"env"``, ``"file"`` or ``"default"``.
@@ -120,6 +130,7 @@ SECTIONS: dict[str, type] = {
     "app": AppSettings,
     "processing": ProcessingSettings,
     "logging": LoggingSettings,
+    "metrics": MetricsSettings,
 }
 
 
@@ -169,6 +180,7 @@ def load_settings(
         app=_resolve_app(AppSettings(**raw.app.model_dump()), here),
         processing=ProcessingSettings(**raw.processing.model_dump()),
         logging=_resolve_logging(LoggingSettings(**raw.logging.model_dump()), here),
+        metrics=MetricsSettings(**raw.metrics.model_dump()),
         config_file=path,
         sources=sources,
     )
@@ -399,6 +411,9 @@ def _check_values(settings: Settings) -> None:
     if settings.processing.grace_period < 0:
         raise bad("processing", "grace_period", settings.processing.grace_period,
                   "must be >= 0")
+    port = settings.metrics.port
+    if port is not None and not 0 <= port <= 65535:
+        raise bad("metrics", "port", port, "use 0 to 65535 (0: any free port)")
     if settings.logging.level not in LOG_LEVELS:
         raise bad("logging", "level", settings.logging.level,
                   f"use one of {', '.join(LOG_LEVELS)}")

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from esctl_lib.aggregates import Aggregate
 from esctl_lib.events import Event, normalize_uuid
 from esctl_lib.stores.base import EventStore, Transaction
+from esctl_lib.telemetry import traced_save
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -22,6 +23,7 @@ class Repository:
         """Fold the aggregate's whole history; an unknown id gives a fresh aggregate (version 0)."""
         return aggregate_class(aggregate_id, self.store.read_aggregate(aggregate_id))
 
+    @traced_save  # a span per save with the otel extra (esctl_lib/telemetry.py)
     def save(
         self,
         aggregate: Aggregate,

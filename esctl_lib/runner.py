@@ -35,6 +35,7 @@ from multiprocessing.connection import wait as wait_any
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
+from esctl_lib import metrics
 from esctl_lib.app import (
     PROCESS_LOG_FORMAT,
     Application,
@@ -156,6 +157,7 @@ def _process(app: Application, processor: Processor, store: EventStore, lock: Pr
             stepped_down.set()
         recorder.update(state, position, error)
 
+    metrics.instrument(processor)  # counts batches when the runner serves metrics
     try:
         parked = run_processor(processor, store, stop=stop, once=once, retry=policy,
                                on_error=app.on_error, on_state=on_state,
@@ -348,6 +350,7 @@ class Runner:
                 c.delay = self.restart_delay
             log.warning("%s exited with %s; restarting in %g s",
                         c.name, describe_exit(code), c.delay)
+            metrics.note_restart(c.name)
             c.restart_at = time.monotonic() + c.delay
             c.delay = min(c.delay * 2, self.max_restart_delay)
             c.process = None

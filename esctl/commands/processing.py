@@ -37,6 +37,11 @@ def run(
     as_json: Annotated[bool, typer.Option(
         "--json", help="With --once: print each processor's position and the events it "
                        "parked afterwards as JSON.")] = False,
+    metrics_port: Annotated[int | None, typer.Option(
+        "--metrics-port", metavar="PORT", callback=at_least(0),
+        help="Serve Prometheus metrics on http://HOST:PORT/metrics and esctl status "
+             "--check's answer on /healthz (HOST: [metrics] host, default 0.0.0.0; PORT 0: "
+             "any free port, logged). Default: [metrics] port, else off.")] = None,
 ) -> None:
     """Run processors (all, or the named ones).
 
@@ -50,13 +55,18 @@ def run(
     \b
     Example:
       esctl run --once
+      esctl run --metrics-port 9108
     """
     from esctl_lib import parked_events, run_processors
 
     if as_json and not once:
         raise fail("--json needs --once (a continuous run prints only its log)",
                    exit_codes.USAGE)
+    if metrics_port is not None and once:
+        raise fail("--metrics-port needs a continuous run (not --once)", exit_codes.USAGE)
     s = session(ctx)
+    if metrics_port is not None:
+        s.overrides.setdefault("metrics", {})["port"] = metrics_port
     selected = [configured_processor(s, name) for name in names or ()]
     started = time.time()
     with interrupt_exits_130():

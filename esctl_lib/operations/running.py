@@ -14,9 +14,15 @@ def run_processors(app: Application, names: Iterable[str] = (), *, once: bool = 
     Continuous mode runs each in its own process until SIGTERM/SIGINT; each child builds
     this same application from these same settings. ``once`` processes everything up to
     the current head in this process and returns. Returns the runner's exit code.
+    With ``[metrics] port``, a continuous run serves ``/metrics`` and ``/healthz`` there
+    (:mod:`esctl_lib.operations.metrics`).
     """
+    from esctl_lib.operations.metrics import serving
     from esctl_lib.runner import run
 
     if app.settings.store.url is None:
         raise ConfigError(no_store_message(app.settings))
-    return run(app, list(names), once=once)
+    if once:
+        return run(app, list(names), once=True)
+    with serving(app.settings, list(names), app):  # [metrics] port: /metrics, /healthz
+        return run(app, list(names))

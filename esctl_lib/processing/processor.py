@@ -29,6 +29,7 @@ from esctl_lib.errors import ProcessingError, StoreUnavailableError
 from esctl_lib.events import Event, EventRegistry, default_registry, type_name_for
 from esctl_lib.processing.tables import Tables, as_tables
 from esctl_lib.stores.base import EventStore, Transaction, quote_identifier
+from esctl_lib.telemetry import trace_dispatch
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: One table's DDL: a statement, several (table then indexes), or either of those per
@@ -195,6 +196,7 @@ class Processor:
                 for type_name, methods in self._handlers.items()
             }
             self.__dict__["_fallback"] = () if self._handlers else catch_all
+            table = trace_dispatch(self, table)  # spans per handler with the otel extra
             self.__dict__["_dispatch_table"] = table
         return table
 

@@ -335,6 +335,8 @@ class StateRecorder:
                 self._failed = False
             clear = not self._failed and error is None and self._has_error
             self._has_error = error is not None or (self._has_error and not clear)
+            # a clear not written yet must survive a later note (running, then idle)
+            clear = clear or (error is None and self._pending is not None and self._pending[2])
             if self._noted != (state, error) or clear:
                 self._noted = (state, error)
                 self._pending = (state, stored, clear)
