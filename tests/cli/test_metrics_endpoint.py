@@ -14,19 +14,21 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from esctl_lib import EventStore
 from esctl_lib.testing import eventually
-from tests.backends import POSTGRES_DSN
-from tests.cli.conftest import AGGREGATE, OTHER, Backend, Cli, add, write_config
+from tests.backends import POSTGRES_DSN, drop_schema
+from tests.cli.conftest import AGGREGATE, OTHER, Backend, Cli, add, make_backend, write_config
 from tests.cli.test_signals import Lines, _env
 
 ITEMS, EXPLODER, CRASHER = "cli_items", "cli_exploder", "cli_crasher"
 PROCESSORS = ("cliapp.processors:ItemList", "cliapp.processors:Exploder")
 DEADLINE = 60.0
+pytestmark = pytest.mark.slow  # real runners: 5-20 s each
 SAMPLE = re.compile(r'^(\w+)(?:\{([^}]*)\})? (\S+)$')
 
 
@@ -59,6 +61,7 @@ class Endpoint:
         return self.metrics().get((name, labels))
 
 
+@contextmanager
 def start(project: Path, env: dict[str, str], *extra: str) -> Iterator[Endpoint]:
     proc = subprocess.Popen([sys.executable, "-m", "esctl", "run", "--metrics-port", "0",
                              *extra], cwd=project, env=env, stdout=subprocess.DEVNULL,
@@ -89,7 +92,8 @@ def events(backend: Backend) -> list[int]:
 def endpoint(backend: Backend, project: Path, events: list[int]) -> Iterator[Endpoint]:
     write_config(project, processors=PROCESSORS,
                  extra="[processing]\nretry = \"constant\"\n")
-    yield from start(project, _env(backend))
+    with start(project, _env(backend)) as running:
+        yield running
 
 
 def test_scraped_positions_lag_and_counts_are_the_stores(
@@ -168,9 +172,9 @@ def test_healthz_is_503_after_a_crash_until_the_processor_gets_past_it(
     add(store, "ItemAdded", AGGREGATE, name="fine")
     crash = add(store, "ItemAdded", OTHER, name="fatal", crash=True)
     write_config(project, processors=("cliapp.crashing:Crasher",))
-    for endpoint in start(project, _env(backend)):
-        eventually(lambda: (endpoint.value("esctl_processor_restarts_total", CRASHER) or 0) >= 2,
-                   timeout=DEADLINE, what="the runner restarting the crashed child twice")
+    with start(project, _env(backend)) as endpoint:
+        eventually(lambda: (endpoint.value("esctl_processor_restarts_total", CRASHER) or 0)
+                   >= 2, timeout=DEADLINE, what="the runner restarting the crashed child twice")
         status, body = endpoint.get("/healthz")
         assert status == 503 and body.startswith(f"{CRASHER}: "), body
         assert "exited with signal" in body or "exited with code 9" in body
@@ -185,20 +189,33 @@ def test_healthz_is_503_after_a_crash_until_the_processor_gets_past_it(
             CRASHER) == crash.id
 
 
+@pytest.fixture
+def pg_backend(tmp_path: Path) -> Iterator[Backend]:
+    backend = make_backend("postgres", tmp_path)
+    backend.open().setup()
+    try:
+        yield backend
+    finally:
+        for store in backend.opened:
+            store.close()
+        if backend.schema:
+            drop_schema(backend.schema)
+
+
 @pytest.mark.postgres
 def test_no_password_reaches_any_metric_or_health_answer(
-        project: Path, events: list[int], backend: Backend) -> None:
-    if backend.backend != "postgres":
-        pytest.skip("only a PostgreSQL URL has a password")
+        project: Path, pg_backend: Backend) -> None:
     secret = "s3cret-metrics-pw"
     url = POSTGRES_DSN.replace("postgres@", f"postgres:{secret}@", 1)
     assert secret in url
+    add(pg_backend.open(), "ItemAdded", AGGREGATE, name="boom", explode=True)
     write_config(project, processors=PROCESSORS)
-    env = _env(backend) | {"ESCTL_STORE__URL": url}
-    for endpoint in start(project, env):
+    env = _env(pg_backend) | {"ESCTL_STORE__URL": url}
+    with start(project, env) as endpoint:
         eventually(lambda: endpoint.value("esctl_processor_failures_total", EXPLODER),
                    timeout=DEADLINE, what="a failure")
         texts = [endpoint.get("/metrics")[1], endpoint.get("/healthz")[1],
                  endpoint.get("/healthz?max_lag=0")[1]]
         assert all(secret not in text for text in texts)
         assert "esctl_processor_position" in texts[0]
+        assert f"{EXPLODER}: failing" in texts[1]
