@@ -130,6 +130,10 @@ def test_scraped_positions_lag_and_counts_are_the_stores(
     assert sample("esctl_processor_healthy", ITEMS) == 1
     assert sample("esctl_processor_parked_events", EXPLODER) == 0
     assert sample("esctl_processor_restarts_total", ITEMS) == 0
+    names = {name for name, _ in metrics}
+    dashboard = (Path(__file__).parents[2] / "examples/grafana/esctl-dashboard.json").read_text()
+    used = set(re.findall(r"esctl_\w+", dashboard)) - {"esctl_processors"}
+    assert used and used <= names, used - names  # the dashboard plots what is exported
 
 
 def test_healthz_is_503_while_a_processor_fails_and_stays_so_until_it_is_fixed(
