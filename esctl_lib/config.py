@@ -173,7 +173,7 @@ def load_settings(
         if section not in SECTIONS:
             raise ConfigError(f"unknown settings section {section!r}")
         _check_keys(section, values, "command-line option")
-    raw = _validate(file_data, flags, path)
+    raw = _plain(file_data, flags) or _validate(file_data, flags, path)
     sources = _sources(file_data, flags)
     settings = Settings(
         store=_resolve_store(StoreSettings(**raw.store.model_dump()), here),
@@ -260,6 +260,14 @@ def _absolute_sqlite_url(url: str, folder: Path) -> str:
 
 
 # -- validation through pydantic-settings ------------------------------------------------------
+
+
+def _plain(file_data: dict[str, Any], flags: dict[str, Any]) -> Any:
+    """The values without pydantic when nothing needs converting (``config_plain.py``)."""
+    from esctl_lib.config_plain import plain_values
+
+    return plain_values(SECTIONS, file_data, flags, os.environ, prefix=ENV_PREFIX,
+                        config_variable=ENV_CONFIG)
 
 
 def _validate(file_data: dict[str, Any], flags: dict[str, Any], path: Path | None) -> Any:
