@@ -8,12 +8,17 @@ times is printed beside two baselines measured in the same run: ``python -c pass
 ``esctl --version`` (the CLI's own start-up).
 
     python bench/status_time.py [--backend sqlite|postgres|both] [--events 2000000] [--runs 5]
+        [--compare DIR]
+
+``--compare DIR`` also times the same commands with another checkout of esctl first on
+``PYTHONPATH`` (e.g. ``git archive main | tar -x -C /tmp/esctl-main``), in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -50,6 +55,8 @@ class Current(Projector):
         pass
 '''
 ESCTL = [sys.executable, "-m", "esctl"]
+#: The best CPU time (user + system, of the command's process) of each command timed.
+CPU: dict[tuple[tuple[str, ...], str | None], float] = {}
 
 
 def write_project(folder: Path, url: str, schema: str | None) -> None:
@@ -128,23 +135,34 @@ def build_postgres(events: int) -> tuple[str, str]:
     return DSN, schema
 
 
-def best(cmd: list[str], cwd: Path, runs: int, *, ok: tuple[int, ...] = (0,)) -> float:
+def best(cmd: list[str], cwd: Path, runs: int, *, ok: tuple[int, ...] = (0,),
+         code: str | None = None) -> float:
     # As installed: bytecode cached (PYTHONDONTWRITEBYTECODE would compile every module
     # of esctl on every start); one unmeasured warm-up run writes it.
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("ESCTL_") and k != "PYTHONDONTWRITEBYTECODE"}
+    if code is not None:
+        env["PYTHONPATH"] = code
     subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=False)
-    times = []
+    times, cpus = [], []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
         times.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if done.returncode not in ok:
             raise SystemExit(f"{' '.join(cmd)} exited {done.returncode}: {done.stderr}")
+    CPU[tuple(cmd), code] = min(cpus)
     return min(times)
 
 
-def measure(backend: str, events: int, runs: int) -> bool:
+def cpu(cmd: list[str], code: str | None = None) -> float:
+    return CPU[tuple(cmd), code]
+
+
+def measure(backend: str, events: int, runs: int, compare: str | None = None) -> bool:
     if backend == "sqlite":
         url, schema = build_sqlite(events), None
     else:
@@ -156,13 +174,23 @@ def measure(backend: str, events: int, runs: int) -> bool:
     lagging = best([*ESCTL, "status"], folder, runs)
     current = best([*ESCTL, "status", "current"], folder, runs)
     check = best([*ESCTL, "status", "--check", "--max-lag", "1000"], folder, runs, ok=(1,))
-    print(f"{backend}: {events:,} events, best of {runs}")
-    print(f"  python -c pass          {python:6.3f} s")
-    print(f"  esctl --version         {version:6.3f} s")
-    for label, took in (("esctl status", lagging), ("esctl status current", current),
-                        ("esctl status --check", check)):
-        print(f"  {label:<23} {took:6.3f} s  ({took / python:4.1f}x python, "
-              f"{took - version:+.3f} s over --version)")
+    print(f"{backend}: {events:,} events, best of {runs} (wall; CPU of the process)")
+    print(f"  python -c pass          {python:6.3f} s  cpu {cpu([sys.executable, '-c', 'pass']):.3f}")
+    print(f"  esctl --version         {version:6.3f} s  cpu {cpu([*ESCTL, '--version']):.3f}")
+    for label, took, cmd in (
+            ("esctl status", lagging, ["status"]),
+            ("esctl status current", current, ["status", "current"]),
+            ("esctl status --check", check, ["status", "--check", "--max-lag", "1000"])):
+        print(f"  {label:<23} {took:6.3f} s  cpu {cpu([*ESCTL, *cmd]):.3f}  "
+              f"({took / python:4.1f}x python, {took - version:+.3f} s over --version)")
+    if compare is not None:
+        for label, cmd, ok in (("esctl status", ["status"], (0,)),
+                               ("esctl status current", ["status", "current"], (0,)),
+                               ("esctl status --check", ["status", "--check", "--max-lag",
+                                                         "1000"], (1,))):
+            took = best([*ESCTL, *cmd], folder, runs, ok=ok, code=compare)
+            print(f"  {label:<23} {took:6.3f} s  cpu {cpu([*ESCTL, *cmd], compare):.3f}  "
+                  f"(the code in {compare})")
     met = max(lagging, current, check) <= TARGET
     print(f"  target <= {TARGET} s: {'met' if met else 'NOT met'}")
     return met
@@ -173,9 +201,10 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--compare", metavar="DIR", help="another esctl checkout to time too")
     args = parser.parse_args()
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
-    results = [measure(b, args.events, args.runs) for b in backends]
+    results = [measure(b, args.events, args.runs, args.compare) for b in backends]
     sys.exit(0 if all(results) else 1)
 
 
