@@ -117,7 +117,9 @@ def status(
     """Show the store and each processor's position, lag, state and health.
 
     Per processor: position, lag in events and seconds (events not yet
-    readable included), state, parked events and its last error on one line;
+    readable included; beyond 10,000 events the count is an estimate from
+    positions, shown "≈ N (estimated)", "lag_estimated" in --json; --max-lag is
+    always judged on an exact count), state, parked events and its last error on one line;
     with NAME, everything about one processor (kind, host and pid, heartbeat
     age, the error's traceback, tables, a rebuild in progress). A failing, crashed or
     silent (stale) processor stays unhealthy until it processes successfully
