@@ -10,6 +10,7 @@ import pytest
 from esctl_lib import Event, EventStore, handles, open_store
 from esctl_lib.operations.status import status_report
 from esctl_lib.processing import Projector
+from esctl_lib.testing import eventually
 from tests.backends import BACKENDS, backend_params, fresh_location
 
 
@@ -39,7 +40,9 @@ def store(request: pytest.FixtureRequest, tmp_path: object) -> object:
 
 
 def fill(store: EventStore, common: int, rare_every: int) -> None:
-    """``common`` events, every ``rare_every``-th of them followed by a rare one."""
+    """``common`` events, every ``rare_every``-th of them followed by a rare one, all
+    readable (on PostgreSQL another session's open transaction may hold them back a while).
+    """
     for start in range(0, common, 50):
         aggregate = str(uuid.uuid4())
         events: list[Event] = []
@@ -48,6 +51,14 @@ def fill(store: EventStore, common: int, rare_every: int) -> None:
             if rare_every and (i + 1) % rare_every == 0:
                 events.append(EcRare(aggregate_id=aggregate))
         store.append(events)
+    total = common + (common // rare_every if rare_every else 0)
+    eventually(lambda: store.count() == total and not _waiting(store), timeout=60,
+               what=f"all {total} events readable")
+
+
+def _waiting(store: EventStore) -> int:
+    horizon = store.reader_horizon()
+    return 0 if horizon is None else horizon.pending
 
 
 def test_counts_are_exact_up_to_the_bound(store: EventStore) -> None:
