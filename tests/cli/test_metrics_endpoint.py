@@ -102,8 +102,10 @@ def test_scraped_positions_lag_and_counts_are_the_stores(
     head = store.latest_position()
     eventually(lambda: endpoint.value("esctl_processor_position", ITEMS) == head,
                timeout=DEADLINE, what="cli_items at the head")
-    eventually(lambda: endpoint.value("esctl_processor_failures_total", EXPLODER),
-               timeout=DEADLINE, what="a failure of cli_exploder counted")
+    # the failure is counted first, then the events before the poison one commit
+    eventually(lambda: endpoint.value("esctl_processor_failures_total", EXPLODER)
+               and endpoint.value("esctl_processor_position", EXPLODER) == events[2],
+               timeout=DEADLINE, what="cli_exploder failing just before the poison event")
     poison = events[3]
     metrics = endpoint.metrics()
 
