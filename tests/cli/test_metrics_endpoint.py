@@ -168,10 +168,11 @@ def test_healthz_is_503_while_a_processor_fails_and_stays_so_until_it_is_fixed(
 
 
 def test_healthz_applies_the_status_thresholds_from_its_query(
-        endpoint: Endpoint, backend: Backend) -> None:
+        endpoint: Endpoint, backend: Backend, events: list[int]) -> None:
     head = backend.open().latest_position()
-    eventually(lambda: endpoint.value("esctl_processor_position", ITEMS) == head,
-               timeout=DEADLINE, what="cli_items at the head")
+    eventually(lambda: endpoint.value("esctl_processor_position", ITEMS) == head
+               and endpoint.value("esctl_processor_position", EXPLODER) == events[2],
+               timeout=DEADLINE, what="cli_items at the head, cli_exploder at the poison")
     status, body = endpoint.get("/healthz?max_lag=1")
     assert status == 503
     assert f"{EXPLODER}: lag 2 events exceeds 1" in body
