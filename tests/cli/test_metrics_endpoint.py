@@ -232,4 +232,4 @@ def test_no_password_reaches_any_metric_or_health_answer(
                  endpoint.get("/healthz?max_lag=0")[1]]
         assert all(secret not in text for text in texts)
         assert "esctl_processor_position" in texts[0]
-        assert f"{EXPLODER}: failing" in texts[1]
+        assert f"{EXPLODER}: " in texts[1] and "boom" in texts[1]
