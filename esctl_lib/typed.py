@@ -16,7 +16,8 @@ model dumped as JSON values (``model_dump(mode="json")``), so the stores keep JS
 ``event.data`` is the model: ``Decimal``, ``datetime``, ``UUID`` and nested models are
 restored. A class that sets ``body_exclude_unset = True`` stores only the fields that were
 set (an "only what changed" event); otherwise defaults are stored too. A model passed in
-is kept as ``data`` (dumped once, never validated again), so make body models frozen (``model_config = ConfigDict(frozen=True)``).
+is kept as ``data`` (dumped once, never validated again), so make body
+models frozen (``model_config = ConfigDict(frozen=True)``).
 
 A stored event is validated when its ``data`` is first read, after the upcasters have run
 (they may build events of older shapes: nothing is validated while they run). A stored
