@@ -85,6 +85,7 @@ from esctl_lib.stores.postgres.listen import Listener, Notifier
 from esctl_lib.stores.postgres.lock import PostgresAdvisoryLock
 from esctl_lib.stores.postgres.own_writes import OwnWrites, own_writes_registry
 from esctl_lib.stores.postgres.pool import Checkout, Connections, quiet_pool_warnings
+from esctl_lib.stores.postgres import trace
 from esctl_lib.stores.postgres.reads import Reads
 from esctl_lib.stores.postgres.tx import PostgresTransaction
 from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
@@ -338,6 +339,21 @@ class PostgresStore(EventStore):
             return set()
         with self.connection() as conn:
             return existing(conn, valid)
+
+    def find_events(
+        self, *, ids: Collection[int] = (), uuids: Collection[str] = ()
+    ) -> list[Event]:
+        return trace.find_events(self, ids, uuids)
+
+    def read_by_correlation(
+        self, correlation_id: str, *, after: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[Event]:
+        return trace.by_correlation(self, correlation_id, after, limit)
+
+    def read_caused_by(
+        self, uuids: Collection[str], *, after: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[Event]:
+        return trace.caused_by(self, uuids, after, limit)
 
     def stream_keys(self, positions: Collection[int]) -> dict[int, StreamKey]:
         """The ``(transaction, id)`` key of each position: that of the greatest event id
