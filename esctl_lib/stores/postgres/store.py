@@ -85,8 +85,9 @@ from esctl_lib.stores.postgres.listen import Listener, Notifier
 from esctl_lib.stores.postgres.lock import PostgresAdvisoryLock
 from esctl_lib.stores.postgres.own_writes import OwnWrites, own_writes_registry
 from esctl_lib.stores.postgres.pool import Checkout, Connections, quiet_pool_warnings
-from esctl_lib.stores.postgres import trace
 from esctl_lib.stores.postgres.reads import Reads
+from esctl_lib.stores.postgres.trace import by_correlation, caused_by
+from esctl_lib.stores.postgres.trace import find_events as find_by_keys
 from esctl_lib.stores.postgres.tx import PostgresTransaction
 from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
 from esctl_lib.stores.shadow import TableShadow
@@ -343,17 +344,17 @@ class PostgresStore(EventStore):
     def find_events(
         self, *, ids: Collection[int] = (), uuids: Collection[str] = ()
     ) -> list[Event]:
-        return trace.find_events(self, ids, uuids)
+        return find_by_keys(self, ids, uuids)
 
     def read_by_correlation(
         self, correlation_id: str, *, after: int = 0, limit: int = DEFAULT_PAGE_SIZE
     ) -> list[Event]:
-        return trace.by_correlation(self, correlation_id, after, limit)
+        return by_correlation(self, correlation_id, after, limit)
 
     def read_caused_by(
         self, uuids: Collection[str], *, after: int = 0, limit: int = DEFAULT_PAGE_SIZE
     ) -> list[Event]:
-        return trace.caused_by(self, uuids, after, limit)
+        return caused_by(self, uuids, after, limit)
 
     def stream_keys(self, positions: Collection[int]) -> dict[int, StreamKey]:
         """The ``(transaction, id)`` key of each position: that of the greatest event id

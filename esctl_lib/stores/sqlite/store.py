@@ -24,8 +24,9 @@ from esctl_lib.stores.locks import ProcessorLock
 from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
 from esctl_lib.stores.shadow import TableShadow
 from esctl_lib.stores.sqlite.errors import translate_errors
-from esctl_lib.stores.sqlite import trace
 from esctl_lib.stores.sqlite.lock import FileLock, lock_file_path
+from esctl_lib.stores.sqlite.trace import by_correlation, caused_by
+from esctl_lib.stores.sqlite.trace import find_events as find_by_keys
 from esctl_lib.stores.sqlite.tx import SqliteTransaction, Write
 
 SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA", "OFF")
@@ -292,17 +293,17 @@ class SqliteStore(EventStore):
     def find_events(
         self, *, ids: Collection[int] = (), uuids: Collection[str] = ()
     ) -> list[Event]:
-        return trace.find_events(self, _COLUMNS, ids, uuids)
+        return find_by_keys(self, _COLUMNS, ids, uuids)
 
     def read_by_correlation(
         self, correlation_id: str, *, after: int = 0, limit: int = DEFAULT_PAGE_SIZE
     ) -> list[Event]:
-        return trace.by_correlation(self, _COLUMNS, correlation_id, after, limit)
+        return by_correlation(self, _COLUMNS, correlation_id, after, limit)
 
     def read_caused_by(
         self, uuids: Collection[str], *, after: int = 0, limit: int = DEFAULT_PAGE_SIZE
     ) -> list[Event]:
-        return trace.caused_by(self, _COLUMNS, uuids, after, limit)
+        return caused_by(self, _COLUMNS, uuids, after, limit)
 
     def wait(self, position: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
