@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["body_model_of", "check_data", "install_body", "upcasting"]
 
-_UPCASTING: ContextVar[bool] = ContextVar("esctl_upcasting", default=False)
+_UNCHECKED: ContextVar[bool] = ContextVar("esctl_unchecked_bodies", default=False)
 #: Where a typed event keeps its validated model (in the instance ``__dict__``).
 _DATA = "_esctl_data"
 _MAX_ERRORS = 3
@@ -55,11 +55,11 @@ _MAX_ERRORS = 3
 def upcasting() -> Iterator[None]:
     """While upcasters run, typed events are built without validating their bodies: an
     intermediate shape need not fit the model; the result is validated when read."""
-    token = _UPCASTING.set(True)
+    token = _UNCHECKED.set(True)
     try:
         yield
     finally:
-        _UPCASTING.reset(token)
+        _UNCHECKED.reset(token)
 
 
 def body_model_of(cls: type) -> type[BaseModel] | None:
@@ -79,6 +79,31 @@ def install_body(cls: type, model: Any) -> None:
     cls.data = property(_data, doc="The body as its model (validated once, then kept).")  # type: ignore[attr-defined]
     if "__init__" not in cls.__dict__:
         cls.__init__ = _typed_init(cls)  # type: ignore[misc]
+    if "replace" not in cls.__dict__:
+        cls.replace = _typed_replace(cls)  # type: ignore[attr-defined]
+
+
+def _typed_replace(owner: type) -> Any:
+    base_replace = super(owner, owner).replace  # type: ignore[misc,arg-type]  # Event.replace
+
+    def replace(self: Any, *, event_class: Any = None, **changes: Any) -> Any:
+        """A copy with some fields changed (see ``Event.replace``); a copy that keeps the
+        body and the class keeps the model too, unvalidated again (``Repository.save``
+        stamping correlation ids costs no second validation)."""
+        if event_class is not None or "body" in changes:
+            return base_replace(self, event_class=event_class, **changes)
+        token = _UNCHECKED.set(True)
+        try:
+            copy = base_replace(self, **changes)
+        finally:
+            _UNCHECKED.reset(token)
+        data = getattr(self, "__dict__", {}).get(_DATA)
+        if data is not None:
+            _keep(copy, data)
+        return copy
+
+    replace.__qualname__ = f"{owner.__qualname__}.replace"
+    return replace
 
 
 def _typed_init(owner: type) -> Any:
@@ -90,7 +115,7 @@ def _typed_init(owner: type) -> Any:
         if body.__class__ is model or isinstance(body, model):
             data = body
         elif body is None or isinstance(body, Mapping):
-            if _UPCASTING.get():  # an upcaster's intermediate shape: validated when read
+            if _UNCHECKED.get():  # an upcaster's intermediate shape: validated when read
                 base_init(self, body=body, **fields)
                 return
             data = _validate(model, body or {}, self.__class__.type_name)

@@ -196,3 +196,10 @@ def test_upcasters_run_before_validation_even_through_intermediate_shapes() -> N
 def test_importing_the_library_does_not_import_pydantic() -> None:
     code = "import sys, esctl_lib; assert 'pydantic' not in sys.modules, 'pydantic loaded'"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_a_copy_that_keeps_the_body_keeps_the_model() -> None:
+    event = OrderPlaced(aggregate_id=AGG, body=placed_body())
+    copy = event.replace(correlation_id=CUSTOMER)
+    assert copy.data is event.data
+    assert copy.correlation_id == str(CUSTOMER)
