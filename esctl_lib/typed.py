@@ -33,7 +33,7 @@ does not load it: the CLI starts fast).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +42,8 @@ from esctl_lib.serialization import short_repr
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
+else:
+    ValidationError = None  # pydantic's, set by install_body (no pydantic import here)
 
 __all__ = ["body_model_of", "check_data", "install_body", "upcasting"]
 
@@ -70,8 +72,11 @@ def body_model_of(cls: type) -> type[BaseModel] | None:
 
 def install_body(cls: type, model: Any) -> None:
     """Make ``cls`` (an Event subclass, from ``class X(Event, body=Model)``) typed."""
+    global ValidationError
     from pydantic import BaseModel  # loaded already: ``model`` is one
+    from pydantic import ValidationError as loaded
 
+    ValidationError = loaded  # for the except clauses here, without an import per event
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise InvalidEventError(
             f"body= on {cls.__name__} must be a pydantic model class, got {short_repr(model)}")
@@ -123,7 +128,10 @@ def _typed_init(owner: type) -> Any:
             raise InvalidEventError(
                 f"{self.__class__.type_name}: body must be a {model.__name__} or a mapping, "
                 f"got {short_repr(body)}")
-        base_init(self, body=data.model_dump(mode="json", exclude_unset=exclude_unset), **fields)
+        # The serializer itself: model_dump's wrapper costs as much again (pydantic 2.14).
+        body = model.__pydantic_serializer__.to_python(data, mode="json",
+                                                       exclude_unset=exclude_unset)
+        base_init(self, body=body, **fields)
         _keep(self, data)
 
     __init__.__qualname__ = f"{owner.__qualname__}.__init__"
@@ -131,12 +139,11 @@ def _typed_init(owner: type) -> Any:
 
 
 def _validate(model: type[BaseModel], values: Mapping[str, Any], where: str) -> BaseModel:
-    from pydantic import ValidationError
-
     try:
-        return model.model_validate(values)
+        data: BaseModel = model.__pydantic_validator__.validate_python(values)
     except ValidationError as e:
         raise InvalidEventError(f"{where}: {describe(e)}") from None
+    return data
 
 
 def describe(error: ValidationError) -> str:
@@ -153,8 +160,10 @@ def describe(error: ValidationError) -> str:
 
 
 def _keep(event: Any, data: Any) -> None:
-    with suppress(AttributeError):  # a class with __slots__ only: validate on every read
+    try:  # noqa: SIM105 (contextlib.suppress costs a microsecond per event here)
         event.__dict__[_DATA] = data
+    except AttributeError:  # a class with __slots__ only: validate on every read
+        pass
 
 
 def _data(event: Any) -> Any:
@@ -170,8 +179,6 @@ def _data(event: Any) -> Any:
 def check_data(event: Any, *, where: str | None = None) -> Any:
     """Validate a (stored) typed event's body against its model and return the model;
     raises :class:`InvalidEventError` naming the event (or ``where``) and the field."""
-    from pydantic import ValidationError
-
     model = event.__class__.body_model
     try:
         return model.model_validate(event.body)
