@@ -81,6 +81,8 @@ def install_body(cls: type, model: Any) -> None:
         raise InvalidEventError(
             f"body= on {cls.__name__} must be a pydantic model class, got {short_repr(model)}")
     cls.body_model = model  # type: ignore[attr-defined]
+    if not hasattr(cls, "body_exclude_unset"):  # a class attribute: no failed lookup per event
+        cls.body_exclude_unset = False  # type: ignore[attr-defined]
     cls.data = property(_data, doc="The body as its model (validated once, then kept).")  # type: ignore[attr-defined]
     if "__init__" not in cls.__dict__:
         cls.__init__ = _typed_init(cls)  # type: ignore[misc]
@@ -113,10 +115,10 @@ def _typed_replace(owner: type) -> Any:
 
 def _typed_init(owner: type) -> Any:
     base_init = super(owner, owner).__init__  # type: ignore[misc,arg-type]  # Event.__init__
-    exclude_unset = bool(getattr(owner, "body_exclude_unset", False))
 
     def __init__(self: Any, *, body: Any = None, **fields: Any) -> None:
-        model = self.__class__.body_model
+        cls = self.__class__
+        model = cls.body_model
         if body.__class__ is model or isinstance(body, model):
             data = body
         elif body is None or isinstance(body, Mapping):
@@ -129,8 +131,8 @@ def _typed_init(owner: type) -> Any:
                 f"{self.__class__.type_name}: body must be a {model.__name__} or a mapping, "
                 f"got {short_repr(body)}")
         # The serializer itself: model_dump's wrapper costs as much again (pydantic 2.14).
-        body = model.__pydantic_serializer__.to_python(data, mode="json",
-                                                       exclude_unset=exclude_unset)
+        body = model.__pydantic_serializer__.to_python(
+            data, mode="json", exclude_unset=cls.body_exclude_unset)
         base_init(self, body=body, **fields)
         _keep(self, data)
 
