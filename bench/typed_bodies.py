@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
 import time
 import uuid
@@ -38,7 +39,7 @@ from pydantic import BaseModel, ConfigDict
 from esctl_lib import Aggregate, Event, EventRegistry, EventStore, Repository, handles, open_store
 
 DSN = os.environ.get("ESCTL_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-CHUNKS = 6
+CHUNKS = 10
 VARIANTS = ("untyped", "typed-model", "typed-dict")
 REGISTRY = EventRegistry()
 
@@ -143,6 +144,9 @@ def w2_chunk(repo: Repository, command: Callable[[Stock, int], None], saves: int
 
 
 Rates = dict[str, dict[str, float]]
+#: typed / untyped wall-clock speed of each pair of neighbouring chunks, per workload and variant.
+CHUNK_RATIOS: dict[str, dict[str, list[float]]] = {
+    w: {v: [] for v in VARIANTS[1:]} for w in ("W1", "W2")}
 
 
 def one_rep(backend: str, w1_events: int, w2_events: int, rep: int) -> tuple[Rates, Rates]:
@@ -157,14 +161,20 @@ def one_rep(backend: str, w1_events: int, w2_events: int, rep: int) -> tuple[Rat
         saves_w2 = max(1, w2_events // 100 // CHUNKS)
         for chunk in range(CHUNKS):
             order = VARIANTS if (chunk + rep) % 2 == 0 else tuple(reversed(VARIANTS))
+            took: dict[str, dict[str, float]] = {"W1": {}, "W2": {}}
             for v in order:
                 w, c = w1_chunk(repo, stocks[v], COMMANDS[v], per_chunk_w1, chunk * per_chunk_w1)
                 wall["W1"][v] += w
                 cpu["W1"][v] += c
+                took["W1"][v] = w
             for v in order:
                 w, c = w2_chunk(repo, COMMANDS[v], saves_w2, 100)
                 wall["W2"][v] += w
                 cpu["W2"][v] += c
+                took["W2"][v] = w
+            for workload, times in took.items():
+                for v in VARIANTS[1:]:
+                    CHUNK_RATIOS[workload][v].append(times["untyped"] / times[v])
         counts = {"W1": per_chunk_w1 * CHUNKS, "W2": saves_w2 * 100 * CHUNKS}
     return ({w: {v: counts[w] / wall[w][v] for v in VARIANTS} for w in counts},
             {w: {v: counts[w] / max(cpu[w][v], 1e-9) for v in VARIANTS} for w in counts})
@@ -192,6 +202,11 @@ def main() -> None:
                 ratios = ", ".join(f"{x:.2f}" for x in per_rep[v])
                 print(f"  {v} / untyped: best {best[v] / best['untyped']:.2f} "
                       f"(per repetition {ratios}; target >= 0.9)")
+    print("-- median over neighbouring chunks (wall clock; robust to bursts of load)")
+    for workload, by_variant in CHUNK_RATIOS.items():
+        print(f"{workload}: " + ", ".join(
+            f"{v} / untyped {statistics.median(r):.2f} ({len(r)} pairs)"
+            for v, r in by_variant.items()))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@ from esctl_lib.errors import (
 from esctl_lib.serialization import short_repr
 from esctl_lib.typed import install_body, upcasting
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel  # a typed event's body may be its model (esctl_lib.typed)
+
 E = TypeVar("E", bound="Event")
 Upcaster = Callable[["Event"], "Event"]
 
@@ -229,7 +232,7 @@ class Event:
         self,
         *,
         aggregate_id: Any,
-        body: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | BaseModel | None = None,
         type: str | None = None,
         uuid: Any = None,
         id: int | None = None,

@@ -75,7 +75,7 @@ class Todo(Aggregate):
         }
         body = {key: value for key, value in changes.items() if value is not None}
         if body:  # only the fields set are stored (TodoAmended.body_exclude_unset)
-            self.apply(TodoAmended(aggregate_id=self.id, body=TodoAmendedBody(**body)))
+            self.apply(TodoAmended(aggregate_id=self.id, body=TodoAmendedBody.model_validate(body)))
 
     def complete(self, *, completed_on: dt.date) -> None:
         """Mark an open todo as done."""
