@@ -467,6 +467,15 @@ class EventStore(ABC):
         return {str(name): int(pos) for name, pos in rows}
 
 
+#: Event ids are 64-bit: a larger number is no stored event's id.
+MAX_EVENT_ID = 2**63 - 1
+
+
+def event_ids(values: Collection[int]) -> list[int]:
+    """The values that can be event ids (1 up to :data:`MAX_EVENT_ID`); others match nothing."""
+    return [int(v) for v in values if 0 < int(v) <= MAX_EVENT_ID]
+
+
 def lower_uuids(values: Collection[str]) -> list[str]:
     """The canonical form of each value that is a UUID (the others can match nothing)."""
     out = []

@@ -8,7 +8,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from esctl_lib.events import Event
-from esctl_lib.stores.base import lower_uuids
+from esctl_lib.stores.base import event_ids, lower_uuids
 from esctl_lib.stores.postgres.decode import decode_rows
 from esctl_lib.stores.postgres.errors import translate_errors
 from esctl_lib.stores.postgres.pool import cursor
@@ -40,7 +40,7 @@ def find_events(store: PostgresStore, ids: Collection[int],
                 uuids: Collection[str]) -> list[Event]:
     """Events with these ids or uuids, in id order."""
     keys = lower_uuids(uuids)
-    id_list = [int(i) for i in ids]
+    id_list = event_ids(ids)
     if not keys and not id_list:
         return []
     return decode_rows(store.registry, _rows(store, FIND, {"ids": id_list, "uuids": keys}))

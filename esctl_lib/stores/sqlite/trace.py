@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from esctl_lib.events import Event
-from esctl_lib.stores.base import lower_uuids
+from esctl_lib.stores.base import event_ids, lower_uuids
 
 if TYPE_CHECKING:
     from esctl_lib.stores.sqlite.store import SqliteStore
@@ -29,7 +29,7 @@ def find_events(store: SqliteStore, columns: str, ids: Collection[int],
                 uuids: Collection[str]) -> list[Event]:
     """Events with these ids or uuids, in id order."""
     rows: dict[int, tuple[Any, ...]] = {}
-    for column, values in (("id", [int(i) for i in ids]),
+    for column, values in (("id", event_ids(ids)),
                            ("uuid", [_key(u) for u in lower_uuids(uuids)])):
         for chunk in _chunks(values):
             marks = ", ".join("?" for _ in chunk)

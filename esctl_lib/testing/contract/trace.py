@@ -77,3 +77,7 @@ class TraceContract(ContractBase):
         story = _story(store)
         assert store.read_caused_by([]) == []
         assert store.read_caused_by([story["leaf"].uuid, "nope"]) == []
+
+    def test_an_id_beyond_64_bits_finds_nothing(self, store: EventStore) -> None:
+        _story(store)
+        assert store.find_events(ids=[2**64, -1, 0]) == []
