@@ -109,3 +109,19 @@ def test_an_id_that_matches_nothing_is_refused(store: EventStore, ident: str) ->
     store.append([step(None, None, "x")])
     with pytest.raises(InvalidEventError):
         trace_events(store, ident)
+
+
+def test_the_scanning_defaults_of_the_contract_agree_with_the_backend(
+    store: EventStore, story: dict[str, Event]
+) -> None:
+    from esctl_lib.stores.base import EventStore as Contract
+
+    uuids = [story["command"].uuid, story["a"].uuid]
+    correlation = story["command"].correlation_id or ""
+    for method, args, kwargs in (
+        ("find_events", (), {"ids": [story["b"].id], "uuids": [story["a1x"].uuid]}),
+        ("read_by_correlation", (correlation,), {"after": 1, "limit": 3}),
+        ("read_caused_by", (uuids,), {"limit": 2}),
+    ):
+        default = getattr(Contract, method)(store, *args, **kwargs)
+        assert [e.uuid for e in default] == [e.uuid for e in getattr(store, method)(*args, **kwargs)]
