@@ -32,8 +32,9 @@ def test_types_json_gives_each_body_as_a_json_schema(todo_cli: Cli) -> None:
     result = todo_cli("types", "--json")
     assert result.exit_code == 0, result.output
     types = {t["type"]: t for t in json.loads(result.stdout)["types"]}
-    assert sorted(types) == ["stakeholder_notified_of_todo_completion", "todo_abandoned",
-                             "todo_added", "todo_amended", "todo_completed"]
+    # In-process, the registry also holds what other tests imported: look at the todo types.
+    assert {"stakeholder_notified_of_todo_completion", "todo_abandoned", "todo_added",
+            "todo_amended", "todo_completed"} <= set(types)
     added = types["todo_added"]
     assert added["class"] == "todo_app.events.TodoAdded"
     assert added["body_schema"]["required"] == ["title"]
