@@ -451,3 +451,66 @@ def _bar(label: str, unit: str) -> Iterator[Progress]:
             bar.update(task, completed=done, total=total, rate=rate)
 
         yield draw
+
+
+# -- types and traces -------------------------------------------------------------------
+
+
+def types_list(report: Any) -> None:
+    """``esctl types``: one block per type, the body's fields indented under it."""
+    out = console()
+    from rich.markup import escape
+
+    if not report.types:
+        note("no event types are registered (configure [app] events)")
+    for info in report.types:
+        out.print(f"[bold cyan]{escape(printable(info.name))}[/]  "
+                  f"[dim]{escape(printable(info.event_class))}[/]")
+        if info.aliases:
+            out.print(f"  aliases: {escape(printable(', '.join(info.aliases)))}")
+        for name in info.upcasters:
+            out.print(f"  upcaster: {escape(printable(name))}")
+        if info.body_model is None:
+            out.print("  body: any JSON object (untyped)")
+            continue
+        out.print(f"  body: {escape(printable(info.body_model))}")
+        for f in info.fields:
+            need = "required" if f.required else f"default {json.dumps(f.default, default=str)}"
+            out.print(f"    {escape(printable(f.name))}: {escape(printable(f.type))}  "
+                      f"[dim]{escape(printable(need))}[/]")
+    for stored, names in report.orphan_upcasters.items():
+        out.print(f"[bold]{escape(printable(stored))}[/]  [dim](stored name, no class)[/]")
+        for name in names:
+            out.print(f"  upcaster: {escape(printable(name))}")
+
+
+def trace_tree(trace: Any) -> None:
+    """``esctl trace``: each tree as a Rich tree, then how many events were left out."""
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    def label(node: Any) -> str:
+        e = node.event
+        mark = "[bold yellow]▶ [/]" if e.uuid == trace.focus else ""
+        text = (f"{mark}[bold]#{e.id}[/] [bold cyan]{escape(printable(e.type))}[/] "
+                f"[dim]{escape(printable(e.aggregate_id))} v{e.version} {_time(e.created_at)} "
+                f"uuid {escape(printable(e.uuid))}[/]")
+        return text
+
+    def grow(branch: Any, node: Any) -> None:
+        for child in node.children:
+            grow(branch.add(label(child)), child)
+        if node.hidden:
+            branch.add(f"[dim]... {node.hidden} more[/]")
+
+    out = console()
+    if trace.missing_cause:
+        out.print(f"[dim]caused by {escape(printable(trace.missing_cause))}, which is not "
+                  "stored[/]")
+    for root in trace.roots:
+        tree = Tree(label(root), guide_style="dim")
+        grow(tree, root)
+        out.print(tree)
+    if trace.more:
+        count = f"{trace.more}" if trace.more_exact else f"at least {trace.more}"
+        out.print(f"... {count} more events not shown (raise --limit)")

@@ -27,6 +27,10 @@ from esctl_lib.errors import (
     UnknownEventTypeError,
 )
 from esctl_lib.serialization import short_repr
+from esctl_lib.typed import install_body, upcasting
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel  # a typed event's body may be its model (esctl_lib.typed)
 
 E = TypeVar("E", bound="Event")
 Upcaster = Callable[["Event"], "Event"]
@@ -177,6 +181,9 @@ class Event:
 
     type_name: ClassVar[str | None] = None
     upcasters: ClassVar[tuple[Upcaster, ...]] = ()
+    #: The pydantic model of a typed event's body (``class X(Event, body=Model)``, see
+    #: :mod:`esctl_lib.typed`); None for an untyped event, whose body is a plain dict.
+    body_model: ClassVar[Any] = None
 
     _f: tuple[Any, ...]
 
@@ -207,11 +214,14 @@ class Event:
         aliases: tuple[str, ...] | list[str] = (),
         registry: EventRegistry | None = None,
         abstract: bool = False,
+        body: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
         if "upcasters" not in cls.__dict__:
             cls.upcasters = ()
+        if body is not None:
+            install_body(cls, body)  # typed body (esctl_lib.typed); untyped classes skip it
         if abstract:
             cls.type_name = None
             return
@@ -222,7 +232,7 @@ class Event:
         self,
         *,
         aggregate_id: Any,
-        body: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | BaseModel | None = None,
         type: str | None = None,
         uuid: Any = None,
         id: int | None = None,
@@ -298,6 +308,12 @@ class Event:
         body: dict[str, Any] = _loads(raw)
         _set_fields(self, (*fields[:_BODY], body, *fields[_BODY + 1:]))
         return body
+
+    @property
+    def data(self) -> Any:
+        """The body as its model for a typed event (:mod:`esctl_lib.typed`): ``event.data.title``.
+        For an untyped event, the body dict itself."""
+        return self.body
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -423,6 +439,15 @@ class EventRegistry:
         """Every canonical type name, sorted (aliases left out)."""
         return sorted({n for n, c in self._by_name.items() if type_name_of(c) == n})
 
+    def aliases_of(self, type_name: str) -> list[str]:
+        """The aliases of a registered type name (its other names), sorted."""
+        cls = self._by_name.get(type_name)
+        return sorted(n for n, c in self._by_name.items() if c is cls and n != type_name)
+
+    def name_upcasters(self) -> dict[str, tuple[Upcaster, ...]]:
+        """The upcasters added by stored type name (:meth:`add_upcaster`)."""
+        return {name: tuple(funcs) for name, funcs in sorted(self._upcasters.items())}
+
     def is_known(self, type_name: str) -> bool:
         """True when the name or alias is registered."""
         return type_name in self._by_name
@@ -472,6 +497,10 @@ class EventRegistry:
         return out
 
     def _upcast(self, event: Event, stored_type: str) -> Event:
+        with upcasting():  # typed bodies are validated after the upcasters, when read
+            return self._run_upcasters(event, stored_type)
+
+    def _run_upcasters(self, event: Event, stored_type: str) -> Event:
         for func in self._upcasters.get(stored_type, ()):
             event = func(event)
         if type(event) is Event and event.type != stored_type:

@@ -122,7 +122,8 @@ def append(
 
     Prints the event as stored (id, version). The type must be registered by a
     module in [app] events (or --allow-unknown-type); the body must be a JSON
-    object. Bad input writes nothing.
+    object, and a typed body must fit its model (esctl types lists the types
+    and their fields). Bad input writes nothing (exit 2).
 
     \b
     Example:

@@ -19,17 +19,24 @@ from esctl_lib.operations.records import event_json, event_record, parse_body
 from esctl_lib.operations.running import run_processors
 from esctl_lib.operations.status import ProcessorStatus, StatusReport, status_report
 from esctl_lib.operations.streams import aggregate_events, tail_events
+from esctl_lib.operations.trace import Trace, TraceNode, trace_events
 from esctl_lib.operations.transfer import ImportResult, export_events, import_events
+from esctl_lib.operations.types import EventTypeInfo, TypesReport, event_types
 
 __all__ = [
+    "EventTypeInfo",
     "ImportResult",
     "ProcessorStatus",
     "StatusReport",
+    "Trace",
+    "TraceNode",
+    "TypesReport",
     "aggregate_events",
     "append_one",
     "config_template",
     "event_json",
     "event_record",
+    "event_types",
     "export_events",
     "import_events",
     "init_config",
@@ -44,4 +51,5 @@ __all__ = [
     "skip_event",
     "status_report",
     "tail_events",
+    "trace_events",
 ]

@@ -9,8 +9,9 @@ import sys
 from typing import Any
 
 from esctl_lib.errors import InvalidEventError
-from esctl_lib.events import EVENT_FIELDS, Event, check_type_name, normalize_uuid
+from esctl_lib.events import EVENT_FIELDS, Event, EventRegistry, check_type_name, normalize_uuid
 from esctl_lib.serialization import short_repr, validate_body
+from esctl_lib.typed import check_data
 
 #: Every field of a record, in the order records are written (an event's fields).
 RECORD_FIELDS = EVENT_FIELDS
@@ -79,6 +80,14 @@ def parse_record(line: str, where: str) -> Event:
         )
     except InvalidEventError as e:
         raise InvalidEventError(f"{where}: {e}") from None
+
+
+def check_typed_body(registry: EventRegistry, event: Event, where: str) -> None:
+    """Check an event's body as a read will: decoded to its class, upcast, then validated
+    against the class's body model when it has one (``line 3: body.title: field required``)."""
+    decoded = registry.decode(tuple(getattr(event, f) for f in EVENT_FIELDS))
+    if decoded.body_model is not None:
+        check_data(decoded, where=f"{where}: {decoded.type}")
 
 
 def _check_shape(data: Any) -> None:

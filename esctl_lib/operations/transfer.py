@@ -30,7 +30,7 @@ from esctl_lib.errors import (
 )
 from esctl_lib.events import Event, EventRegistry
 from esctl_lib.files import FILE_MODE
-from esctl_lib.operations.records import event_json, parse_record
+from esctl_lib.operations.records import check_typed_body, event_json, parse_record
 from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, EventStore, Transaction
 
 #: ``progress(done, total)``; ``total`` is None when unknown.
@@ -267,6 +267,8 @@ def check_import(f: IO[str], registry: EventRegistry | None) -> int:
                 "(configure the module that defines it in [app] events, "
                 "or allow unknown types)"
             )
+        if registry is not None:
+            check_typed_body(registry, event, f"line {number}")
         previous = versions.get(event.aggregate_id)
         if previous is not None and event.version != previous + 1:
             raise InvalidEventError(

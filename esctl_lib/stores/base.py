@@ -433,6 +433,46 @@ class EventStore(ABC):
                 except StoreUnavailableError as e:
                     reconnect.failed(e)
 
+    # -- causation and correlation (esctl trace) -----------------------------------------
+    # These defaults scan the stream, so any backend has them; the backends override them
+    # with reads on their correlation and causation indexes.
+    def find_events(
+        self, *, ids: Collection[int] = (), uuids: Collection[str] = ()
+    ) -> list[Event]:
+        """The stored events with these ids or uuids, in id order (missing ones left out;
+        a string that is no UUID matches nothing)."""
+        wanted_ids, wanted_uuids = set(ids), set(lower_uuids(uuids))
+        if not wanted_ids and not wanted_uuids:
+            return []
+        found = [e for e in self.iter_range(0)
+                 if e.id in wanted_ids or e.uuid in wanted_uuids]
+        return sorted(found, key=_event_id)
+
+    def read_by_correlation(
+        self, correlation_id: str, *, after: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[Event]:
+        """Events with this correlation id and an id above ``after``, in id order, at most
+        ``limit`` (page through with ``after=`` the last id)."""
+        wanted = lower_uuids([correlation_id])
+        if not wanted:
+            return []
+        return self._scan_linked(lambda e: e.correlation_id == wanted[0], after, limit)
+
+    def read_caused_by(
+        self, uuids: Collection[str], *, after: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[Event]:
+        """Events whose causation id is one of ``uuids`` and whose id is above ``after``, in
+        id order, at most ``limit``."""
+        wanted = set(lower_uuids(uuids))
+        if not wanted:
+            return []
+        return self._scan_linked(lambda e: e.causation_id in wanted, after, limit)
+
+    def _scan_linked(self, match: Callable[[Event], bool], after: int, limit: int) -> list[Event]:
+        found = sorted((e for e in self.iter_range(0) if (e.id or 0) > after and match(e)),
+                       key=_event_id)
+        return found[:limit]
+
     # -- trackers ------------------------------------------------------------------------
     def get_tracker(self, name: str) -> int:
         """A processor's tracker position (0 when it has none)."""
@@ -454,6 +494,30 @@ class EventStore(ABC):
         with self.transaction() as tx:
             rows = tx.fetchall("SELECT name, position FROM trackers ORDER BY name")
         return {str(name): int(pos) for name, pos in rows}
+
+
+#: Event ids are 64-bit: a larger number is no stored event's id.
+MAX_EVENT_ID = 2**63 - 1
+
+
+def event_ids(values: Collection[int]) -> list[int]:
+    """The values that can be event ids (1 up to :data:`MAX_EVENT_ID`); others match nothing."""
+    return [int(v) for v in values if 0 < int(v) <= MAX_EVENT_ID]
+
+
+def lower_uuids(values: Collection[str]) -> list[str]:
+    """The canonical form of each value that is a UUID (the others can match nothing)."""
+    out = []
+    for value in values:
+        try:
+            out.append(normalize_uuid(value, "uuid"))
+        except InvalidEventError:
+            continue
+    return out
+
+
+def _event_id(event: Event) -> int:
+    return event.id or 0
 
 
 class Reconnect:

@@ -25,6 +25,7 @@ from esctl_lib.stores.base import (
     Page,
     check_expected_version,
     check_one_aggregate,
+    lower_uuids,
 )
 from esctl_lib.stores.encoding import prepare_events
 from esctl_lib.stores.locks import ProcessorLock, describe_self
@@ -230,6 +231,35 @@ class MemoryStore(EventStore):
     def existing_uuids(self, uuids: Collection[str]) -> set[str]:
         with self._lock:
             return {u.lower() for u in uuids if u.lower() in self._uuids}
+
+    def find_events(
+        self, *, ids: Collection[int] = (), uuids: Collection[str] = ()
+    ) -> list[Event]:
+        wanted_ids, wanted_uuids = set(ids), set(lower_uuids(uuids))
+        with self._lock:
+            found = [r for r in self._records if r[_ID] in wanted_ids or r[_UUID] in wanted_uuids]
+            return self.registry.decode_many(found)
+
+    def read_by_correlation(
+        self, correlation_id: str, *, after: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[Event]:
+        return self._linked(EventField.CORRELATION_ID, set(lower_uuids([correlation_id])),
+                            after, limit)
+
+    def read_caused_by(
+        self, uuids: Collection[str], *, after: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[Event]:
+        return self._linked(EventField.CAUSATION_ID, set(lower_uuids(uuids)), after, limit)
+
+    def _linked(self, field: int, wanted: set[str], after: int, limit: int) -> list[Event]:
+        out: list[Record] = []
+        with self._lock:
+            for record in self._records[bisect.bisect_right(self._ids, after):]:
+                if record[field] in wanted:
+                    out.append(record)
+                    if len(out) >= limit:
+                        break
+            return self.registry.decode_many(out)
 
     def wait(self, position: int, timeout: float) -> bool:
         with self._changed:

@@ -342,7 +342,7 @@ def test_the_todo_example_projectors_rebuild_to_the_same_read_models(
             "title": f"todo {i}", "due_date": f"2026-01-0{i + 1}" if i % 2 else None})])
     store.append([TodoAmended(aggregate_id=todos[0], body={"due_date": "2026-02-01"})])
     store.append([TodoCompleted(aggregate_id=todos[1], body={"completed_on": "2026-03-01"})])
-    store.append([TodoAbandoned(aggregate_id=todos[2])])
+    store.append([TodoAbandoned(aggregate_id=todos[2], body={"abandoned_on": "2026-03-02"})])
     wait_readable(store, store.latest_position())
     projectors = [projections.OutstandingTodos(), projections.CompletedTodos(),
                   projections.ScheduledTodos()]

@@ -88,6 +88,8 @@ from esctl_lib.stores.postgres.lock import PostgresAdvisoryLock
 from esctl_lib.stores.postgres.own_writes import OwnWrites, own_writes_registry
 from esctl_lib.stores.postgres.pool import Checkout, Connections, quiet_pool_warnings
 from esctl_lib.stores.postgres.reads import Reads
+from esctl_lib.stores.postgres.trace import by_correlation, caused_by
+from esctl_lib.stores.postgres.trace import find_events as find_by_keys
 from esctl_lib.stores.postgres.tx import PostgresTransaction
 from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
 from esctl_lib.stores.shadow import TableShadow
@@ -347,6 +349,21 @@ class PostgresStore(EventStore):
             return set()
         with self.connection() as conn:
             return existing(conn, valid)
+
+    def find_events(
+        self, *, ids: Collection[int] = (), uuids: Collection[str] = ()
+    ) -> list[Event]:
+        return find_by_keys(self, ids, uuids)
+
+    def read_by_correlation(
+        self, correlation_id: str, *, after: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[Event]:
+        return by_correlation(self, correlation_id, after, limit)
+
+    def read_caused_by(
+        self, uuids: Collection[str], *, after: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[Event]:
+        return caused_by(self, uuids, after, limit)
 
     def stream_keys(self, positions: Collection[int]) -> dict[int, StreamKey]:
         """The ``(transaction, id)`` key of each position: that of the greatest event id

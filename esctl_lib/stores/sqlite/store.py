@@ -31,6 +31,8 @@ from esctl_lib.stores.schema_files import check_not_newer, latest_version, schem
 from esctl_lib.stores.shadow import TableShadow
 from esctl_lib.stores.sqlite.errors import translate_errors
 from esctl_lib.stores.sqlite.lock import FileLock, lock_file_path
+from esctl_lib.stores.sqlite.trace import by_correlation, caused_by
+from esctl_lib.stores.sqlite.trace import find_events as find_by_keys
 from esctl_lib.stores.sqlite.tx import SqliteTransaction, Write
 
 SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA", "OFF")
@@ -300,6 +302,21 @@ class SqliteStore(EventStore):
             )
             found.update(r[0] for r in rows)
         return found
+
+    def find_events(
+        self, *, ids: Collection[int] = (), uuids: Collection[str] = ()
+    ) -> list[Event]:
+        return find_by_keys(self, _COLUMNS, ids, uuids)
+
+    def read_by_correlation(
+        self, correlation_id: str, *, after: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[Event]:
+        return by_correlation(self, _COLUMNS, correlation_id, after, limit)
+
+    def read_caused_by(
+        self, uuids: Collection[str], *, after: int = 0, limit: int = DEFAULT_PAGE_SIZE
+    ) -> list[Event]:
+        return caused_by(self, _COLUMNS, uuids, after, limit)
 
     def wait(self, position: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

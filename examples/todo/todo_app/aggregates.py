@@ -22,9 +22,13 @@ from todo_app.errors import (
 from todo_app.events import (
     StakeholderNotifiedOfTodoCompletion,
     TodoAbandoned,
+    TodoAbandonedBody,
     TodoAdded,
+    TodoAddedBody,
     TodoAmended,
+    TodoAmendedBody,
     TodoCompleted,
+    TodoCompletedBody,
 )
 
 
@@ -49,12 +53,8 @@ class Todo(Aggregate):
         """Add the todo; a todo can be added only once."""
         if self.added:
             raise TodoAlreadyAdded(self.id)
-        body = {
-            "title": title,
-            "description": description,
-            "due_date": _iso(due_date),
-            "stakeholder_email": stakeholder_email,
-        }
+        body = TodoAddedBody(title=title, description=description, due_date=due_date,
+                             stakeholder_email=stakeholder_email)
         self.apply(TodoAdded(aggregate_id=self.id, body=body))
 
     def amend(
@@ -70,22 +70,24 @@ class Todo(Aggregate):
         changes = {
             "title": title,
             "description": description,
-            "due_date": _iso(due_date),
+            "due_date": due_date,
             "stakeholder_email": stakeholder_email,
         }
         body = {key: value for key, value in changes.items() if value is not None}
-        if body:
-            self.apply(TodoAmended(aggregate_id=self.id, body=body))
+        if body:  # only the fields set are stored (TodoAmended.body_exclude_unset)
+            self.apply(TodoAmended(aggregate_id=self.id, body=TodoAmendedBody.model_validate(body)))
 
     def complete(self, *, completed_on: dt.date) -> None:
         """Mark an open todo as done."""
         self._require_open()
-        self.apply(TodoCompleted(aggregate_id=self.id, body={"completed_on": _iso(completed_on)}))
+        self.apply(TodoCompleted(aggregate_id=self.id,
+                                 body=TodoCompletedBody(completed_on=completed_on)))
 
     def abandon(self, *, abandoned_on: dt.date) -> None:
         """Give up an open todo."""
         self._require_open()
-        self.apply(TodoAbandoned(aggregate_id=self.id, body={"abandoned_on": _iso(abandoned_on)}))
+        self.apply(TodoAbandoned(aggregate_id=self.id,
+                                 body=TodoAbandonedBody(abandoned_on=abandoned_on)))
 
     def _require_open(self) -> None:
         if not self.added:
@@ -111,7 +113,3 @@ class Todo(Aggregate):
     @handles(TodoAmended, StakeholderNotifiedOfTodoCompletion)
     def _no_state_change(self, event: Event) -> None:
         """These events change nothing the rules look at."""
-
-
-def _iso(value: dt.date | None) -> str | None:
-    return None if value is None else value.isoformat()

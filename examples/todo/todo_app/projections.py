@@ -88,7 +88,8 @@ class CompletedTodos(Projector):
     def _completed(self, event: Event, tx: Transaction) -> None:
         where = {"todo_id": event.aggregate_id}
         for row in tx.select(self.scratch, where=where):
-            tx.insert(self.table, {**row, "completed_on": event.body["completed_on"]})
+            completed_on = event.data.completed_on.isoformat()
+            tx.insert(self.table, {**row, "completed_on": completed_on})
         tx.delete(self.scratch, where=where)
 
     @handles(TodoAbandoned)

@@ -17,9 +17,11 @@ from typing import ClassVar
 from esctl_lib import Event, Transaction, handles
 from esctl_lib.processing import Reactor
 from todo_app.events import (
+    StakeholderNotifiedBody,
     StakeholderNotifiedOfTodoCompletion,
     TodoAbandoned,
     TodoAdded,
+    TodoAddedBody,
     TodoAmended,
     TodoCompleted,
 )
@@ -54,8 +56,9 @@ class TodoCompletedNotifier(Reactor):
 
     @handles(TodoAdded)
     def _added(self, event: Event, tx: Transaction) -> None:
-        row = {"todo_id": event.aggregate_id, "title": event.body["title"],
-               "stakeholder_email": event.body.get("stakeholder_email")}
+        added: TodoAddedBody = event.data
+        row = {"todo_id": event.aggregate_id, "title": added.title,
+               "stakeholder_email": added.stakeholder_email}
         tx.insert(self.table, row)
 
     @handles(TodoAmended)
@@ -78,11 +81,10 @@ class TodoCompletedNotifier(Reactor):
                     key=event.uuid,
                     to=email,
                     subject=f"Todo completed: {todo['title']}",
-                    body=f"{todo['title']!r} was completed on {event.body['completed_on']}.",
+                    body=f"{todo['title']!r} was completed on {event.data.completed_on}.",
                 ))
-                notified_on = self.clock().isoformat(timespec="seconds")
                 self.emit(StakeholderNotifiedOfTodoCompletion(
                     aggregate_id=event.aggregate_id,
-                    body={"notified_on": notified_on, "email": email},
+                    body=StakeholderNotifiedBody(notified_on=self.clock(), email=email),
                 ))
         tx.delete(self.table, where=where)
