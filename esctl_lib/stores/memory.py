@@ -231,6 +231,11 @@ class MemoryStore(EventStore):
         with self._lock:
             return {u.lower() for u in uuids if u.lower() in self._uuids}
 
+    def read_by_uuids(self, uuids: Collection[str]) -> list[Event]:
+        from esctl_lib.stores.by_uuid import memory_read_by_uuids
+
+        return memory_read_by_uuids(self, uuids)
+
     def wait(self, position: int, timeout: float) -> bool:
         with self._changed:
             return self._changed.wait_for(lambda: len(self._records) > position, timeout)

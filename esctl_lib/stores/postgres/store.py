@@ -339,6 +339,11 @@ class PostgresStore(EventStore):
         with self.connection() as conn:
             return existing(conn, valid)
 
+    def read_by_uuids(self, uuids: Collection[str]) -> list[Event]:
+        from esctl_lib.stores.postgres.by_uuid import read_by_uuids
+
+        return read_by_uuids(self, uuids)
+
     def stream_keys(self, positions: Collection[int]) -> dict[int, StreamKey]:
         """The ``(transaction, id)`` key of each position: that of the greatest event id
         at or below it (see :meth:`EventStore.stream_keys`)."""

@@ -288,6 +288,11 @@ class SqliteStore(EventStore):
             found.update(r[0] for r in rows)
         return found
 
+    def read_by_uuids(self, uuids: Collection[str]) -> list[Event]:
+        from esctl_lib.stores.sqlite.by_uuid import read_by_uuids
+
+        return read_by_uuids(self, _COLUMNS, uuids)
+
     def wait(self, position: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while True:
