@@ -243,3 +243,27 @@ def test_sixteen_coroutines_on_one_pool_lose_no_append(tmp_path: object) -> None
                 assert [e.version for e in history] == list(range(1, 161))
 
         asyncio.run(main())
+
+
+@pytest.mark.postgres
+def test_notifications_cross_between_the_async_and_the_sync_store(tmp_path: object) -> None:
+    """With a 60 s fallback poll, only a NOTIFY can wake either waiter in time."""
+    from pathlib import Path
+
+    with open_spec("postgres", Path(str(tmp_path))) as spec:
+        sync = spec.open(poll_interval=60.0)
+
+        async def main() -> None:
+            async with open_async_store(spec.url, schema=spec.schema,
+                                        poll_interval=60.0) as store:
+                assert await store.wait(0, 0.01) is False  # the listener is up now
+                waiter = asyncio.create_task(store.wait(0, 30))
+                await asyncio.to_thread(sync.append, [counted()])
+                assert await asyncio.wait_for(waiter, 40) is True
+
+                assert sync.wait(1, 0.01) is False
+                woken = asyncio.ensure_future(asyncio.to_thread(sync.wait, 1, 30))
+                await store.append([counted()])
+                assert await asyncio.wait_for(woken, 40) is True
+
+        asyncio.run(main())

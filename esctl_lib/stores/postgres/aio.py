@@ -3,11 +3,14 @@
 Everything that decides *what* is read or written is the sync store's and is imported,
 not copied: the append statements and their encoding (``append.Batch``), the stream-order
 queries and the readable horizon (``reads``, ``stream``), decoding (``decode_rows``), the
-error translation (``errors``), read-your-own-writes (``own_writes``: shared with every
-sync store of the process on the same schema) and the paced notifier (``listen.Notifier``,
-a thread that a writer only pokes). This module only says *how*: on an async connection.
-Waiting listens on a dedicated async connection (``aio_listen.AsyncListener``) and polls
-every ``poll_interval`` seconds as a fallback, as the sync store does.
+error translation (``errors``) and read-your-own-writes (``own_writes``: shared with
+every sync store of the process on the same schema). This module only says *how*: on an
+async connection. Waiting listens on a dedicated async connection
+(``aio_listen.AsyncListener``) and polls every ``poll_interval`` seconds as a fallback, as
+the sync store does. Writers never NOTIFY: they poke ``aio_listen.AsyncNotifier``, a task
+on its own connection paced like the sync notifier but with a lower rate before it
+batches (100 a second, not 500), since its round trips share the loop with the appends
+(``bench/async_store.py``: every-commit notifies cost the async W1 a third of its rate).
 
 The pool belongs to the event loop that first used the store; use one store per loop.
 """
@@ -43,7 +46,7 @@ from esctl_lib.stores.base import (
 )
 from esctl_lib.stores.by_uuid import valid_uuids
 from esctl_lib.stores.dsn import dsn_secrets, mask_url
-from esctl_lib.stores.postgres.aio_listen import AsyncListener
+from esctl_lib.stores.postgres.aio_listen import AsyncListener, AsyncNotifier
 from esctl_lib.stores.postgres.append import (
     AGGREGATE_VERSION,
     EXISTING_UUIDS,
@@ -60,7 +63,6 @@ from esctl_lib.stores.postgres.errors import (
     translate,
     translate_errors,
 )
-from esctl_lib.stores.postgres.listen import Notifier
 from esctl_lib.stores.postgres.own_writes import OwnWrites, own_writes_registry
 from esctl_lib.stores.postgres.reads import (
     AGGREGATE,
@@ -141,7 +143,7 @@ class AsyncPostgresStore(AsyncEventStore):
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
         self._pool_lock = asyncio.Lock()
         self._listener: AsyncListener | None = None
-        self._notifier: Notifier | None = None
+        self._notifier: AsyncNotifier | None = None
         self._sync: PostgresStore | None = None
         self._closed = False
 
@@ -228,16 +230,12 @@ class AsyncPostgresStore(AsyncEventStore):
         self._pool, self._listener, self._notifier, self._sync = None, None, None, None
         if listener is not None:
             await listener.close()
+        if notifier is not None:
+            await notifier.close()
         if pool is not None:
             await pool.close()
-        if notifier is not None or sync is not None:
-            def close_blocking() -> None:
-                if notifier is not None:
-                    notifier.close()
-                if sync is not None:
-                    sync.close()
-
-            await asyncio.to_thread(close_blocking)
+        if sync is not None:
+            await asyncio.to_thread(sync.close)
 
     # -- schema: rare, administrative, done by the sync store on a thread ------------------
     async def setup(self) -> list[str]:
@@ -307,11 +305,8 @@ class AsyncPostgresStore(AsyncEventStore):
         if not self.notify:
             return
         if self._notifier is None:
-            self._notifier = Notifier(self._notify_connection, self.channel)
+            self._notifier = AsyncNotifier(lambda: self._dedicated("notify"), self.channel)
         self._notifier.poke()
-
-    def _notify_connection(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.url, **self._connect_kwargs("notify"))
 
     # -- reading -------------------------------------------------------------------------
     async def _wait_for_own_writes(self) -> None:

@@ -3,9 +3,7 @@
 The async twin of :class:`~esctl_lib.stores.postgres.listen.Listener`: a generation
 counter moves on every notification and after every (re)connection (notifications sent
 while the connection was down are lost), and waiters wait for it to move. A notification
-is only a hint; waiters always check the table. Notifications are *sent* by the sync
-:class:`~esctl_lib.stores.postgres.listen.Notifier` (its own thread and connection, the
-same pacing), which a writer only pokes: that costs the event loop no I/O.
+is only a hint; waiters always check the table. :class:`AsyncNotifier` sends them, paced.
 """
 
 from __future__ import annotations
@@ -94,3 +92,89 @@ class AsyncListener:
                 self._listening.clear()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+class AsyncNotifier:
+    """Sends ``pg_notify`` after commits from a task of the loop, on its own connection.
+
+    Batching starts at 100 commits a second (the sync notifier's 500 would put a
+    notification round trip on the loop for nearly every append of a busy writer); a
+    busy writer's listeners then wake within ``busy_interval`` (25 ms) of a commit.
+
+    The pacing of :class:`~esctl_lib.stores.postgres.listen.Notifier` (a token bucket:
+    ``burst`` at once, refilled at ``rate`` a second; once it runs dry, one notification
+    every ``busy_interval`` seconds covers all commits), but on the event loop: the sync
+    notifier's thread took the GIL from the loop at every commit (``bench/async_store.py``
+    measured it). A writer only calls :meth:`poke`, which does no I/O on the caller's path.
+    """
+
+    def __init__(self, connect: AsyncConnect, channel: str, *, rate: float = 100.0,
+                 burst: int = 8, busy_interval: float = 0.025) -> None:
+        self._connect = connect
+        self._channel = channel
+        self.rate = rate
+        self.burst = burst
+        self.busy_interval = busy_interval
+        self._tokens = float(burst)
+        self._filled_at = 0.0
+        self._pending = False
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    def poke(self) -> None:
+        """Ask for a notification soon."""
+        if self._pending:
+            return
+        self._pending = True
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(),
+                                                                name="esctl-aio-notify")
+        self._wake.set()
+
+    async def close(self) -> None:
+        """Send what is pending, then stop."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            if self._pending:
+                await self._send()
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._filled_at = loop.time()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            now = loop.time()
+            self._tokens = min(self.burst, self._tokens + (now - self._filled_at) * self.rate)
+            self._filled_at = now
+            busy = self._tokens < 1.0
+            if busy:  # let this notification cover more commits
+                await asyncio.sleep(self.busy_interval)
+            else:
+                self._tokens -= 1.0
+            self._pending = False
+            await self._send()
+            if busy:  # stay busy until the pace drops
+                self._tokens, self._filled_at = 0.0, loop.time()
+
+    async def _send(self) -> None:
+        for _attempt in range(2):
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = await self._connect()
+                    await self._conn.execute("SET synchronous_commit = off")
+                await self._conn.execute("SELECT pg_notify(%s, '')", (self._channel,))
+                return
+            except psycopg.Error as e:
+                log.debug("esctl notify failed (%s); readers fall back to polling", e)
+                if self._conn is not None:
+                    with contextlib.suppress(psycopg.Error):
+                        await self._conn.close()
+                self._conn = None
