@@ -267,3 +267,19 @@ def test_notifications_cross_between_the_async_and_the_sync_store(tmp_path: obje
                 assert await asyncio.wait_for(woken, 40) is True
 
         asyncio.run(main())
+
+
+def test_a_filtered_subscriber_gets_only_its_types(store_spec: StoreSpec) -> None:
+    async def main() -> None:
+        async with await opened(store_spec) as store:
+            for i in range(12):
+                await store.append([AioNoted(aggregate_id=new_id()) if i % 4 == 0 else counted()])
+            got: list[int] = []
+            async for page in store.subscribe(types=["aio_noted"], batch_size=2,
+                                              idle_timeout=0.05):
+                got.extend(e.id or 0 for e in page.events)
+                if len(got) == 3:
+                    break
+            assert got == [1, 5, 9]
+
+    asyncio.run(main())

@@ -161,3 +161,11 @@ def test_the_async_repository_saves_and_loads_without_a_command_id(store_spec: S
             assert {e.correlation_id for e in await store.read_aggregate(agg)} == {agg}
 
     asyncio.run(main())
+
+
+def test_an_idempotency_error_pickles_with_its_command_id() -> None:
+    import pickle
+
+    error = IdempotencyError("k", "event x is stored as nothing")
+    again = pickle.loads(pickle.dumps(error))
+    assert (type(again), str(again), again.command_id) == (IdempotencyError, str(error), "k")
