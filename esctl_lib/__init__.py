@@ -4,6 +4,7 @@ The names below are the public API; everything else is private and may change.
 """
 
 from esctl_lib.aggregates import Aggregate, collect_handlers, handles
+from esctl_lib.aio import AsyncEventStore, AsyncRepository, open_async_store
 from esctl_lib.app import (
     Application,
     configure_logging,
@@ -21,6 +22,7 @@ from esctl_lib.errors import (
     DuplicateEventTypeError,
     EsctlError,
     EventError,
+    IdempotencyError,
     InvalidEventError,
     ProcessingError,
     ProcessorLockedError,
@@ -33,6 +35,7 @@ from esctl_lib.errors import (
     UnknownEventTypeError,
 )
 from esctl_lib.events import Event, EventRegistry, default_registry, type_name_for
+from esctl_lib.idempotency import command_event_uuid, command_result
 from esctl_lib.operations import (
     EventTypeInfo,
     ImportResult,
@@ -93,6 +96,8 @@ __all__ = [
     "Aggregate",
     "AggregateError",
     "Application",
+    "AsyncEventStore",
+    "AsyncRepository",
     "BatchTransaction",
     "BodyEncoder",
     "ConcurrencyError",
@@ -105,6 +110,7 @@ __all__ = [
     "EventRegistry",
     "EventStore",
     "EventTypeInfo",
+    "IdempotencyError",
     "ImportResult",
     "InvalidEventError",
     "Page",
@@ -141,6 +147,8 @@ __all__ = [
     "aggregate_events",
     "append_one",
     "collect_handlers",
+    "command_event_uuid",
+    "command_result",
     "config_template",
     "configure_logging",
     "default_encoder",
@@ -159,6 +167,7 @@ __all__ = [
     "load_settings",
     "lock_holder",
     "mask_url",
+    "open_async_store",
     "open_configured_store",
     "open_store",
     "open_tables",

@@ -16,6 +16,7 @@
     │   ├── SchemaError             schema missing, or newer than this code
     │   ├── ConcurrencyError        expected version does not match
     │   ├── DuplicateEventError     an event's uuid is already stored
+    │   │   └── IdempotencyError    a command id reused for different events
     │   └── TrackerError            a tracker asked to move backwards by accident
     └── ProcessingError             a processor's handler failed (names processor and event)
         └── ProcessorLockedError    another live instance holds the processor
@@ -120,6 +121,18 @@ class DuplicateEventError(StoreError):
             else "an event with one of these uuids is already stored"
         )
         self.uuid = uuid
+
+
+class IdempotencyError(DuplicateEventError):
+    """A command id was used again for different events (see :mod:`esctl_lib.idempotency`):
+    the events its first use stored are not those of this command."""
+
+    def __init__(self, command_id: str, detail: str) -> None:
+        StoreError.__init__(
+            self, f"command id {command_id!r} was already used for different events: {detail}"
+        )
+        self.uuid = None
+        self.command_id = command_id
 
 
 class TrackerError(StoreError):

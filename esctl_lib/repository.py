@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from esctl_lib import idempotency
 from esctl_lib.aggregates import Aggregate
 from esctl_lib.events import Event, normalize_uuid
 from esctl_lib.stores.base import EventStore, Transaction
@@ -32,18 +33,27 @@ class Repository:
         causation_id: Any = None,
         metadata: Mapping[str, Any] | None = None,
         transaction: Transaction | None = None,
+        command_id: str | None = None,
     ) -> list[Event]:
         """Append the aggregate's changes with ``expected_version = version - len(changes)``.
 
         On :class:`ConcurrencyError` nothing is written and the changes stay in place.
         ``correlation_id``/``causation_id``/``metadata`` fill events that lack them.
         With ``transaction``, the append joins that transaction.
+        With ``command_id``, the events' uuids derive from it, so a retried command
+        appends nothing twice and returns the first result (:mod:`esctl_lib.idempotency`).
         """
         if not aggregate.changes:
             return []
         events = [
             _stamp(e, correlation_id, causation_id, metadata) for e in aggregate.changes
         ]
+        if command_id is not None:  # idempotent command: see esctl_lib/idempotency.py
+            events = idempotency.stamp_command(events, command_id)
+            stored = idempotency.append_command(
+                self.store, transaction, events, aggregate.version - len(events), command_id)
+            aggregate.clear_changes()
+            return stored
         expected = aggregate.version - len(events)
         if transaction is not None:
             stored = transaction.append(events, expected_version=expected)

@@ -340,6 +340,13 @@ class EventStore(ABC):
     def existing_uuids(self, uuids: Collection[str]) -> set[str]:
         """Which of these event uuids are already stored."""
 
+    def read_by_uuids(self, uuids: Collection[str]) -> list[Event]:
+        """The stored events with these uuids, in id order (so each aggregate's in version
+        order); a uuid not stored, or not a uuid, is left out. No reader horizon applies:
+        a committed event is found at once (idempotent commands look their events up so,
+        :mod:`esctl_lib.idempotency`). The same read as ``find_events(uuids=...)``."""
+        return self.find_events(uuids=uuids)
+
     def stream_keys(self, positions: Collection[int]) -> dict[int, StreamKey]:
         """The stream key of each of ``positions``, in one round trip: ``a`` lies before
         ``b`` in the stream exactly when ``keys[a] < keys[b]`` (never compare the ids).

@@ -21,6 +21,7 @@ FIND = (
     f"SELECT {COLUMNS} FROM events WHERE id = ANY(%(ids)s::bigint[]) "
     f"UNION SELECT {COLUMNS} FROM events WHERE uuid = ANY(%(uuids)s::uuid[]) ORDER BY 1"
 )
+BY_UUIDS = f"SELECT {COLUMNS} FROM events WHERE uuid = ANY(%s::uuid[]) ORDER BY id"
 BY_CORRELATION = (
     f"SELECT {COLUMNS} FROM events WHERE correlation_id = %(c)s::uuid AND id > %(after)s "
     "ORDER BY id LIMIT %(n)s"

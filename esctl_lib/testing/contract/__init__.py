@@ -14,6 +14,7 @@ pytest.register_assert_rewrite(
                                                   "reads", "shadows", "streams", "suite",
                                                   "trackers"))
 )
+pytest.register_assert_rewrite("esctl_lib.testing.contract.by_uuid")
 
 from esctl_lib.testing.contract.base import ContractBase  # noqa: E402
 from esctl_lib.testing.contract.events import (  # noqa: E402

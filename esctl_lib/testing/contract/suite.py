@@ -9,6 +9,7 @@ from esctl_lib.testing.contract.appends import (
     ExpectedVersionContract,
     RefusalContract,
 )
+from esctl_lib.testing.contract.by_uuid import ReadByUuidContract
 from esctl_lib.testing.contract.ordering import OrderingContract
 from esctl_lib.testing.contract.parking import ParkingContract
 from esctl_lib.testing.contract.reads import IsolationContract, ReadContract
@@ -32,6 +33,7 @@ class EventStoreContract(
     OrderingContract,
     ShadowTablesContract,
     TraceContract,
+    ReadByUuidContract,
 ):
     """Every case of the store contract. Hooks (see :class:`ContractBase`):
 

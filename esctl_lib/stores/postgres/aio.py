@@ -1,0 +1,456 @@
+"""The async PostgreSQL store: psycopg's ``AsyncConnectionPool``, the sync store's rules.
+
+Everything that decides *what* is read or written is the sync store's and is imported,
+not copied: the append statements and their encoding (``append.Batch``), the stream-order
+queries and the readable horizon (``reads``, ``stream``), decoding (``decode_rows``), the
+error translation (``errors``) and read-your-own-writes (``own_writes``: shared with
+every sync store of the process on the same schema). This module only says *how*: on an
+async connection. Waiting listens on a dedicated async connection
+(``aio_listen.AsyncListener``) and polls every ``poll_interval`` seconds as a fallback, as
+the sync store does. Writers never NOTIFY: they poke ``aio_listen.AsyncNotifier``, a task
+on its own connection paced like the sync notifier but with a lower rate before it
+batches (100 a second, not 500), since its round trips share the loop with the appends
+(``bench/async_store.py``: every-commit notifies cost the async W1 a third of its rate).
+
+The pool belongs to the event loop that first used the store; use one store per loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from esctl_lib.errors import (
+    ConcurrencyError,
+    ConfigError,
+    DuplicateEventError,
+    EsctlError,
+    StoreError,
+)
+from esctl_lib.events import Event, EventRegistry, default_registry, normalize_uuid
+from esctl_lib.serialization import BodyEncoder, default_encoder
+from esctl_lib.stores.aio_base import AsyncEventStore
+from esctl_lib.stores.base import (
+    DEFAULT_PAGE_SIZE,
+    Page,
+    StreamKey,
+    check_expected_version,
+    lower_uuids,
+    quote_identifier,
+)
+from esctl_lib.stores.dsn import dsn_secrets, mask_url
+from esctl_lib.stores.postgres.aio_listen import AsyncListener, AsyncNotifier
+from esctl_lib.stores.postgres.append import (
+    AGGREGATE_VERSION,
+    EXISTING_UUIDS,
+    UNCHECKED_RETRIES,
+    Batch,
+)
+from esctl_lib.stores.postgres.decode import decode_rows
+from esctl_lib.stores.postgres.errors import (
+    UUID_CONSTRAINT,
+    VERSION_CONSTRAINT,
+    TranslateErrors,
+    connect_error,
+    translate,
+    translate_errors,
+)
+from esctl_lib.stores.postgres.own_writes import OwnWrites, own_writes_registry
+from esctl_lib.stores.postgres.reads import (
+    AGGREGATE,
+    BOUNDS,
+    COUNT,
+    COUNT_TYPES,
+    KEYS,
+    LATEST,
+    OWN_READABLE,
+    READ_ALL,
+    READ_RANGE,
+    READABLE_AFTER,
+    START,
+    latest_of_types_query,
+    read_types_query,
+    type_params,
+)
+from esctl_lib.stores.postgres.store import PostgresStore, channel_name, server_address
+from esctl_lib.stores.postgres.trace import BY_UUIDS
+
+GET_TRACKER = "SELECT position FROM trackers WHERE name = %s"
+Query = str | sql.Composed
+
+
+class _UniqueConflict(StoreError):
+    """Carries a unique violation on the append's own constraints out of the translation,
+    to be named with async queries (never escapes this module)."""
+
+    def __init__(self, constraint: str) -> None:
+        super().__init__(constraint)
+        self.constraint = constraint
+
+
+def _unique(constraint: str | None) -> EsctlError | None:
+    if constraint in (UUID_CONSTRAINT, VERSION_CONSTRAINT):
+        return _UniqueConflict(constraint)
+    return None
+
+
+_APPEND_ERRORS = TranslateErrors(_unique)
+
+
+class AsyncPostgresStore(AsyncEventStore):
+    """``open_async_store("postgresql://…")``: the arguments of :class:`PostgresStore`."""
+
+    backend = "postgresql"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        pool_size: int = 8,
+        connect_timeout: float = 10.0,
+        poll_interval: float = 1.0,
+        own_writes_wait: float = 2.0,
+        notify: bool = True,
+        application_name: str = "esctl",
+        registry: EventRegistry | None = None,
+        encoder: BodyEncoder | None = None,
+    ) -> None:
+        self.schema = schema or "public"
+        try:
+            quote_identifier(self.schema)
+        except ValueError as e:
+            raise ConfigError(f"invalid PostgreSQL schema name: {e}") from e
+        self.url = url
+        self.display_url = mask_url(url)
+        self.registry = registry or default_registry
+        self.encoder = encoder or default_encoder
+        self.pool_size = max(2, pool_size)
+        self.connect_timeout = connect_timeout
+        self.poll_interval = poll_interval
+        self.own_writes_wait = own_writes_wait
+        self.notify = notify
+        self.application_name = application_name
+        self.channel = channel_name(self.schema)
+        self.own_writes: OwnWrites = own_writes_registry.for_database(url, self.schema)
+        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
+        self._pool_lock = asyncio.Lock()
+        self._listener: AsyncListener | None = None
+        self._notifier: AsyncNotifier | None = None
+        self._sync: PostgresStore | None = None
+        self._closed = False
+
+    @property
+    def sync(self) -> PostgresStore:
+        if self._sync is None:
+            self._sync = PostgresStore(
+                self.url, schema=self.schema, pool_size=self.pool_size,
+                connect_timeout=self.connect_timeout, poll_interval=self.poll_interval,
+                own_writes_wait=self.own_writes_wait, notify=self.notify,
+                application_name=self.application_name, registry=self.registry,
+                encoder=self.encoder,
+            )
+        return self._sync
+
+    # -- connections ---------------------------------------------------------------------
+    def _connect_kwargs(self, role: str) -> dict[str, Any]:
+        return {
+            "autocommit": True,
+            "connect_timeout": max(1, round(self.connect_timeout)),
+            "application_name": f"{self.application_name} {role}".strip(),
+        }
+
+    async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        path = sql.Identifier(self.schema).as_string(conn)
+        await conn.execute(
+            "SELECT set_config('search_path', %s, false), set_config('TimeZone', 'UTC', false)",
+            (path,),
+        )
+
+    async def _dedicated(self, role: str) -> psycopg.AsyncConnection[Any]:
+        conn = await psycopg.AsyncConnection.connect(self.url, **self._connect_kwargs(role))
+        try:
+            await self._configure(conn)
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    async def _get_pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
+        if self._pool is not None:
+            return self._pool
+        async with self._pool_lock:
+            if self._closed:
+                raise StoreError("the store is closed")
+            if self._pool is None:
+                pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+                    self.url, kwargs=self._connect_kwargs("aio"), min_size=1,
+                    max_size=self.pool_size, configure=self._configure, open=False,
+                    timeout=self.connect_timeout, name=f"esctl-aio:{self.schema}",
+                )
+                await pool.open(wait=False)
+                self._pool = pool
+            return self._pool
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled autocommit async connection with ``search_path`` set to the schema."""
+        pool = await self._get_pool()
+        try:
+            async with pool.connection() as conn:
+                yield conn
+        except PoolTimeout as e:
+            raise await self._why_no_connection(e) from e
+
+    async def _why_no_connection(self, e: PoolTimeout) -> EsctlError:
+        """The pool gave no connection in time: connect once directly to learn why."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(self.url, **self._connect_kwargs("probe"))
+        except psycopg.Error as cause:
+            return connect_error(cause, server_address(self.url), dsn_secrets(self.url))
+        await conn.close()
+        return translate(e)
+
+    async def _rows(self, query: Query, params: Any = None) -> list[Any]:
+        async with self.connection() as conn:
+            with translate_errors():
+                cur = await conn.execute(query, params)
+                return await cur.fetchall()
+
+    async def close(self) -> None:
+        self._closed = True
+        pool, listener, notifier, sync = self._pool, self._listener, self._notifier, self._sync
+        self._pool, self._listener, self._notifier, self._sync = None, None, None, None
+        if listener is not None:
+            await listener.close()
+        if notifier is not None:
+            await notifier.close()
+        if pool is not None:
+            await pool.close()
+        if sync is not None:
+            await asyncio.to_thread(sync.close)
+
+    # -- schema: rare, administrative, done by the sync store on a thread ------------------
+    async def setup(self) -> list[str]:
+        return await asyncio.to_thread(self.sync.setup)
+
+    async def schema_version(self) -> int:
+        return await asyncio.to_thread(self.sync.schema_version)
+
+    # -- writing -------------------------------------------------------------------------
+    async def append(
+        self, events: Sequence[Event], *, expected_version: int | None = None
+    ) -> list[Event]:
+        check_expected_version(expected_version)
+        batch = Batch(events, self.encoder)
+        async with self.connection() as conn:
+            if expected_version is not None:
+                stored = await self._append_at(conn, batch, expected_version)
+            else:
+                stored = await self._append_unchecked(conn, batch)
+        last = stored[-1].id
+        assert last is not None
+        self.own_writes.note(last)
+        self._poke()
+        return stored
+
+    async def _append_unchecked(
+        self, conn: psycopg.AsyncConnection[Any], batch: Batch
+    ) -> list[Event]:
+        for _attempt in range(UNCHECKED_RETRIES):
+            try:
+                return await self._append_at(conn, batch, await _version(conn, batch.aggregate_id))
+            except ConcurrencyError:
+                pass
+        return await self._append_at(conn, batch, await _version(conn, batch.aggregate_id))
+
+    async def _append_at(
+        self, conn: psycopg.AsyncConnection[Any], batch: Batch, base: int
+    ) -> list[Event]:
+        query, params = batch.statement(base)
+        try:
+            with _APPEND_ERRORS:
+                rows = await (await conn.execute(query, params)).fetchall()
+        except _UniqueConflict as e:
+            raise await self._conflict(conn, batch, base, e.constraint) from e.__cause__
+        if not rows:
+            raise ConcurrencyError(batch.aggregate_id, base,
+                                   await _version(conn, batch.aggregate_id))
+        if len(rows) > 1:
+            rows.sort()
+        return batch.stored([r[0] for r in rows], base + 1)
+
+    async def _conflict(
+        self, conn: psycopg.AsyncConnection[Any], batch: Batch, base: int, constraint: str
+    ) -> EsctlError:
+        """Name a unique violation as the sync store does (the connection is autocommit,
+        so still usable after the failed statement)."""
+        if constraint == VERSION_CONSTRAINT:
+            return ConcurrencyError(batch.aggregate_id, base,
+                                    await _version(conn, batch.aggregate_id))
+        with translate_errors():
+            cur = await conn.execute(EXISTING_UUIDS, ([r[0] for r in batch.rows],))
+            taken = {r[0] for r in await cur.fetchall()}
+        return DuplicateEventError(min(taken) if taken else None)
+
+    def _poke(self) -> None:
+        """Ask the notifier thread for a NOTIFY soon (no I/O on the loop)."""
+        if not self.notify:
+            return
+        if self._notifier is None:
+            self._notifier = AsyncNotifier(lambda: self._dedicated("notify"), self.channel)
+        self._notifier.poke()
+
+    # -- reading -------------------------------------------------------------------------
+    async def _wait_for_own_writes(self) -> None:
+        """Read your own writes (see ``Reads.wait_for_own_writes``), sleeping on the loop."""
+        newest = self.own_writes.newest
+        if not newest:
+            return
+        deadline = time.monotonic() + self.own_writes_wait
+        delay = 0.001
+        while not (await self._rows(OWN_READABLE, (newest,)))[0][0]:
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        self.own_writes.forget(newest)
+
+    async def read_page(
+        self, position: int, *, types: Collection[str] | None = None,
+        limit: int = DEFAULT_PAGE_SIZE, until: int | None = None,
+    ) -> Page:
+        """The sync store's ``Reads.page``, query for query."""
+        await self._wait_for_own_writes()
+        if types is None and until is None:
+            events = self._decode(await self._rows(READ_ALL, {"p": position, "n": limit}))
+            return Page(events, _last_id(events) if events else position)
+        row = (await self._rows(BOUNDS, {"p": position, "u": until}))[0]
+        head = _key(row[0], row[1]) or START
+        start = _key(row[4], row[5]) or START
+        bound = head
+        if until is not None:
+            bound = min(head, _key(row[2], row[3]) or START)
+        if bound <= start:
+            return Page([], position)
+        params: dict[str, Any] = {
+            "ptx": str(start.tx), "pid": start.id, "btx": str(bound.tx), "bid": bound.id,
+            "n": limit,
+        }
+        if types is None:
+            rows = await self._rows(READ_RANGE, params)
+        else:
+            type_list = list(types)
+            if not type_list:
+                return Page([], bound.id)
+            rows = await self._rows(read_types_query(len(type_list)),
+                                    {**params, **type_params(type_list)})
+        events = self._decode(rows)
+        full = len(events) >= limit
+        return Page(events, _last_id(events) if full else bound.id)
+
+    def _decode(self, rows: list[tuple[Any, ...]]) -> list[Event]:
+        return decode_rows(self.registry, rows)
+
+    async def read_aggregate(self, aggregate_id: Any, *, from_version: int = 1) -> list[Event]:
+        agg = normalize_uuid(aggregate_id, "aggregate_id")
+        return self._decode(await self._rows(AGGREGATE, (agg, from_version)))
+
+    async def aggregate_version(self, aggregate_id: Any) -> int:
+        agg = normalize_uuid(aggregate_id, "aggregate_id")
+        async with self.connection() as conn:
+            return await _version(conn, agg)
+
+    async def latest_position(self, *, types: Collection[str] | None = None) -> int:
+        await self._wait_for_own_writes()
+        if types is None:
+            rows = await self._rows(LATEST)
+        else:
+            type_list = list(types)
+            if not type_list:
+                return 0
+            rows = await self._rows(latest_of_types_query(len(type_list)),
+                                    type_params(type_list))
+        return int(rows[0][0]) if rows else 0
+
+    async def count(self, *, after: int = 0, types: Collection[str] | None = None) -> int:
+        await self._wait_for_own_writes()
+        if types is None:
+            return int((await self._rows(COUNT, {"p": after}))[0][0])
+        type_list = list(types)
+        if not type_list:
+            return 0
+        return int((await self._rows(COUNT_TYPES, {"p": after, "types": type_list}))[0][0])
+
+    async def existing_uuids(self, uuids: Collection[str]) -> set[str]:
+        valid = lower_uuids(uuids)
+        if not valid:
+            return set()
+        return {r[0] for r in await self._rows(EXISTING_UUIDS, (valid,))}
+
+    async def read_by_uuids(self, uuids: Collection[str]) -> list[Event]:
+        valid = lower_uuids(uuids)
+        if not valid:
+            return []
+        return self._decode(await self._rows(BY_UUIDS, (valid,)))
+
+    async def stream_keys(self, positions: Collection[int]) -> dict[int, StreamKey]:
+        wanted = sorted({int(p) for p in positions})
+        if not wanted:
+            return {}
+        return {int(pos): _key(tx, id_) or START
+                for pos, tx, id_ in await self._rows(KEYS, (wanted,))}
+
+    async def get_tracker(self, name: str) -> int:
+        rows = await self._rows(GET_TRACKER, (name,))
+        return int(rows[0][0]) if rows else 0
+
+    # -- waiting -------------------------------------------------------------------------
+    async def wait(self, position: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        listener = await self._get_listener(timeout)
+        while True:
+            generation = listener.generation
+            if (await self._rows(READABLE_AFTER, {"p": position}))[0][0]:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            step = min(self.poll_interval, remaining)
+            if listener.listening:
+                if await listener.wait_changed(generation, step):
+                    return True
+            else:
+                await asyncio.sleep(min(step, 0.1))
+
+    async def _get_listener(self, timeout: float) -> AsyncListener:
+        created = self._listener is None
+        if self._listener is None:
+            self._listener = AsyncListener(lambda: self._dedicated("listen"), self.channel)
+        listener = self._listener
+        await listener.start(self.connect_timeout if created else min(timeout,
+                                                                       self.connect_timeout))
+        return listener
+
+
+async def _version(conn: psycopg.AsyncConnection[Any], aggregate_id: str) -> int:
+    with translate_errors():
+        row = await (await conn.execute(AGGREGATE_VERSION, (aggregate_id,))).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _key(tx: str | None, id_: int | None) -> StreamKey | None:
+    return None if tx is None or id_ is None else StreamKey(int(tx), int(id_))
+
+
+def _last_id(events: list[Event]) -> int:
+    last = events[-1].id
+    assert last is not None
+    return last
