@@ -30,7 +30,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,7 @@ from esctl_lib.events import Event
 from esctl_lib.processing.batching import BatchTransaction
 from esctl_lib.processing.parking import park, parked_in, process_parked
 from esctl_lib.processing.processor import Processor
+from esctl_lib.processing.reactor import Reactor
 from esctl_lib.processing.retry import NoRetry, RetryPolicy, retry_policy
 from esctl_lib.stores.base import EventStore, Page
 from esctl_lib.stores.locks import ProcessorLock
@@ -119,6 +121,8 @@ class _Worker:
         self.unsaved = False
         self.saved_at = 0.0
         self.parked_checked_at = 0.0
+        #: A reactor's batch may append: a write transaction it opens early says so first.
+        self.may_append = isinstance(processor, Reactor)
         self.ahead = _ReadAhead(store, self.types, processor.batch_size, self.name)
 
     # -- the loop ------------------------------------------------------------------------
@@ -210,9 +214,7 @@ class _Worker:
 
     def _apply(self, events: list[Event], end: int) -> None:
         """One batch transaction: skip parked events, handle the others, move the tracker."""
-        with self.store.transaction() as raw:
-            raw.relax_durability()
-            tx = BatchTransaction(raw, queue=not self.unqueued)
+        with self._transaction() as tx:
             try:
                 skipped, retried = parked_in(tx, self.name, events)
                 todo = [e for e in events if e.id not in skipped] if skipped else events
@@ -231,8 +233,10 @@ class _Worker:
             except TrackerError:
                 raise
             except Exception:
-                self.unqueued = True
-                self.redo_unqueued = tx.flush_failed
+                # A queued write failed: the error may be pinned on a later event, so the
+                # batch runs again with every write at once. A handler's own error is
+                # pinned on its event already; the events before it commit as usual.
+                self.unqueued = self.redo_unqueued = tx.flush_failed
                 raise
         self.position = self.saved_position = end
         self.handled += handled
@@ -244,6 +248,20 @@ class _Worker:
             log.info("%s skipped parked event(s) %s", self.name,
                      ", ".join(str(i) for i in sorted(skipped)))
         self._report("running", force=True)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[BatchTransaction]:
+        """The batch's transaction: handlers outside any write transaction, their writes
+        sent at the end in one short one (``batching.py``); after a failed write, the
+        store's transaction open throughout with every write at once, to pin the error."""
+        if self.unqueued:
+            with self.store.transaction() as raw:
+                raw.relax_durability()
+                yield BatchTransaction(raw, queue=False)
+            return
+        with BatchTransaction.outside(self.store, may_append=self.may_append) as tx:
+            tx.relax_durability()
+            yield tx
 
     def _idle(self) -> None:
         self._report("idle")
