@@ -10,7 +10,8 @@
             send_email(...)
             self.emit(StakeholderNotified(aggregate_id=event.aggregate_id))
 
-Emitted events commit in the batch's transaction, with the tracker move. Each gets a
+Emitted events commit in the batch's write transaction, with the tracker move; the handler
+itself (sending the e-mail) runs before that transaction opens, holding no lock. Each gets a
 deterministic uuid from (reactor name, triggering event uuid, emit index), so re-processing
 an event (after a crash, a retry or a replay) never stores its emitted events twice: an
 emitted event whose uuid is already stored is skipped.

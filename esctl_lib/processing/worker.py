@@ -1,10 +1,16 @@
 """The processing loop: read a batch from the tracker, handle it, commit it with the tracker.
 
-:func:`run_processor` is what a runner child runs for one processor. Each batch is one
-store transaction: the processor's rows, the events it emits and the new tracker position
-commit together or not at all, so the loop is crash-safe by construction (after a crash it
-resumes from the last committed batch, applying nothing twice). It checks ``stop`` between
-batches and wakes at least every ``idle_timeout`` seconds when idle.
+:func:`run_processor` is what a runner child runs for one processor. Each batch commits in
+one store transaction: the processor's rows, the events it emits and the new tracker
+position commit together or not at all, so the loop is crash-safe by construction (after a
+crash it resumes from the last committed batch, applying nothing twice). It checks
+``stop`` between batches and wakes at least every ``idle_timeout`` seconds when idle.
+
+**Handlers hold no write transaction.** They run first, outside any transaction, their
+writes recorded; the write transaction opens at the end, sends the writes and moves the
+tracker by compare-and-set (``batching.py``: ``BatchTransaction.outside``), so a slow
+handler (an e-mail) never blocks another writer. A handler that reads back its own writes
+opens it earlier, at that read.
 
 **A bad event holds back nothing before it.** When a batch fails on an event, the events
 before it commit (rows and tracker) in a new transaction, and the retry policy then applies
