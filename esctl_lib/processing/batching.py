@@ -18,8 +18,9 @@ the handlers run.** Every write (``insert``/``upsert``/``defer``, but also ``exe
 a write whose row count it would return returns -1 instead. A read with nothing recorded
 runs in a short :meth:`~esctl_lib.stores.base.EventStore.read_transaction` of its own (no
 write lock, no transaction id). The context manager's clean exit opens the store's write
-transaction, calls ``will_append()`` first when anything recorded appends, sends every
-recorded write and commits: the rows, the emitted events and the tracker commit together
+transaction, calls ``will_append()`` first when anything recorded appends, then the call
+given to :meth:`BatchTransaction.first` (the worker's tracker move), sends every recorded
+write and commits: the rows, the emitted events and the tracker commit together
 in a transaction that lasts as long as those statements, not as long as the handlers.
 
 **Reading your own writes (flush on read).** A read while writes are recorded must see
@@ -29,8 +30,12 @@ stays in that transaction until it commits, as batches always did. That is the c
 handler that reads back after writing holds the write lock (SQLite, memory) or a
 transaction id (PostgreSQL) from that read to the end of its batch. Buffering writes and
 answering reads from the buffer was not chosen: SQL reads over a buffer cannot be
-answered without the database. Reads before the batch's first write, the common case for
-reactors (look up, then send, then write), stay outside.
+answered without the database. Reads before the batch's first write stay outside.
+
+A reactor's worker sets :attr:`BatchTransaction.on_pending_read`: when the writes
+recorded are all earlier events' (the running handler has recorded none), it commits them
+as a prefix of the batch (:meth:`BatchTransaction.commit_now`) and the read runs outside,
+so look up → send → write, event after event, never sends with a transaction open.
 """
 
 from __future__ import annotations
@@ -69,14 +74,26 @@ class BatchTransaction(Tables):
         self._may_append = False
         self._appends = False
         self._relax = False
+        self._outside: Transaction | Tables = inner
+        self._owner: Callable[[], object] | None = None
+        #: Who recorded the latest write (``owner()`` then: the event being handled).
+        self.last_owner: object | None = None
+        #: Called by a read while writes are recorded and no write transaction is open;
+        #: it may commit them (:meth:`commit_now`) and return True, so that the read runs
+        #: outside after all. None, or False: the read opens the write transaction.
+        self.on_pending_read: Callable[[BatchTransaction], bool] | None = None
+        # Run first in the write transaction, after will_append() (the tracker's move).
+        self._first: _Call | None = None
 
     @classmethod
-    def outside(cls, store: EventStore, *, may_append: bool = False) -> BatchTransaction:
+    def outside(cls, store: EventStore, *, may_append: bool = False,
+                owner: Callable[[], object] | None = None) -> BatchTransaction:
         """A batch with no transaction open yet (see the module docstring); use it as a
         context manager: a clean exit commits, an error rolls back.
 
         ``may_append``: the batch may append (a reactor), so a write transaction opened
         early (flush on read) declares it with ``will_append()`` before its first write.
+        ``owner()`` names who records each write (:attr:`last_owner`).
         """
         sql = _SQL.get(store)
         if sql is None:
@@ -85,7 +102,17 @@ class BatchTransaction(Tables):
         batch = cls(_Outside(store, *sql))
         batch._store = store
         batch._may_append = may_append
+        batch._owner = owner
         return batch
+
+    def first(self, call: _Call) -> None:
+        """Run ``call`` first in the write transaction (after ``will_append()``, before any
+        recorded write): now if it is open, else whenever it opens. The worker moves the
+        tracker there, so a fenced instance fails before writing anything."""
+        if self.in_write_transaction:
+            call(self.current())
+        else:
+            self._first = call
 
     @property
     def in_write_transaction(self) -> bool:
@@ -95,6 +122,8 @@ class BatchTransaction(Tables):
     # -- writes --------------------------------------------------------------------------
     def defer(self, sql: str, params: Params = ()) -> None:
         """Run a write whose row count you do not need, before the next read or the commit."""
+        if self._owner is not None and self._write is None:
+            self.last_owner = self._owner()
         if sql is self._run_sql or sql == self._run_sql:
             self._run.append(params)
         elif self._queue_enabled:
@@ -105,6 +134,8 @@ class BatchTransaction(Tables):
             self.inner.execute(sql, params)
 
     def _record(self, call: _Call) -> None:
+        if self._owner is not None:
+            self.last_owner = self._owner()
         self._run, self._run_sql = [], None
         self._queued.append(call)
 
@@ -120,6 +151,8 @@ class BatchTransaction(Tables):
             return
         rows = list(params)
         if rows:
+            if self._owner is not None:
+                self.last_owner = self._owner()
             self._run, self._run_sql = [], None
             self._queued.append((sql, rows))
 
@@ -165,25 +198,37 @@ class BatchTransaction(Tables):
 
     # -- reads ---------------------------------------------------------------------------
     def fetchall(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
-        if self.in_write_transaction or self._queued:
+        if self._reads_inside():
             return self.current().fetchall(sql, params)
         with self._read() as tx:
             return tx.fetchall(sql, params)
 
     def fetch_dicts(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
-        if self.in_write_transaction or self._queued:
+        if self._reads_inside():
             return self.current().fetch_dicts(sql, params)
         with self._read() as tx:
             return tx.fetch_dicts(sql, params)
 
     def get_tracker(self, name: str) -> int:
-        if self.in_write_transaction or self._queued:
+        if self._reads_inside():
             return self.current().get_tracker(name)
         with self._read() as tx:
             return tx.get_tracker(name)
 
     def sql_variant(self, variants: Mapping[str, T]) -> T | None:
         return self.inner.sql_variant(variants)
+
+    def _reads_inside(self) -> bool:
+        """Whether a read must run in the write transaction: it is open, or writes are
+        recorded (flush on read) and :attr:`on_pending_read` did not commit them."""
+        if self.in_write_transaction:
+            return True
+        if not self._queued:
+            return False
+        hook = self.on_pending_read
+        if hook is not None and hook(self):
+            return bool(self._queued) or self.in_write_transaction
+        return True
 
     def _read(self) -> AbstractContextManager[Transaction]:
         assert self._store is not None
@@ -209,14 +254,39 @@ class BatchTransaction(Tables):
         else:
             self._close(kind, exc, tb)
 
+    def commit_now(self, finish: Callable[[BatchTransaction], None], *,
+                   first: _Call | None = None, appends: bool = False) -> None:
+        """Commit what is recorded now, with what ``finish(self)`` writes in the same write
+        transaction (``appends``: it appends), ``first`` run first instead of the one
+        given to :meth:`first`; the batch then carries on outside again."""
+        assert self._store is not None and self._write is None
+        self._appends = self._appends or appends
+        try:
+            try:
+                self._open(first)
+                self.flush()
+                finish(self)
+                self.flush()
+            except BaseException as e:
+                self._close(type(e), e, e.__traceback__)
+                raise
+            self._close(None, None, None)
+        finally:
+            self._write = None
+            self.inner = self._outside
+            self._queued, self._run, self._run_sql = [], [], None
+            self._appends = False
+            self.last_owner = None
+
     def _close(self, kind: type[BaseException] | None, exc: BaseException | None,
                tb: Any) -> None:
         write, self._write = self._write, None
         if write is not None:
             write.__exit__(kind, exc, tb)  # commits, or rolls back
 
-    def _open(self) -> Transaction:
-        """Open the store's write transaction: ``will_append()`` before anything else."""
+    def _open(self, first: _Call | None = None) -> Transaction:
+        """Open the store's write transaction: ``will_append()`` before anything else, then
+        the ``first`` call."""
         assert self._store is not None and self._write is None
         write = self._store.transaction()
         raw = write.__enter__()
@@ -226,6 +296,9 @@ class BatchTransaction(Tables):
                 raw.will_append()
             if self._relax:
                 raw.relax_durability()
+            call = first or self._first
+            if call is not None:
+                call(raw)
         except BaseException as e:
             self._close(type(e), e, e.__traceback__)
             raise

@@ -88,6 +88,17 @@ class Reactor(Processor):
         return handled
 
 
+    def take_emitted(self, *, keep: str | None = None) -> list[Event]:
+        """Take the events emitted so far in this batch, except those caused by event
+        uuid ``keep``: the worker commits them with a prefix of the batch."""
+        pending: _Emitted | None = self.__dict__.get("_emitted")
+        if pending is None:
+            return []
+        taken = [e for e in pending.events if e.causation_id != keep]
+        pending.events = [e for e in pending.events if e.causation_id == keep]
+        return taken
+
+
 class _Emitted:
     """The events emitted in one batch, and the emit index of the current trigger."""
 

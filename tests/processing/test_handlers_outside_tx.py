@@ -8,6 +8,7 @@ stored once after a kill -9 mid-handler, and two racing instances are fenced.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -186,9 +187,13 @@ def test_a_failure_mid_batch_commits_the_events_before_it(store: EventStore, kin
         assert noticed(store) == Counter({e.uuid: 1 for e in stored[:3]})
 
 
-def test_two_racing_instances_store_each_row_and_event_once(store_spec: StoreSpec) -> None:
+def test_two_racing_instances_store_each_row_and_event_once(
+    store_spec: StoreSpec, caplog: pytest.LogCaptureFixture
+) -> None:
     """Both instances handle the same first batch at once (a barrier inside the handler);
-    the tracker's compare-and-set in the final transaction lets only one commit it."""
+    the tracker's compare-and-set, first in the final transaction, lets only one commit
+    it: the other fails there, before its rows could collide, and carries on."""
+    caplog.set_level(logging.INFO, logger="esctl.processing")
     first = store_spec.opened[0]
     total = 40
     add_hot(first, total)
@@ -223,6 +228,9 @@ def test_two_racing_instances_store_each_row_and_event_once(store_spec: StoreSpe
         assert not t.is_alive()
     assert errors == []
     assert len(arrivals) >= 2  # they did race on the first batch
+    messages = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert any("carrying on from the tracker" in m for _, m in messages)
+    assert [m for level, m in messages if level >= logging.WARNING] == []
     assert rows(first, "hot_reactor_rows") == list(range(total))
     counts = noticed(first)
     assert len(counts) == total and set(counts.values()) == {1}
