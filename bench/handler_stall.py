@@ -6,8 +6,10 @@ connection) plays the application: it appends one event every 20 ms for the leng
 sleep and times each ``append`` (SQLite, memory: the write lock) and, on PostgreSQL, how
 long after its commit the event becomes readable in the stream (``is_readable``: the
 reader horizon). The baseline, in the same run, is the same appends with no processor
-running. Each case runs for a reactor (sleeps, then emits) and a projector (writes a row
-for one event, then sleeps in the next event's handler: its writes are pending meanwhile).
+running. The cases: a reactor (sleeps, then emits); a reactor shaped like the todo
+notifier (looks up a row, sleeps, writes a row, emits, for each event: the second event's
+lookup finds the first one's write pending); a projector (writes a row for one event,
+then sleeps in the next event's handler: its writes are pending meanwhile).
 
 Targets: on SQLite an append waits <= 50 ms while a handler sleeps; on PostgreSQL the p99
 commit -> visible latency stays <= 50 ms (with the horizon helper's work too).
@@ -84,6 +86,26 @@ class SlowReactor(Reactor):
         self.emit(StallDone(aggregate_id=event.aggregate_id))
 
 
+class SlowLookupReactor(Reactor):
+    """The todo notifier's shape: look up, send (sleep), write, emit; for each event."""
+
+    name = "bench_stall_lookup_reactor"
+    emits = (StallDone,)
+    tables = {"bench_stall_sent": "CREATE TABLE IF NOT EXISTS bench_stall_sent "
+                                  "(n INTEGER PRIMARY KEY)"}
+
+    def __init__(self, sleeper: Sleeper) -> None:
+        self.sleeper = sleeper
+
+    @handles(StallWork)
+    def _work(self, event: Event, tx: BatchTransaction) -> None:
+        n = int(event.body["n"])
+        tx.select("bench_stall_sent", where={"n": n})
+        self.sleeper.maybe_sleep(n)
+        tx.upsert("bench_stall_sent", {"n": n}, key=("n",))
+        self.emit(StallDone(aggregate_id=event.aggregate_id))
+
+
 class SlowProjector(Projector):
     name = "bench_stall_projector"
     tables = {"bench_stall_rows": "CREATE TABLE IF NOT EXISTS bench_stall_rows "
@@ -148,6 +170,7 @@ def measure(store: EventStore, app: EventStore, make: Callable[[Sleeper], Proces
 CASES: list[tuple[str, Callable[[Sleeper], Processor] | None]] = [
     ("baseline: no processor", None),
     ("reactor handler sleeping", SlowReactor),
+    ("lookup/send/write reactor", SlowLookupReactor),
     ("projector handler sleeping", SlowProjector),
 ]
 

@@ -52,8 +52,10 @@ from esctl_lib.stores.base import EventStore, Transaction
 T = TypeVar("T")
 #: A recorded call on the write transaction (an append, a tracker move).
 _Call = Callable[[Transaction | Tables], object]
-#: Each store's (placeholder, dialect), learnt from its first read transaction.
-_SQL: weakref.WeakKeyDictionary[EventStore, tuple[str, str]] = weakref.WeakKeyDictionary()
+#: Each store's placeholder, and an empty instance of its transaction class (no
+#: connection: it answers ``sql_variant`` from the class), from its first read transaction.
+_SQL: weakref.WeakKeyDictionary[EventStore, tuple[str, Transaction]] = (
+    weakref.WeakKeyDictionary())
 
 
 class BatchTransaction(Tables):
@@ -98,7 +100,7 @@ class BatchTransaction(Tables):
         sql = _SQL.get(store)
         if sql is None:
             with store.read_transaction() as probe:
-                sql = _SQL[store] = (probe.placeholder, probe.dialect)
+                sql = _SQL[store] = (probe.placeholder, object.__new__(type(probe)))
         batch = cls(_Outside(store, *sql))
         batch._store = store
         batch._may_append = may_append
@@ -338,10 +340,13 @@ class _Outside(Transaction):
     """Stands in for the write transaction while none is open: the batch intercepts every
     call, so reaching one of these is a bug."""
 
-    def __init__(self, store: EventStore, placeholder: str, dialect: str) -> None:
+    def __init__(self, store: EventStore, placeholder: str, like: Transaction) -> None:
         self.store = store
         self.placeholder = placeholder
-        self.dialect = dialect
+        self._like = like
+
+    def sql_variant(self, variants: Mapping[str, T]) -> T | None:
+        return self._like.sql_variant(variants)
 
     def _closed(self) -> Any:
         raise AssertionError("no write transaction is open")  # pragma: no cover

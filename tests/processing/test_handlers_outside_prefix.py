@@ -126,6 +126,7 @@ def test_two_racing_instances_with_prefix_commits_store_everything_once(
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)
 
+    WithBarrier().setup(first)  # its tables (two setups at once may race on PostgreSQL)
     threads = [threading.Thread(target=instance, args=(s,), daemon=True)
                for s in (first, store_spec.open())]
     for t in threads:

@@ -219,6 +219,7 @@ def test_two_racing_instances_store_each_row_and_event_once(
         except BaseException as e:  # pragma: no cover - reported below
             errors.append(e)
 
+    HotReactor().setup(first)  # its tables (two setups at once may race on PostgreSQL)
     threads = [threading.Thread(target=instance, args=(s,), daemon=True)
                for s in (first, store_spec.open())]
     for t in threads:
