@@ -8,8 +8,8 @@ long after its commit the event becomes readable in the stream (``is_readable``:
 reader horizon). The baseline, in the same run, is the same appends with no processor
 running. The cases: a reactor (sleeps, then emits); a reactor shaped like the todo
 notifier (looks up a row, sleeps, writes a row, emits, for each event: the second event's
-lookup finds the first one's write pending); a projector (writes a row for one event,
-then sleeps in the next event's handler: its writes are pending meanwhile).
+lookup finds the first one's write pending); a projector (writes a row with a raw
+``execute`` for one event, then sleeps in the next event's handler).
 
 Targets: on SQLite an append waits <= 50 ms while a handler sleeps; on PostgreSQL the p99
 commit -> visible latency stays <= 50 ms (with the horizon helper's work too).
@@ -116,9 +116,11 @@ class SlowProjector(Projector):
 
     @handles(StallWork)
     def _work(self, event: Event, tx: BatchTransaction) -> None:
-        n = int(event.body["n"])
-        tx.upsert("bench_stall_rows", {"n": n}, key=("n",))
-        self.sleeper.maybe_sleep(n)
+        # A raw statement: before issue 13 it ran at once, so the batch held a write lock
+        # (SQLite) or a transaction id (PostgreSQL) while the next handler slept.
+        p = tx.placeholder
+        tx.execute(f"INSERT INTO bench_stall_rows (n) VALUES ({p})", (event.id,))
+        self.sleeper.maybe_sleep(int(event.body["n"]))
 
 
 def pct(values: list[float], q: float) -> float:
