@@ -93,7 +93,8 @@ def append_while_blocked(spec: StoreSpec, gate: ThreadGate) -> None:
     threading.Thread(target=append, daemon=True).start()
     assert done.wait(20), "the append waited for the blocked handler"
     assert not gate.release.is_set()
-    eventually(lambda: is_readable(other, appended[0].id or 0), timeout=20,
+    reader = spec.opened[0]  # the processor's handle: not the appender's own view
+    eventually(lambda: is_readable(reader, appended[0].id or 0), timeout=20,
                what="the application's event to be readable while the handler blocks")
     assert not gate.release.is_set()
 
