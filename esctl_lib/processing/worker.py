@@ -332,6 +332,8 @@ class _Worker:
         store's transaction open throughout with every write at once, to pin the error."""
         if self.unqueued:
             with self.store.transaction() as raw:
+                if self.may_append:
+                    raw.will_append()  # before the tracker's move, its first write
                 raw.relax_durability()
                 yield BatchTransaction(raw, queue=False)
             return

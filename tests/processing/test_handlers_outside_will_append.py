@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from esctl_lib import Event, EventStore, handles
+from esctl_lib import Event, EventStore, ProcessingError, handles
 from esctl_lib.processing import BatchTransaction, process_available
 from tests.processing.handlers_outside_apps import HotAdded, HotNoticed, HotReactor
 from tests.processing.test_handlers_outside_tx import add_hot, noticed, rows
@@ -84,3 +84,21 @@ def test_a_reactor_reading_its_writes_declares_its_appends_before_them(
     assert batches[0][0] == "will_append"
     assert rows(store, "hot_reactor_rows") == [0, 1, 2]
     assert noticed(store) == {e.uuid: 1 for e in stored}
+
+
+def test_a_reactor_batch_rerun_with_writes_at_once_declares_its_appends_first(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed recorded write reruns the batch with the write transaction open throughout
+    (to pin the error): that transaction declares its appends first too."""
+    stored = add_hot(store, 3)
+    with store.transaction() as tx:
+        HotReactor().create_tables(tx)
+        tx.execute("INSERT INTO hot_reactor_rows (n, aggregate_id) VALUES (1, 'taken')")
+    calls = watch(store, monkeypatch)
+    with pytest.raises(ProcessingError) as raised:
+        process_available(HotReactor(), store)
+    assert raised.value.event_id == stored[1].id  # pinned on the right event
+    firsts = [names[0] for names in calls.values() if "advance_tracker" in names]
+    assert firsts and set(firsts) == {"will_append"}
+    assert noticed(store) == {stored[0].uuid: 1}
