@@ -10,7 +10,8 @@
             send_email(...)
             self.emit(StakeholderNotified(aggregate_id=event.aggregate_id))
 
-Emitted events commit in the batch's transaction, with the tracker move. Each gets a
+Emitted events commit in the batch's write transaction, with the tracker move; the handler
+itself (sending the e-mail) runs before that transaction opens, holding no lock. Each gets a
 deterministic uuid from (reactor name, triggering event uuid, emit index), so re-processing
 an event (after a crash, a retry or a replay) never stores its emitted events twice: an
 emitted event whose uuid is already stored is skipped.
@@ -85,6 +86,17 @@ class Reactor(Processor):
         finally:
             del self.__dict__["_emitted"]
         return handled
+
+
+    def take_emitted(self, *, keep: str | None = None) -> list[Event]:
+        """Take the events emitted so far in this batch, except those caused by event
+        uuid ``keep``: the worker commits them with a prefix of the batch."""
+        pending: _Emitted | None = self.__dict__.get("_emitted")
+        if pending is None:
+            return []
+        taken = [e for e in pending.events if e.causation_id != keep]
+        pending.events = [e for e in pending.events if e.causation_id == keep]
+        return taken
 
 
 class _Emitted:

@@ -1,10 +1,16 @@
 """The processing loop: read a batch from the tracker, handle it, commit it with the tracker.
 
-:func:`run_processor` is what a runner child runs for one processor. Each batch is one
-store transaction: the processor's rows, the events it emits and the new tracker position
-commit together or not at all, so the loop is crash-safe by construction (after a crash it
-resumes from the last committed batch, applying nothing twice). It checks ``stop`` between
-batches and wakes at least every ``idle_timeout`` seconds when idle.
+:func:`run_processor` is what a runner child runs for one processor. Each batch commits in
+one store transaction: the processor's rows, the events it emits and the new tracker
+position commit together or not at all, so the loop is crash-safe by construction (after a
+crash it resumes from the last committed batch, applying nothing twice). It checks
+``stop`` between batches and wakes at least every ``idle_timeout`` seconds when idle.
+
+**Handlers hold no write transaction.** They run first, outside any transaction, their
+writes recorded; the write transaction opens at the end, sends the writes and moves the
+tracker by compare-and-set (``batching.py``: ``BatchTransaction.outside``), so a slow
+handler (an e-mail) never blocks another writer. A handler that reads back its own writes
+opens it earlier, at that read.
 
 **A bad event holds back nothing before it.** When a batch fails on an event, the events
 before it commit (rows and tracker) in a new transaction, and the retry policy then applies
@@ -30,8 +36,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from esctl_lib.errors import ProcessingError, StoreUnavailableError, TrackerError
@@ -39,8 +47,10 @@ from esctl_lib.events import Event
 from esctl_lib.processing.batching import BatchTransaction
 from esctl_lib.processing.parking import park, parked_in, process_parked
 from esctl_lib.processing.processor import Processor
+from esctl_lib.processing.reactor import Reactor, append_new
 from esctl_lib.processing.retry import NoRetry, RetryPolicy, retry_policy
-from esctl_lib.stores.base import EventStore, Page
+from esctl_lib.processing.tables import Tables
+from esctl_lib.stores.base import EventStore, Page, Transaction
 from esctl_lib.stores.locks import ProcessorLock
 
 if TYPE_CHECKING:
@@ -119,6 +129,12 @@ class _Worker:
         self.unsaved = False
         self.saved_at = 0.0
         self.parked_checked_at = 0.0
+        #: A reactor's batch may append: a write transaction it opens early says so first.
+        self.may_append = isinstance(processor, Reactor)
+        #: How many events of the batch being applied a prefix commit committed, and how
+        #: many of them were handled; a TrackerError that prefix commit met.
+        self.prefix_done = self.prefix_handled = 0
+        self.fenced: TrackerError | None = None
         self.ahead = _ReadAhead(store, self.types, processor.batch_size, self.name)
 
     # -- the loop ------------------------------------------------------------------------
@@ -185,6 +201,7 @@ class _Worker:
             try:
                 self._apply(events, end)
             except Exception as e:
+                events = events[self.prefix_done:]  # committed by a reactor's prefix commit
                 index = self._failing_index(e, events)
                 if index is None:
                     raise
@@ -209,20 +226,29 @@ class _Worker:
         return None
 
     def _apply(self, events: list[Event], end: int) -> None:
-        """One batch transaction: skip parked events, handle the others, move the tracker."""
-        with self.store.transaction() as raw:
-            raw.relax_durability()
-            tx = BatchTransaction(raw, queue=not self.unqueued)
+        """One batch transaction: skip parked events, handle the others, move the tracker.
+
+        A reactor's batch may commit a prefix of itself early (:meth:`_commit_prefix`);
+        ``prefix_done`` then says how many of ``events`` are committed already.
+        """
+        self.prefix_done = self.prefix_handled = 0
+        with self._transaction() as tx:
             try:
                 skipped, retried = parked_in(tx, self.name, events)
                 todo = [e for e in events if e.id not in skipped] if skipped else events
+                # The tracker moves first in the write transaction: a fenced instance fails
+                # there, before writing anything.
+                tx.first(partial(self._move_tracker, end))
+                if self.may_append and not self.unqueued:
+                    tx.on_pending_read = partial(self._commit_prefix, events, skipped, retried)
                 handled = self.processor.process_batch(todo, tx, self.store)
                 for event_id in retried:
                     tx.delete("parked_events", where={"processor": self.name,
                                                       "event_id": event_id})
-                tx.advance_tracker(self.name, self.saved_position, end)
-                # Holding the tracker's row now, look again: an event skipped by hand
-                # while this batch ran must not be applied as well (see skip_event).
+                # Holding the tracker's row now (the write transaction opens here if it is
+                # not open yet: tracker first, then the recorded writes), look again: an
+                # event skipped by hand while this batch ran must not be applied as well.
+                tx.current()
                 late, _ = parked_in(tx, self.name, todo)
                 if late:
                     raise TrackerError(
@@ -231,11 +257,16 @@ class _Worker:
             except TrackerError:
                 raise
             except Exception:
-                self.unqueued = True
-                self.redo_unqueued = tx.flush_failed
+                fenced, self.fenced = self.fenced, None
+                if fenced is not None:
+                    raise fenced from None  # a prefix commit found the tracker moved
+                # A queued write failed: the error may be pinned on a later event, so the
+                # batch runs again with every write at once. A handler's own error is
+                # pinned on its event already; the events before it commit as usual.
+                self.unqueued = self.redo_unqueued = tx.flush_failed
                 raise
         self.position = self.saved_position = end
-        self.handled += handled
+        self.handled += handled - self.prefix_handled
         self.unsaved = False
         self.saved_at = time.monotonic()
         self.unqueued = False
@@ -244,6 +275,72 @@ class _Worker:
             log.info("%s skipped parked event(s) %s", self.name,
                      ", ".join(str(i) for i in sorted(skipped)))
         self._report("running", force=True)
+
+    def _commit_prefix(self, events: list[Event], skipped: set[int], retried: set[int],
+                       tx: BatchTransaction) -> bool:
+        """A reactor's handler reads while earlier events' writes are recorded: commit those
+        events now (rows, emitted events, tracker), so that the read and whatever the
+        handler does next (send an e-mail) run outside any write transaction. False when
+        the handler being run recorded writes itself: its read then opens the write
+        transaction (flush on read)."""
+        current = self.processor.current_event
+        if current is None or tx.last_owner is current:
+            return False
+        index = next((i for i, e in enumerate(events) if e is current), 0)
+        if index == 0:
+            return False
+        done, end = events[:index], events[index - 1].id or 0
+        done_ids = {e.id for e in done}
+        assert isinstance(self.processor, Reactor)
+        emitted = self.processor.take_emitted(keep=current.uuid)
+
+        def finish(final: BatchTransaction) -> None:
+            append_new(emitted, final, self.store)
+            for event_id in sorted(retried & done_ids):
+                final.delete("parked_events", where={"processor": self.name,
+                                                     "event_id": event_id})
+            late, _ = parked_in(final, self.name, [e for e in done if e.id not in skipped])
+            if late:
+                raise TrackerError(
+                    f"{self.name}: event(s) {', '.join(map(str, sorted(late)))} were "
+                    "skipped while this batch ran; it is processed again without them")
+
+        try:
+            tx.commit_now(finish, first=partial(self._move_tracker, end),
+                          appends=bool(emitted))
+        except TrackerError as e:
+            self.fenced = e
+            raise
+        retried -= done_ids
+        self.position = self.saved_position = end
+        counted = sum(1 for e in events[self.prefix_done:index] if e.id not in skipped)
+        self.handled += counted
+        self.prefix_handled += counted
+        self.prefix_done = index
+        return True
+
+    def _move_tracker(self, end: int, tx: Transaction | Tables) -> None:
+        tx.advance_tracker(self.name, self.saved_position, end)
+
+    def _current_event(self) -> Event | None:
+        return self.processor.current_event
+
+    @contextmanager
+    def _transaction(self) -> Iterator[BatchTransaction]:
+        """The batch's transaction: handlers outside any write transaction, their writes
+        sent at the end in one short one (``batching.py``); after a failed write, the
+        store's transaction open throughout with every write at once, to pin the error."""
+        if self.unqueued:
+            with self.store.transaction() as raw:
+                if self.may_append:
+                    raw.will_append()  # before the tracker's move, its first write
+                raw.relax_durability()
+                yield BatchTransaction(raw, queue=False)
+            return
+        with BatchTransaction.outside(self.store, may_append=self.may_append,
+                                      owner=self._current_event) as tx:
+            tx.relax_durability()
+            yield tx
 
     def _idle(self) -> None:
         self._report("idle")

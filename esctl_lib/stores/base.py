@@ -282,6 +282,17 @@ class EventStore(ABC):
     def transaction(self) -> AbstractContextManager[Transaction]:
         """A write transaction: everything done through it commits together or not at all."""
 
+    def read_transaction(self) -> AbstractContextManager[Transaction]:
+        """A short transaction for queries only, holding no write lock and no transaction id.
+
+        Processing runs a handler's reads in one while it holds no write transaction, so
+        that a slow handler blocks no writer. Writing through it is not supported. The
+        default is :meth:`transaction` (right where a transaction that only reads takes
+        no lock and no id, as on PostgreSQL; the memory store holds its lock only while
+        it is open); SQLite reads without ``BEGIN IMMEDIATE``.
+        """
+        return self.transaction()
+
     def append(self, events: Sequence[Event], *, expected_version: int | None = None) -> list[Event]:
         """Append events of one aggregate atomically; returns them with ids and versions.
 

@@ -183,6 +183,12 @@ class SqliteStore(EventStore):
     def transaction(self) -> AbstractContextManager[SqliteTransaction]:
         return Write(self)
 
+    def read_transaction(self) -> AbstractContextManager[SqliteTransaction]:
+        """Queries without the write lock (``stores/sqlite/read_tx.py``)."""
+        from esctl_lib.stores.sqlite.read_tx import Read
+
+        return Read(self)
+
     def notify_appended(self) -> None:
         """Wake this process's waiters after a commit that appended."""
         with self._appended:
