@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from esctl_lib.events import Event, check_type_name, utc_now
-from esctl_lib.serialization import BodyEncoder, validate_body
+from esctl_lib.serialization import BodyEncoder, checked_copy, validate_body
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +37,23 @@ def encode_checked(
     """
     if event.__class__ is Event:
         check_type_name(event.type)
-    body = encode(event.body)
-    validate_body(body)
+    raw = event.body
+    # JSON values only (the common body): copied and checked in one pass. The library's
+    # own encoder returns such values unchanged, so the result is the same; anything else
+    # (and a subclass's encode_body) takes the full path, which names what is wrong.
+    body = (checked_copy(raw) if raw.__class__ is dict
+            and getattr(encode, "__func__", None) is _ENCODE_BODY else None)
+    if body is None:
+        body = encode(raw)
+        validate_body(body)
     if not event.metadata:
         return body, None
     metadata = encode(event.metadata)
     validate_body(metadata, field="metadata")
     return body, metadata
+
+
+_ENCODE_BODY = BodyEncoder.encode_body
 
 
 def prepare_events(events: Sequence[Event], encoder: BodyEncoder) -> list[PreparedEvent]:

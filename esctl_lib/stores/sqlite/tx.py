@@ -14,6 +14,7 @@ from esctl_lib.stores.base import check_expected_version, check_one_aggregate
 from esctl_lib.stores.encoding import encode_checked
 from esctl_lib.stores.sql import SqlTrackers
 from esctl_lib.stores.sqlite.errors import translate_errors
+from esctl_lib.stores.sqlite.uuids import compact, to_blob, to_text
 
 if TYPE_CHECKING:
     from esctl_lib.stores.sqlite.store import SqliteStore
@@ -79,15 +80,29 @@ class SqliteTransaction(SqlTrackers):
             rows.append((e, body, meta, e.created_at or now))
         conn = self._conn
         with translate_errors():
-            current, base_id = conn.execute(_HEAD, (aggregate_id,)).fetchone()
+            lean = compact(conn)  # 16-byte uuids (schema 3), or text (a store at schema 1)
+            key = to_blob(aggregate_id) if lean else aggregate_id
+            current, base_id = conn.execute(_HEAD, (key,)).fetchone()
         if expected_version is not None and expected_version != current:
             raise ConcurrencyError(aggregate_id, expected_version, current)
-        params = [
-            (e.uuid, aggregate_id, e.type, _dump(body), current + i,
-             created.isoformat(timespec="microseconds"), e.correlation_id, e.causation_id,
-             _dump(meta) if meta else None)
-            for i, (e, body, meta, created) in enumerate(rows, start=1)
-        ]
+        stamp = now.isoformat(timespec="microseconds")  # most events are stamped now
+        params: list[tuple[Any, ...]]
+        if lean:
+            params = [
+                (to_blob(e.uuid), key, e.type, _dump(body), current + i,
+                 stamp if created is now else created.isoformat(timespec="microseconds"),
+                 None if (c := e.correlation_id) is None else to_blob(c),
+                 None if (k := e.causation_id) is None else to_blob(k),
+                 _dump(meta) if meta else None)
+                for i, (e, body, meta, created) in enumerate(rows, start=1)
+            ]
+        else:
+            params = [
+                (e.uuid, key, e.type, _dump(body), current + i,
+                 stamp if created is now else created.isoformat(timespec="microseconds"),
+                 e.correlation_id, e.causation_id, _dump(meta) if meta else None)
+                for i, (e, body, meta, created) in enumerate(rows, start=1)
+            ]
         try:
             with translate_errors():
                 if len(params) == 1:
@@ -95,7 +110,7 @@ class SqliteTransaction(SqlTrackers):
                 else:
                     conn.executemany(_INSERT, params)
         except DuplicateEventError as e:
-            raise DuplicateEventError(self._undo(events, aggregate_id, current)) from e.__cause__
+            raise DuplicateEventError(self._undo(events, key, current, lean)) from e.__cause__
         self.appended = True
         return [
             type(e).from_stored(base_id + i, e.uuid, aggregate_id, e.type, body, current + i,
@@ -103,7 +118,8 @@ class SqliteTransaction(SqlTrackers):
             for i, (e, body, meta, created) in enumerate(rows, start=1)
         ]
 
-    def _undo(self, events: Sequence[Event], aggregate_id: str, current: int) -> str | None:
+    def _undo(self, events: Sequence[Event], key: str | bytes, current: int,
+              lean: bool) -> str | None:
         """After a duplicate uuid: remove the rows an interrupted ``executemany`` of this
         append already wrote (so the append writes nothing, even if the caller's transaction
         goes on), and return the first of ``events`` whose uuid is stored."""
@@ -111,11 +127,12 @@ class SqliteTransaction(SqlTrackers):
         marks = ", ".join("?" for _ in uuids)
         with translate_errors():
             self._conn.execute("DELETE FROM events WHERE aggregate_id = ? AND version > ?",
-                               (aggregate_id, current))
+                               (key, current))
             rows = self._conn.execute(
-                f"SELECT uuid FROM events WHERE uuid IN ({marks})", uuids
+                f"SELECT uuid FROM events WHERE uuid IN ({marks})",
+                [to_blob(u) for u in uuids] if lean else uuids,
             ).fetchall()
-        taken = {r[0] for r in rows}
+        taken = {to_text(r[0]) for r in rows}
         return next((u for u in uuids if u in taken), None)
 
 
