@@ -276,6 +276,64 @@ def _copy_list(value: list[Any], depth: int) -> list[Any] | None:
     return out
 
 
+def is_plain(body: dict[str, Any]) -> bool:
+    """True when ``body`` holds only JSON values that :func:`validate_body` accepts, nested
+    at most a few levels (what :func:`checked_copy` copies, without copying it)."""
+    return _plain_dict(body, 1)
+
+
+def _plain_dict(value: dict[Any, Any], depth: int) -> bool:
+    for key, item in value.items():
+        if key.__class__ is not str or _NUL in key or not (key.isascii() or _utf8(key)):
+            return False
+        cls = item.__class__
+        if cls is str:
+            if _NUL in item or not (item.isascii() or _utf8(item)):
+                return False
+        elif cls is int:
+            if not -MAX_INT < item < MAX_INT:
+                return False
+        elif cls is float:
+            if not -_INF < item < _INF:
+                return False
+        elif cls is bool or item is None:
+            pass
+        elif cls is list:
+            if depth >= _FAST_DEPTH or not _plain_list(item, depth + 1):
+                return False
+        elif cls is dict:
+            if depth >= _FAST_DEPTH or not _plain_dict(item, depth + 1):
+                return False
+        else:
+            return False
+    return True
+
+
+def _plain_list(value: list[Any], depth: int) -> bool:
+    for item in value:
+        cls = item.__class__
+        if cls is str:
+            if _NUL in item or not (item.isascii() or _utf8(item)):
+                return False
+        elif cls is int:
+            if not -MAX_INT < item < MAX_INT:
+                return False
+        elif cls is float:
+            if not -_INF < item < _INF:
+                return False
+        elif cls is bool or item is None:
+            pass
+        elif cls is list:
+            if depth >= _FAST_DEPTH or not _plain_list(item, depth + 1):
+                return False
+        elif cls is dict:
+            if depth >= _FAST_DEPTH or not _plain_dict(item, depth + 1):
+                return False
+        else:
+            return False
+    return True
+
+
 def _check(value: Any, path: str, depth: int) -> None:
     cls = value.__class__
     if cls is str:
