@@ -191,6 +191,149 @@ def validate_body(value: Any, *, field: str = "body") -> None:
     _check(value, field, 1)
 
 
+_INF = float("inf")
+#: How deep :func:`checked_copy` follows nested containers before leaving the body to the
+#: full encoder and :func:`validate_body` (which know every rule and name the path).
+_FAST_DEPTH = 8
+
+
+def checked_copy(body: dict[str, Any]) -> dict[str, Any] | None:
+    """A copy of ``body`` when it holds only JSON values that :func:`validate_body` accepts
+    (the encoder would return them unchanged); None when anything needs the full path.
+
+    One pass instead of the encoder's walk plus :func:`validate_body`'s: the append hot
+    path. It never decides that a body is wrong; a None sends the body through the full
+    encoder and :func:`validate_body`, which raise the error naming the path.
+    """
+    return _copy_dict(body, 1)
+
+
+def _copy_dict(value: dict[Any, Any], depth: int) -> dict[str, Any] | None:
+    out = {}
+    for key, item in value.items():
+        if key.__class__ is not str or _NUL in key or not (key.isascii() or _utf8(key)):
+            return None
+        cls = item.__class__
+        if cls is str:
+            if _NUL in item or not (item.isascii() or _utf8(item)):
+                return None
+        elif cls is int:
+            if not -MAX_INT < item < MAX_INT:
+                return None
+        elif cls is float:
+            if not -_INF < item < _INF:  # NaN fails both comparisons
+                return None
+        elif cls is bool or item is None:
+            pass
+        elif cls is list:
+            if depth >= _FAST_DEPTH:
+                return None
+            item = _copy_list(item, depth + 1)
+            if item is None:
+                return None
+        elif cls is dict:
+            if depth >= _FAST_DEPTH:
+                return None
+            item = _copy_dict(item, depth + 1)
+            if item is None:
+                return None
+        else:
+            return None
+        out[key] = item
+    return out
+
+
+def _copy_list(value: list[Any], depth: int) -> list[Any] | None:
+    out = []
+    for item in value:
+        cls = item.__class__
+        if cls is str:
+            if _NUL in item or not (item.isascii() or _utf8(item)):
+                return None
+        elif cls is int:
+            if not -MAX_INT < item < MAX_INT:
+                return None
+        elif cls is float:
+            if not -_INF < item < _INF:
+                return None
+        elif cls is bool or item is None:
+            pass
+        elif cls is list:
+            if depth >= _FAST_DEPTH:
+                return None
+            item = _copy_list(item, depth + 1)
+            if item is None:
+                return None
+        elif cls is dict:
+            if depth >= _FAST_DEPTH:
+                return None
+            item = _copy_dict(item, depth + 1)
+            if item is None:
+                return None
+        else:
+            return None
+        out.append(item)
+    return out
+
+
+def is_plain(body: dict[str, Any]) -> bool:
+    """True when ``body`` holds only JSON values that :func:`validate_body` accepts, nested
+    at most a few levels (what :func:`checked_copy` copies, without copying it)."""
+    return _plain_dict(body, 1)
+
+
+def _plain_dict(value: dict[Any, Any], depth: int) -> bool:
+    for key, item in value.items():
+        if key.__class__ is not str or _NUL in key or not (key.isascii() or _utf8(key)):
+            return False
+        cls = item.__class__
+        if cls is str:
+            if _NUL in item or not (item.isascii() or _utf8(item)):
+                return False
+        elif cls is int:
+            if not -MAX_INT < item < MAX_INT:
+                return False
+        elif cls is float:
+            if not -_INF < item < _INF:
+                return False
+        elif cls is bool or item is None:
+            pass
+        elif cls is list:
+            if depth >= _FAST_DEPTH or not _plain_list(item, depth + 1):
+                return False
+        elif cls is dict:
+            if depth >= _FAST_DEPTH or not _plain_dict(item, depth + 1):
+                return False
+        else:
+            return False
+    return True
+
+
+def _plain_list(value: list[Any], depth: int) -> bool:
+    for item in value:
+        cls = item.__class__
+        if cls is str:
+            if _NUL in item or not (item.isascii() or _utf8(item)):
+                return False
+        elif cls is int:
+            if not -MAX_INT < item < MAX_INT:
+                return False
+        elif cls is float:
+            if not -_INF < item < _INF:
+                return False
+        elif cls is bool or item is None:
+            pass
+        elif cls is list:
+            if depth >= _FAST_DEPTH or not _plain_list(item, depth + 1):
+                return False
+        elif cls is dict:
+            if depth >= _FAST_DEPTH or not _plain_dict(item, depth + 1):
+                return False
+        else:
+            return False
+    return True
+
+
 def _check(value: Any, path: str, depth: int) -> None:
     cls = value.__class__
     if cls is str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from esctl_lib.events import Event, check_type_name, utc_now
-from esctl_lib.serialization import BodyEncoder, validate_body
+from esctl_lib.serialization import BodyEncoder, checked_copy, is_plain, validate_body
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +38,67 @@ def encode_checked(
     """
     if event.__class__ is Event:
         check_type_name(event.type)
-    body = encode(event.body)
-    validate_body(body)
+    raw = event.body
+    # JSON values only (the common body): copied and checked in one pass. The library's
+    # own encoder returns such values unchanged, so the result is the same; anything else
+    # (and a subclass's encode_body) takes the full path, which names what is wrong.
+    body = (checked_copy(raw) if raw.__class__ is dict
+            and getattr(encode, "__func__", None) is _ENCODE_BODY else None)
+    if body is None:
+        body = encode(raw)
+        validate_body(body)
     if not event.metadata:
         return body, None
     metadata = encode(event.metadata)
     validate_body(metadata, field="metadata")
     return body, metadata
+
+
+_ENCODE_BODY = BodyEncoder.encode_body
+
+
+def _compact_dumps() -> Callable[[Any], str]:
+    """Compact JSON (``separators=(",", ":")``, ``ensure_ascii=False``) straight from the C
+    encoder: ``JSONEncoder.encode`` minus its two Python frames per call. Only for values
+    already checked (a tree of JSON values: no cycle check, no ``default``)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator: the documented path
+        return json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    encode = make(None, None, json.encoder.encode_basestring, None, ":", ",", False, False,
+                  True)
+    join = "".join
+
+    def dumps(value: Any) -> str:
+        return join(encode(value, 0))
+
+    return dumps
+
+
+#: Compact JSON text of checked JSON values (what the stores keep).
+dump_json = _compact_dumps()
+
+
+def dump_checked(event: Event, encode: Callable[[Any], dict[str, Any]]
+                 ) -> tuple[str, str | None]:
+    """:func:`encode_checked` straight to JSON text: the body's, and the metadata's (None
+    when there is none). A body of plain JSON values is checked and dumped as it is, with
+    no encoded copy (the SQLite append path: the stored event decodes the text if asked)."""
+    if event.__class__ is Event:
+        check_type_name(event.type)
+    raw = event.body
+    if (raw.__class__ is dict and getattr(encode, "__func__", None) is _ENCODE_BODY
+            and is_plain(raw)):
+        body = dump_json(raw)
+    else:
+        encoded = encode(raw)
+        validate_body(encoded)
+        body = dump_json(encoded)
+    meta = event.metadata
+    if not meta:
+        return body, None
+    encoded_meta = encode(meta)
+    validate_body(encoded_meta, field="metadata")
+    return body, dump_json(encoded_meta)
 
 
 def prepare_events(events: Sequence[Event], encoder: BodyEncoder) -> list[PreparedEvent]:

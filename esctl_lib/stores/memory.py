@@ -32,6 +32,7 @@ from esctl_lib.stores.locks import ProcessorLock, describe_self
 from esctl_lib.stores.schema_files import latest_version, schema_files
 from esctl_lib.stores.shadow import TableShadow
 from esctl_lib.stores.sqlite import SqliteTransaction, split_sql, translate_errors
+from esctl_lib.stores.sqlite.uuids import register as register_uuid_functions
 
 _dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _ID, _UUID, _AGGREGATE, _TYPE = (
@@ -122,6 +123,7 @@ class MemoryStore(EventStore):
         self._locked: set[str] = set()  # processors whose LocalLock is held
         # Tables and trackers: one shared in-memory SQLite connection, used under the lock.
         self._db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        register_uuid_functions(self._db)  # the SQLite schema files use esctl_uuid_blob()
         self._set_up = False
 
     def setup(self) -> list[str]:

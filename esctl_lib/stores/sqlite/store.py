@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import Any
 
-from esctl_lib.errors import SchemaError, StoreError, StoreUnavailableError
+from esctl_lib.errors import InvalidEventError, SchemaError, StoreError, StoreUnavailableError
 from esctl_lib.events import Event, normalize_uuid
 from esctl_lib.files import FILE_MODE, make_private_dirs
 from esctl_lib.stores.base import (
@@ -34,6 +34,7 @@ from esctl_lib.stores.sqlite.lock import FileLock, lock_file_path
 from esctl_lib.stores.sqlite.trace import by_correlation, caused_by
 from esctl_lib.stores.sqlite.trace import find_events as find_by_keys
 from esctl_lib.stores.sqlite.tx import SqliteTransaction, Write
+from esctl_lib.stores.sqlite.uuids import Connection, compact, register, to_blob, to_text
 
 SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA", "OFF")
 _COLUMNS = (
@@ -89,7 +90,7 @@ class SqliteStore(EventStore):
         with translate_errors():
             conn = sqlite3.connect(
                 self.path, timeout=self.busy_timeout, isolation_level=None,
-                check_same_thread=False,
+                check_same_thread=False, factory=Connection,
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
@@ -146,6 +147,7 @@ class SqliteStore(EventStore):
                     "SELECT COALESCE(MAX(version), 0) FROM schema_version"
                 ).fetchone()[0]
                 check_not_newer("sqlite", current)
+                register(conn)  # esctl_uuid_blob(), for 003_lean_events.sql
                 for f in schema_files("sqlite"):
                     if f.version <= current:
                         continue
@@ -213,7 +215,19 @@ class SqliteStore(EventStore):
     def _decode(self, rows: list[tuple[Any, ...]]) -> list[Event]:
         # Rows are already in event field order; body, metadata and created_at stay text
         # until an event's reader asks for them.
-        return self.registry.decode_many(rows)
+        # uuids are stored as 16 bytes (schema 3) or text (a store at schema 1, or rows
+        # written by hand): returned as canonical strings either way.
+        text = to_text
+        return self.registry.decode_many([
+            (r[0], text(r[1]), text(r[2]), r[3], r[4], r[5], r[6], text(r[7]), text(r[8]), r[9])
+            for r in rows
+        ])
+
+    def _key(self, aggregate_id: Any) -> str | bytes:
+        """An aggregate id as the events table stores it (16 bytes, or text before schema 3)."""
+        agg = _aggregate_key(aggregate_id)
+        with translate_errors():
+            return to_blob(agg) if compact(self._conn()) else agg
 
     def read_page(
         self,
@@ -251,7 +265,7 @@ class SqliteStore(EventStore):
         return Page(events, end)
 
     def read_aggregate(self, aggregate_id: Any, *, from_version: int = 1) -> list[Event]:
-        agg = _aggregate_key(aggregate_id)
+        agg = self._key(aggregate_id)
         return self._decode(self._query(
             f"SELECT {_COLUMNS} FROM events WHERE aggregate_id = ? AND version >= ? "
             "ORDER BY version",
@@ -259,7 +273,7 @@ class SqliteStore(EventStore):
         ))
 
     def aggregate_version(self, aggregate_id: Any) -> int:
-        agg = _aggregate_key(aggregate_id)
+        agg = self._key(aggregate_id)
         return int(self._query(
             "SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_id = ?", (agg,)
         )[0][0])
@@ -300,13 +314,21 @@ class SqliteStore(EventStore):
 
     def existing_uuids(self, uuids: Collection[str]) -> set[str]:
         found: set[str] = set()
-        items = [str(u).lower() for u in uuids]
+        items: list[Any] = [str(u).lower() for u in uuids]
+        with translate_errors():
+            lean = compact(self._conn())
+        if lean:  # only a valid uuid can be stored, and it is stored as its 16 bytes
+            valid = []
+            for u in items:
+                with suppress(InvalidEventError):
+                    valid.append(to_blob(normalize_uuid(u, "uuid")))
+            items = valid
         for start in range(0, len(items), 500):
             chunk = items[start:start + 500]
             rows = self._query(
                 f"SELECT uuid FROM events WHERE uuid IN ({', '.join('?' for _ in chunk)})", chunk
             )
-            found.update(r[0] for r in rows)
+            found.update(to_text(r[0]) for r in rows)
         return found
 
     def find_events(

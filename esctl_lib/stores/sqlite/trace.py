@@ -1,7 +1,7 @@
 """Reads by causation and correlation (``esctl trace``) on SQLite, on the indexes
 ``events_correlation_id`` and ``events_causation_id`` (and the uuid's unique index).
 
-Every uuid bound here goes through :func:`_key`, the one place that says how a uuid is
+Every uuid bound here goes through :func:`_keys`, the one place that says how a uuid is
 compared with the stored column.
 """
 
@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from esctl_lib.events import Event
 from esctl_lib.stores.base import event_ids, lower_uuids
+from esctl_lib.stores.sqlite.errors import translate_errors
+from esctl_lib.stores.sqlite.uuids import compact, to_blob
 
 if TYPE_CHECKING:
     from esctl_lib.stores.sqlite.store import SqliteStore
@@ -20,9 +22,13 @@ if TYPE_CHECKING:
 _CHUNK = 500
 
 
-def _key(uuid: str) -> Any:
-    """A canonical uuid as bound against a stored uuid column."""
-    return uuid
+def _keys(store: SqliteStore, uuids: Collection[str]) -> list[Any]:
+    """Canonical uuids as bound against the stored uuid columns: 16 bytes since schema 3,
+    text on a store not yet upgraded (:mod:`esctl_lib.stores.sqlite.uuids`)."""
+    valid = lower_uuids(uuids)
+    with translate_errors():
+        lean = compact(store._conn())
+    return [to_blob(u) for u in valid] if lean else list(valid)
 
 
 def find_events(store: SqliteStore, columns: str, ids: Collection[int],
@@ -30,7 +36,7 @@ def find_events(store: SqliteStore, columns: str, ids: Collection[int],
     """Events with these ids or uuids, in id order."""
     rows: dict[int, tuple[Any, ...]] = {}
     for column, values in (("id", event_ids(ids)),
-                           ("uuid", [_key(u) for u in lower_uuids(uuids)])):
+                           ("uuid", _keys(store, uuids))):
         for chunk in _chunks(values):
             marks = ", ".join("?" for _ in chunk)
             for row in store._query(
@@ -42,18 +48,18 @@ def find_events(store: SqliteStore, columns: str, ids: Collection[int],
 def by_correlation(store: SqliteStore, columns: str, correlation_id: str, after: int,
                    limit: int) -> list[Event]:
     """Events with this correlation id after id ``after``, in id order, at most ``limit``."""
-    wanted = lower_uuids([correlation_id])
+    wanted = _keys(store, [correlation_id])
     if not wanted:
         return []
     return store._decode(store._query(
         f"SELECT {columns} FROM events WHERE correlation_id = ? AND id > ? "
-        "ORDER BY id LIMIT ?", (_key(wanted[0]), after, limit)))
+        "ORDER BY id LIMIT ?", (wanted[0], after, limit)))
 
 
 def caused_by(store: SqliteStore, columns: str, uuids: Collection[str], after: int,
               limit: int) -> list[Event]:
     """Events caused by any of ``uuids`` after id ``after``, in id order, at most ``limit``."""
-    keys = [_key(u) for u in lower_uuids(uuids)]
+    keys = _keys(store, uuids)
     rows: list[tuple[Any, ...]] = []
     for chunk in _chunks(keys):
         marks = ", ".join("?" for _ in chunk)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from esctl_lib.errors import ConcurrencyError, DuplicateEventError, StoreError
-from esctl_lib.events import Event, utc_now
+from esctl_lib.events import Event, EventField, utc_now
 from esctl_lib.serialization import BodyEncoder
 from esctl_lib.stores.base import check_expected_version, check_one_aggregate
-from esctl_lib.stores.encoding import encode_checked
+from esctl_lib.stores.encoding import dump_checked
 from esctl_lib.stores.sql import SqlTrackers
 from esctl_lib.stores.sqlite.errors import translate_errors
+from esctl_lib.stores.sqlite.uuids import compact, to_blob, to_text
 
 if TYPE_CHECKING:
     from esctl_lib.stores.sqlite.store import SqliteStore
@@ -27,8 +27,12 @@ _HEAD = (
     "SELECT (SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_id = ?), "
     "(SELECT COALESCE(MAX(id), 0) FROM events)"
 )
-# Compact JSON, as stored so far; one encoder object instead of one per call.
-_dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_UUID, _TYPE, _CREATED_AT = EventField.UUID, EventField.TYPE, EventField.CREATED_AT
+_CORRELATION, _CAUSATION = EventField.CORRELATION_ID, EventField.CAUSATION_ID
+
+
+def _as_is(value: str) -> str:
+    return value
 
 
 class SqliteTransaction(SqlTrackers):
@@ -70,23 +74,36 @@ class SqliteTransaction(SqlTrackers):
         else:
             aggregate_id = check_one_aggregate(events)
         check_expected_version(expected_version)
+        conn = self._conn
+        with translate_errors():
+            lean = compact(conn)  # 16-byte uuids (schema 3), or text (a store at schema 1)
+        form = to_blob if lean else _as_is
         # Encode and check everything first: a body that cannot be stored fails before any write.
         encode = self._encoder.encode_body
         now = utc_now()
+        stamp = now.isoformat(timespec="microseconds")  # most events are stamped now
         rows = []
         for e in events:
-            body, meta = encode_checked(e, encode)
-            rows.append((e, body, meta, e.created_at or now))
-        conn = self._conn
+            body, meta = dump_checked(e, encode)
+            f = e._f
+            created = f[_CREATED_AT]
+            if created is None:
+                created, text = now, stamp
+            else:
+                if created.__class__ is str:  # an event read back, appended again
+                    created = e.created_at
+                text = created.isoformat(timespec="microseconds")
+            rows.append((e, f[_UUID], f[_TYPE], body, created, text, f[_CORRELATION],
+                         f[_CAUSATION], meta))
+        key = form(aggregate_id)
         with translate_errors():
-            current, base_id = conn.execute(_HEAD, (aggregate_id,)).fetchone()
+            current, base_id = conn.execute(_HEAD, (key,)).fetchone()
         if expected_version is not None and expected_version != current:
             raise ConcurrencyError(aggregate_id, expected_version, current)
         params = [
-            (e.uuid, aggregate_id, e.type, _dump(body), current + i,
-             created.isoformat(timespec="microseconds"), e.correlation_id, e.causation_id,
-             _dump(meta) if meta else None)
-            for i, (e, body, meta, created) in enumerate(rows, start=1)
+            (form(u), key, t, body, current + i, text, None if co is None else form(co),
+             None if ca is None else form(ca), meta)
+            for i, (_, u, t, body, _c, text, co, ca, meta) in enumerate(rows, start=1)
         ]
         try:
             with translate_errors():
@@ -95,15 +112,17 @@ class SqliteTransaction(SqlTrackers):
                 else:
                     conn.executemany(_INSERT, params)
         except DuplicateEventError as e:
-            raise DuplicateEventError(self._undo(events, aggregate_id, current)) from e.__cause__
+            raise DuplicateEventError(self._undo(events, key, current, lean)) from e.__cause__
         self.appended = True
+        # Bodies and metadata go back as the JSON text just stored, decoded if read.
         return [
-            type(e).from_stored(base_id + i, e.uuid, aggregate_id, e.type, body, current + i,
-                                created, e.correlation_id, e.causation_id, meta)
-            for i, (e, body, meta, created) in enumerate(rows, start=1)
+            type(e).from_stored(base_id + i, u, aggregate_id, t, body, current + i, created,
+                                co, ca, meta)
+            for i, (e, u, t, body, created, _t, co, ca, meta) in enumerate(rows, start=1)
         ]
 
-    def _undo(self, events: Sequence[Event], aggregate_id: str, current: int) -> str | None:
+    def _undo(self, events: Sequence[Event], key: str | bytes, current: int,
+              lean: bool) -> str | None:
         """After a duplicate uuid: remove the rows an interrupted ``executemany`` of this
         append already wrote (so the append writes nothing, even if the caller's transaction
         goes on), and return the first of ``events`` whose uuid is stored."""
@@ -111,11 +130,12 @@ class SqliteTransaction(SqlTrackers):
         marks = ", ".join("?" for _ in uuids)
         with translate_errors():
             self._conn.execute("DELETE FROM events WHERE aggregate_id = ? AND version > ?",
-                               (aggregate_id, current))
+                               (key, current))
             rows = self._conn.execute(
-                f"SELECT uuid FROM events WHERE uuid IN ({marks})", uuids
+                f"SELECT uuid FROM events WHERE uuid IN ({marks})",
+                [to_blob(u) for u in uuids] if lean else uuids,
             ).fetchall()
-        taken = {r[0] for r in rows}
+        taken = {to_text(r[0]) for r in rows}
         return next((u for u in uuids if u in taken), None)
 
 
