@@ -19,10 +19,11 @@ from typing import Any
 from esctl_lib.errors import SchemaError, StoreError, StoreUnavailableError
 from esctl_lib.events import Event, normalize_uuid
 from esctl_lib.files import FILE_MODE, make_private_dirs
-from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, EventStore, Page
+from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, EventStore, Page, Snapshot, SnapshotInfo
 from esctl_lib.stores.locks import ProcessorLock
 from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
 from esctl_lib.stores.shadow import TableShadow
+from esctl_lib.stores.sqlite import snapshots
 from esctl_lib.stores.sqlite.errors import translate_errors
 from esctl_lib.stores.sqlite.lock import FileLock, lock_file_path
 from esctl_lib.stores.sqlite.tx import SqliteTransaction, Write
@@ -287,6 +288,21 @@ class SqliteStore(EventStore):
             )
             found.update(r[0] for r in rows)
         return found
+
+    # -- snapshots (``stores/sqlite/snapshots.py``) -------------------------------------------
+    def read_from_snapshot(
+        self, aggregate_id: Any, aggregate_type: str, snapshot_version: int, *,
+        tail: bool = True,
+    ) -> tuple[Snapshot | None, list[Event]]:
+        return snapshots.read_from_snapshot(self, aggregate_id, aggregate_type,
+                                            snapshot_version, tail)
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        return snapshots.infos(self._conn())
+
+    def drop_snapshots(self, aggregate_type: str | None = None) -> int:
+        with self.transaction() as tx:
+            return snapshots.drop(tx._conn, aggregate_type)
 
     def wait(self, position: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from esctl_lib.errors import ConcurrencyError, DuplicateEventError, StoreError
 from esctl_lib.events import Event, utc_now
 from esctl_lib.serialization import BodyEncoder
-from esctl_lib.stores.base import check_expected_version, check_one_aggregate
+from esctl_lib.stores.base import Snapshot, check_expected_version, check_one_aggregate
 from esctl_lib.stores.encoding import encode_checked
 from esctl_lib.stores.sql import SqlTrackers
+from esctl_lib.stores.sqlite import snapshots
 from esctl_lib.stores.sqlite.errors import translate_errors
 
 if TYPE_CHECKING:
@@ -117,6 +118,10 @@ class SqliteTransaction(SqlTrackers):
             ).fetchall()
         taken = {r[0] for r in rows}
         return next((u for u in uuids if u in taken), None)
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Keep ``snapshot`` in this transaction (``stores/sqlite/snapshots.py``)."""
+        snapshots.save(self._conn, snapshot)
 
 
 class Write:

@@ -1,0 +1,122 @@
+"""Aggregate snapshots in SQLite (schema ``002_snapshots.sql``); the memory store uses
+these on its in-memory database too.
+
+A snapshot is a cache of folded state: a store created before schema 2 simply has none
+(reads find nothing; writes raise :class:`SchemaError` until ``esctl setup`` upgrades it).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import TYPE_CHECKING, Any
+
+from esctl_lib.errors import SchemaError
+from esctl_lib.events import Event, normalize_uuid
+from esctl_lib.stores.base import Snapshot, SnapshotInfo
+from esctl_lib.stores.sqlite.errors import translate_errors
+
+if TYPE_CHECKING:
+    from esctl_lib.stores.sqlite.store import SqliteStore
+
+_dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# Keeps the newest: replaces a snapshot of an earlier version or of another snapshot_version.
+UPSERT = """
+INSERT INTO snapshots (aggregate_id, aggregate_type, version, snapshot_version, state,
+                       created_at)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (aggregate_id, aggregate_type) DO UPDATE SET
+    version = excluded.version, snapshot_version = excluded.snapshot_version,
+    state = excluded.state, created_at = excluded.created_at
+WHERE excluded.version > snapshots.version
+   OR excluded.snapshot_version <> snapshots.snapshot_version
+"""
+SELECT = (
+    "SELECT version, state, created_at FROM snapshots "
+    "WHERE aggregate_id = ? AND aggregate_type = ? AND snapshot_version = ?"
+)
+INFOS = (
+    "SELECT aggregate_type, count(*), max(created_at), sum(length(CAST(state AS BLOB))) "
+    "FROM snapshots GROUP BY aggregate_type ORDER BY aggregate_type"
+)
+
+
+def _missing(e: sqlite3.OperationalError) -> bool:
+    return "no such table: snapshots" in str(e)
+
+
+def save(conn: sqlite3.Connection, snapshot: Snapshot) -> None:
+    """Upsert ``snapshot`` on ``conn`` (inside the caller's transaction)."""
+    params = (
+        normalize_uuid(snapshot.aggregate_id, "aggregate_id"), snapshot.aggregate_type,
+        snapshot.version, snapshot.snapshot_version, _dump(snapshot.state),
+        snapshot.created_at or time.time(),
+    )
+    try:
+        with translate_errors():
+            conn.execute(UPSERT, params)
+    except SchemaError as e:
+        raise SchemaError(
+            "the store's schema has no snapshots table; run `esctl setup` to upgrade it"
+        ) from e.__cause__
+
+
+def load(
+    conn: sqlite3.Connection, aggregate_id: str, aggregate_type: str, snapshot_version: int
+) -> Snapshot | None:
+    """The snapshot of that ``snapshot_version``, or None (also before schema 2)."""
+    try:
+        with translate_errors():
+            row = conn.execute(
+                SELECT, (aggregate_id, aggregate_type, snapshot_version)).fetchone()
+    except SchemaError as e:
+        if isinstance(e.__cause__, sqlite3.OperationalError) and _missing(e.__cause__):
+            return None
+        raise
+    if row is None:
+        return None
+    return Snapshot(aggregate_id, aggregate_type, int(row[0]), snapshot_version,
+                    json.loads(row[1]), float(row[2]))
+
+
+def infos(conn: sqlite3.Connection) -> list[SnapshotInfo]:
+    """Count, newest and bytes per aggregate type (empty before schema 2)."""
+    try:
+        with translate_errors():
+            rows = conn.execute(INFOS).fetchall()
+    except SchemaError as e:
+        if isinstance(e.__cause__, sqlite3.OperationalError) and _missing(e.__cause__):
+            return []
+        raise
+    return [SnapshotInfo(str(t), int(n), float(newest), int(size or 0))
+            for t, n, newest, size in rows]
+
+
+def drop(conn: sqlite3.Connection, aggregate_type: str | None) -> int:
+    """Delete the snapshots of ``aggregate_type`` (all with None) inside the caller's
+    transaction; returns how many (0 before schema 2)."""
+    try:
+        with translate_errors():
+            if aggregate_type is None:
+                return conn.execute("DELETE FROM snapshots").rowcount
+            return conn.execute(
+                "DELETE FROM snapshots WHERE aggregate_type = ?", (aggregate_type,)).rowcount
+    except SchemaError as e:
+        if isinstance(e.__cause__, sqlite3.OperationalError) and _missing(e.__cause__):
+            return 0
+        raise
+
+
+def read_from_snapshot(
+    store: SqliteStore, aggregate_id: Any, aggregate_type: str, snapshot_version: int,
+    tail: bool,
+) -> tuple[Snapshot | None, list[Event]]:
+    """The snapshot and the events after it: two statements on this thread's connection
+    (in-process, a round trip costs microseconds)."""
+    agg = normalize_uuid(aggregate_id, "aggregate_id")
+    snapshot = load(store._conn(), agg, aggregate_type, snapshot_version)
+    if not tail:
+        return snapshot, []
+    start = snapshot.version + 1 if snapshot is not None else 1
+    return snapshot, store.read_aggregate(agg, from_version=start)
