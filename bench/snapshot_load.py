@@ -44,8 +44,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from esctl_lib import Aggregate, Event, Repository, handles, open_store  # noqa: E402
-from esctl_lib.stores.base import EventStore  # noqa: E402
+from esctl_lib import Aggregate, Event, Repository, handles, open_store
+from esctl_lib.stores.base import EventStore
 
 DSN = os.environ.get("ESCTL_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 SIZES = (10, 100, 10_000, 10_099)
@@ -188,7 +188,7 @@ def es_classes() -> dict[str, Any] | None:
             self.count += 1
 
     class App(Application):  # type: ignore[type-arg]
-        snapshotting_intervals = {EsItem: EVERY}  # noqa: RUF012
+        snapshotting_intervals = {EsItem: EVERY}
 
     _ES.update(item=EsItem, app=App)
     return _ES
@@ -198,7 +198,7 @@ def eventsourcing_load(backend: str, tmp: Path, count: int) -> float | None:
     classes = es_classes()
     if classes is None:
         return None
-    EsItem, App = classes["item"], classes["app"]  # noqa: N806
+    EsItem, App = classes["item"], classes["app"]
     if backend == "sqlite":
         env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite",
                "SQLITE_DBNAME": str(tmp / f"es_{count}.sqlite")}
