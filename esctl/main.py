@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from esctl import __version__
-from esctl.commands import processing, project, stream, transfer
+from esctl.commands import processing, project, snapshots, stream, transfer
 from esctl.context import Session
 from esctl.exit_codes import INTERRUPTED, MEANINGS
 from esctl.parser import EsctlCommand, EsctlGroup
@@ -90,6 +90,7 @@ app.command("reset", cls=EsctlCommand)(processing.reset)
 app.command("errors", cls=EsctlCommand)(processing.errors)
 app.command("retry", cls=EsctlCommand)(processing.retry)
 app.command("skip", cls=EsctlCommand)(processing.skip)
+app.command("snapshots", cls=EsctlCommand)(snapshots.snapshots)
 
 
 def run() -> None:

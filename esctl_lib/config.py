@@ -86,6 +86,14 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotSettings:
+    """``[snapshots]``: ``every = { "module:Class" = N, Class = N }`` overrides aggregate
+    classes' ``snapshot_every`` (0 turns snapshots off for a class)."""
+
+    every: dict[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """The effective configuration. ``sources`` says where each value came from."""
 
@@ -93,6 +101,7 @@ class Settings:
     app: AppSettings = field(default_factory=AppSettings)
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    snapshots: SnapshotSettings = field(default_factory=SnapshotSettings)
     #: The config file read, or None when there was none.
     config_file: Path | None = None
     #: ``"section.key"`` -> ``"flag"``, ``"env"``, ``"file"`` or ``"default"``.
@@ -120,6 +129,7 @@ SECTIONS: dict[str, type] = {
     "app": AppSettings,
     "processing": ProcessingSettings,
     "logging": LoggingSettings,
+    "snapshots": SnapshotSettings,
 }
 
 
@@ -169,6 +179,7 @@ def load_settings(
         app=_resolve_app(AppSettings(**raw.app.model_dump()), here),
         processing=ProcessingSettings(**raw.processing.model_dump()),
         logging=_resolve_logging(LoggingSettings(**raw.logging.model_dump()), here),
+        snapshots=SnapshotSettings(**raw.snapshots.model_dump()),
         config_file=path,
         sources=sources,
     )
@@ -399,6 +410,9 @@ def _check_values(settings: Settings) -> None:
     if settings.processing.grace_period < 0:
         raise bad("processing", "grace_period", settings.processing.grace_period,
                   "must be >= 0")
+    for ref, every in (settings.snapshots.every or {}).items():
+        if every < 0:
+            raise bad("snapshots", "every", {ref: every}, "must be >= 0 (0: no snapshots)")
     if settings.logging.level not in LOG_LEVELS:
         raise bad("logging", "level", settings.logging.level,
                   f"use one of {', '.join(LOG_LEVELS)}")
