@@ -41,26 +41,31 @@ class Repository:
                  snapshot_every: Mapping[str, int] | None = None) -> None:
         self.store = store
         self.snapshot_every = dict(snapshot_every or {})
-        self._intervals: dict[type[Aggregate], int] = {}
+        #: Per class: (interval, snapshot type name), worked out once.
+        self._plans: dict[type[Aggregate], tuple[int, str]] = {}
+
+    def _plan(self, aggregate_class: type[Aggregate]) -> tuple[int, str]:
+        plan = self._plans.get(aggregate_class)
+        if plan is None:
+            name = aggregate_class.snapshot_type()
+            overrides = self.snapshot_every
+            every = overrides.get(name, overrides.get(aggregate_class.__name__,
+                                                      aggregate_class.snapshot_every))
+            plan = self._plans[aggregate_class] = (max(0, int(every or 0)), name)
+        return plan
 
     def snapshot_interval(self, aggregate_class: type[Aggregate]) -> int:
         """How many events apart this repository snapshots ``aggregate_class`` (0: never)."""
-        found = self._intervals.get(aggregate_class)
-        if found is None:
-            overrides = self.snapshot_every
-            every = overrides.get(aggregate_class.snapshot_type(),
-                                  overrides.get(aggregate_class.__name__,
-                                                aggregate_class.snapshot_every))
-            found = self._intervals[aggregate_class] = max(0, int(every or 0))
-        return found
+        return self._plan(aggregate_class)[0]
 
     def load(self, aggregate_class: type[A], aggregate_id: Any) -> A:
         """Fold the aggregate's history (from its newest snapshot, when the class takes
         them); an unknown id gives a fresh aggregate (version 0)."""
-        if not self.snapshot_interval(aggregate_class):
+        every, name = self._plans.get(aggregate_class) or self._plan(aggregate_class)
+        if not every:
             return aggregate_class(aggregate_id, self.store.read_aggregate(aggregate_id))
         snapshot, tail = self.store.read_from_snapshot(
-            aggregate_id, aggregate_class.snapshot_type(), aggregate_class.snapshot_version)
+            aggregate_id, name, aggregate_class.snapshot_version)
         if snapshot is None:
             return aggregate_class(aggregate_id, tail)
         aggregate = aggregate_class(aggregate_id)
@@ -111,10 +116,10 @@ class Repository:
 
     def _snapshot_due(self, aggregate: Aggregate, before: int) -> Snapshot | None:
         """The snapshot to write when this save crosses a multiple of the interval."""
-        every = self.snapshot_interval(type(aggregate))
+        cls = type(aggregate)
+        every, name = self._plans.get(cls) or self._plan(cls)
         if not every or aggregate.version // every == before // every:
             return None
-        cls = type(aggregate)
         try:
             state = aggregate.snapshot_state()
             encoded = self.store.encoder.encode_body(state)
@@ -125,7 +130,7 @@ class Repository:
                         "and restore_snapshot() to keep it)", cls.__name__, aggregate.id,
                         aggregate.version, e)
             return None
-        return Snapshot(aggregate.id, cls.snapshot_type(), aggregate.version,
+        return Snapshot(aggregate.id, name, aggregate.version,
                         cls.snapshot_version, encoded, time.time())
 
 

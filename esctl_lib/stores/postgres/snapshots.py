@@ -48,9 +48,9 @@ SELECT = _SNAPSHOT.replace("%(a)s", "%s").replace("%(t)s", "%s").replace("%(v)s"
 WITH_TAIL = f"""
 WITH s AS ({_SNAPSHOT})
 SELECT NULL::bigint, NULL::text, NULL::text, NULL::text, s.state, s.version,
-       NULL::timestamptz, NULL::text, NULL::text, NULL::text, s.created_at FROM s
+       to_timestamp(s.created_at), NULL::text, NULL::text, NULL::text FROM s
 UNION ALL
-SELECT {COLUMNS}, NULL::float8 FROM events
+SELECT {COLUMNS} FROM events
 WHERE aggregate_id = %(a)s AND version > coalesce((SELECT version FROM s), 0)
 ORDER BY 6
 """
@@ -104,8 +104,10 @@ def read_from_snapshot(
             if not tail:
                 row = cursor(conn).execute(
                     SELECT, (agg, aggregate_type, snapshot_version)).fetchone()
-                rows = [(None, None, None, None, row[1], row[0], None, None, None, None,
-                         row[2])] if row else []
+                if row is None:
+                    return None, []
+                return Snapshot(agg, aggregate_type, int(row[0]), snapshot_version,
+                                json.loads(row[1]), float(row[2])), []
             else:
                 rows = cursor(conn).execute(
                     WITH_TAIL, {"a": agg, "t": aggregate_type, "v": snapshot_version}
@@ -114,13 +116,12 @@ def read_from_snapshot(
         if is_undefined_table(e):  # before schema 2: no snapshots (or no store: says so)
             return None, store.read_aggregate(agg) if tail else []
         raise translate(e) from e
-    snapshot = None
-    if rows and rows[0][0] is None:
-        first = rows[0]
-        snapshot = Snapshot(agg, aggregate_type, int(first[5]), snapshot_version,
-                            json.loads(first[4]), float(first[10]))
-        rows = rows[1:]
-    return snapshot, decode_rows(store.registry, [r[:10] for r in rows])
+    if not rows or rows[0][0] is not None:
+        return None, decode_rows(store.registry, rows)
+    first = rows[0]
+    snapshot = Snapshot(agg, aggregate_type, int(first[5]), snapshot_version,
+                        json.loads(first[4]), first[6].timestamp())
+    return snapshot, decode_rows(store.registry, rows[1:])
 
 
 def infos(store: PostgresStore) -> list[SnapshotInfo]:

@@ -36,6 +36,21 @@ SELECT = (
     "SELECT version, state, created_at FROM snapshots "
     "WHERE aggregate_id = ? AND aggregate_type = ? AND snapshot_version = ?"
 )
+# The snapshot (id null, its state in the body column) first, then the events after it, in
+# one statement: a short history with no snapshot costs what reading it alone costs (two
+# statements cost ~4 us more; a CTE with ORDER BY over the union, 3x more).
+WITH_TAIL = """
+SELECT NULL, NULL, NULL, NULL, state, version, created_at, NULL, NULL, NULL FROM snapshots
+WHERE aggregate_id = ?1 AND aggregate_type = ?2 AND snapshot_version = ?3
+UNION ALL
+SELECT * FROM (
+    SELECT id, uuid, aggregate_id, type, body, version, created_at, correlation_id,
+           causation_id, metadata FROM events
+    WHERE aggregate_id = ?1 AND version > coalesce((
+        SELECT version FROM snapshots
+        WHERE aggregate_id = ?1 AND aggregate_type = ?2 AND snapshot_version = ?3), 0)
+    ORDER BY version)
+"""
 INFOS = (
     "SELECT aggregate_type, count(*), max(created_at), sum(length(CAST(state AS BLOB))) "
     "FROM snapshots GROUP BY aggregate_type ORDER BY aggregate_type"
@@ -112,11 +127,23 @@ def read_from_snapshot(
     store: SqliteStore, aggregate_id: Any, aggregate_type: str, snapshot_version: int,
     tail: bool,
 ) -> tuple[Snapshot | None, list[Event]]:
-    """The snapshot and the events after it: two statements on this thread's connection
-    (in-process, a round trip costs microseconds)."""
+    """The snapshot and the events after it, in one statement."""
     agg = normalize_uuid(aggregate_id, "aggregate_id")
-    snapshot = load(store._conn(), agg, aggregate_type, snapshot_version)
+    conn = store._conn()
     if not tail:
-        return snapshot, []
-    start = snapshot.version + 1 if snapshot is not None else 1
-    return snapshot, store.read_aggregate(agg, from_version=start)
+        return load(conn, agg, aggregate_type, snapshot_version), []
+    try:
+        with translate_errors():
+            rows = conn.execute(WITH_TAIL, (agg, aggregate_type, snapshot_version)).fetchall()
+    except SchemaError as e:
+        if isinstance(e.__cause__, sqlite3.OperationalError) and _missing(e.__cause__):
+            return None, store.read_aggregate(agg)  # before schema 2: no snapshots
+        raise
+    if rows and rows[-1][5] - rows[0][5] != len(rows) - 1:  # never seen: order it here
+        rows.sort(key=lambda r: (r[0] is not None, r[5]))
+    if not rows or rows[0][0] is not None:
+        return None, store.registry.decode_many(rows)
+    first = rows[0]
+    snapshot = Snapshot(agg, aggregate_type, int(first[5]), snapshot_version,
+                        json.loads(first[4]), float(first[6]))
+    return snapshot, store.registry.decode_many(rows[1:])
