@@ -106,7 +106,7 @@ class Repository:
         if transaction is not None:
             stored = transaction.append(events, expected_version=expected)
             if snapshot is not None:
-                _write_snapshot(transaction.save_snapshot, snapshot)
+                _write_snapshot(getattr(transaction, "save_snapshot", None), snapshot)
         else:
             stored = self.store.append(events, expected_version=expected)
             if snapshot is not None:
@@ -155,7 +155,11 @@ def _check_nested(path: str, value: Any, encoded: Any) -> None:
             _check_nested(f"{path}[{i}]", item, encoded[i])
 
 
-def _write_snapshot(write: Callable[[Snapshot], None], snapshot: Snapshot) -> None:
+def _write_snapshot(write: Callable[[Snapshot], None] | None, snapshot: Snapshot) -> None:
+    if write is None:  # a transaction wrapper without snapshots: the next crossing will do
+        log.debug("no snapshot of %s %s at version %d: the transaction cannot keep one",
+                  snapshot.aggregate_type, snapshot.aggregate_id, snapshot.version)
+        return
     try:
         write(snapshot)
     except EsctlError as e:  # a cache: the events are saved, whatever happens here
