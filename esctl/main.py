@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from esctl import __version__
-from esctl.commands import processing, project, stream, trace, transfer, types
+from esctl.commands import processing, project, snapshots, stream, trace, transfer, types
 from esctl.context import Session
 from esctl.exit_codes import INTERRUPTED, MEANINGS
 from esctl.parser import EsctlCommand, EsctlGroup
@@ -92,6 +92,7 @@ app.command("retry", cls=EsctlCommand)(processing.retry)
 app.command("skip", cls=EsctlCommand)(processing.skip)
 app.command("types", cls=EsctlCommand)(types.types)
 app.command("trace", cls=EsctlCommand)(trace.trace)
+app.command("snapshots", cls=EsctlCommand)(snapshots.snapshots)
 
 
 def run() -> None:

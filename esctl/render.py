@@ -380,7 +380,7 @@ def settings_rows(settings: Settings) -> list[tuple[str, Any, str]]:
     from esctl_lib import mask_url
 
     rows = []
-    for section in ("store", "app", "processing", "logging", "metrics"):
+    for section in ("store", "app", "processing", "logging", "metrics", "snapshots"):
         values = getattr(settings, section)
         for key in (f.name for f in dataclasses.fields(values)):
             value = getattr(values, key)

@@ -47,12 +47,14 @@ from esctl_lib.operations import (
     aggregate_events,
     append_one,
     config_template,
+    discard_snapshots,
     event_json,
     event_record,
     event_types,
     export_events,
     import_events,
     init_config,
+    list_snapshots,
     parked_events,
     parse_body,
     rebuild_state,
@@ -88,7 +90,14 @@ from esctl_lib.repository import Repository
 from esctl_lib.runner import Runner, RunnerSettings
 from esctl_lib.serialization import BodyEncoder, default_encoder, validate_body
 from esctl_lib.stores import mask_url, open_store
-from esctl_lib.stores.base import EventStore, Page, ReaderHorizon, Transaction
+from esctl_lib.stores.base import (
+    EventStore,
+    Page,
+    ReaderHorizon,
+    Snapshot,
+    SnapshotInfo,
+    Transaction,
+)
 from esctl_lib.stores.dsn import redact_secrets
 from esctl_lib.stores.locks import ProcessorLock
 
@@ -133,6 +142,8 @@ __all__ = [
     "SchemaError",
     "SerializationError",
     "Settings",
+    "Snapshot",
+    "SnapshotInfo",
     "StatusReport",
     "StoreError",
     "StoreUnavailableError",
@@ -153,6 +164,7 @@ __all__ = [
     "configure_logging",
     "default_encoder",
     "default_registry",
+    "discard_snapshots",
     "event_json",
     "event_record",
     "event_types",
@@ -162,6 +174,7 @@ __all__ = [
     "import_events",
     "init_config",
     "is_locked",
+    "list_snapshots",
     "load_app",
     "load_events",
     "load_settings",

@@ -20,6 +20,10 @@ from typing import Any, ClassVar, Literal, TypeVar
 from esctl_lib.errors import InvalidEventError, UnknownEventError
 from esctl_lib.events import Event, normalize_uuid, type_name_of
 
+#: Instance attributes of every aggregate that a snapshot does not hold: the repository
+#: restores ``id`` and ``version`` itself, and a loaded aggregate has no changes.
+FRAMEWORK_FIELDS = frozenset({"id", "version", "changes"})
+
 F = TypeVar("F", bound=Callable[..., Any])
 UnknownEventPolicy = Literal["raise", "ignore"] | Callable[["Aggregate", Event], None]
 
@@ -63,9 +67,23 @@ class Aggregate:
     no handler: ``"raise"`` (default), ``"ignore"``, or a callable ``(aggregate, event)``:
     a plain function (``on_unknown_event = log_it``), a method defined under that name
     (``def on_unknown_event(self, event)``), or a ``staticmethod`` of two arguments.
+
+    **Snapshots.** ``snapshot_every = N`` makes :class:`~esctl_lib.Repository` keep a
+    snapshot of the folded state each time a save crosses a multiple of N events, and load
+    from the newest one (``[snapshots] every`` in ``eventsourcery.toml`` overrides N per
+    class). Bump ``snapshot_version`` whenever the state's shape changes: snapshots of
+    another version are ignored. The state is :meth:`snapshot_state`, restored by
+    :meth:`restore_snapshot`; by default the instance ``__dict__`` minus ``id``,
+    ``version`` and ``changes``, which must survive the body encoder unchanged (JSON
+    types only: str, int, float, bool, None, lists and str-keyed dicts of them). Override
+    both methods for anything else (sets, dates, Decimals, objects).
     """
 
     on_unknown_event: ClassVar[UnknownEventPolicy] = "raise"
+    #: Snapshot every N events (None or 0: never).
+    snapshot_every: ClassVar[int | None] = None
+    #: The shape of this class's snapshot state; snapshots of another version are ignored.
+    snapshot_version: ClassVar[int] = 1
     _handlers: ClassVar[dict[str, list[str]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -87,6 +105,25 @@ class Aggregate:
             )
         self._mutate(event)
         self.changes.append(event)
+
+    def snapshot_state(self) -> dict[str, Any]:
+        """The state a snapshot keeps: a mapping the body encoder can encode. Default: the
+        instance ``__dict__`` without ``id``, ``version`` and ``changes``."""
+        return {k: v for k, v in vars(self).items() if k not in FRAMEWORK_FIELDS}
+
+    def restore_snapshot(self, state: dict[str, Any]) -> None:
+        """Take back a state :meth:`snapshot_state` gave, as decoded from JSON, on an
+        aggregate built with no events. Default: update the instance ``__dict__``."""
+        self.__dict__.update(state)
+
+    @classmethod
+    def snapshot_type(cls) -> str:
+        """The name snapshots of this class are kept under: ``"module:QualName"``."""
+        return f"{cls.__module__}:{cls.__qualname__}"
+
+    def _fold(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self._mutate(event)
 
     def clear_changes(self) -> None:
         """Forget the pending changes (after they were saved)."""

@@ -31,6 +31,7 @@ from esctl_lib.config import Settings
 from esctl_lib.errors import ConfigError
 from esctl_lib.events import EventRegistry, default_registry
 from esctl_lib.files import make_private_dirs, open_private
+from esctl_lib.repository import Repository
 from esctl_lib.stores import open_store
 from esctl_lib.stores.base import EventStore
 from esctl_lib.stores.dsn import redact_secrets, remember_secrets
@@ -62,6 +63,10 @@ class Application:
     startup_hook: Callable[..., Any] | None = None
     #: ``[app] on_error``, resolved: called with (exception, processor name).
     on_error: Callable[..., Any] | None = None
+
+    def repository(self, store: EventStore) -> Repository:
+        """A repository on ``store`` with ``[snapshots] every`` applied."""
+        return Repository(store, snapshot_every=self.settings.snapshots.every)
 
     def processor(self, name: str) -> Processor:
         """The configured processor called ``name``; :class:`ConfigError` when there is none."""
@@ -114,6 +119,12 @@ def load_app(settings: Settings, *, only: Collection[str] | None = None) -> Appl
         if not (isinstance(obj, type) and issubclass(obj, Aggregate)):
             raise _bad(settings, "aggregates", ref, "is not an Aggregate subclass")
         aggregates[obj.__name__] = obj
+    for ref in settings.snapshots.every or {}:
+        if ":" in ref:  # a class name alone is matched when the repository meets it
+            where = settings.origin("snapshots", "every")
+            obj = import_object(ref, where=where)
+            if not (isinstance(obj, type) and issubclass(obj, Aggregate)):
+                raise ConfigError(f"{where}: {ref!r} is not an Aggregate subclass")
     processors, targets = _load_processors(settings, only)
     hooks: dict[str, Callable[..., Any] | None] = {}
     for key in ("startup_hook", "on_error"):

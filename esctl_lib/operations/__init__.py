@@ -17,6 +17,7 @@ from esctl_lib.operations.processors import (
 )
 from esctl_lib.operations.records import event_json, event_record, parse_body
 from esctl_lib.operations.running import run_processors
+from esctl_lib.operations.snapshots import discard_snapshots, list_snapshots
 from esctl_lib.operations.status import ProcessorStatus, StatusReport, status_report
 from esctl_lib.operations.streams import aggregate_events, tail_events
 from esctl_lib.operations.trace import Trace, TraceNode, trace_events
@@ -34,12 +35,14 @@ __all__ = [
     "aggregate_events",
     "append_one",
     "config_template",
+    "discard_snapshots",
     "event_json",
     "event_record",
     "event_types",
     "export_events",
     "import_events",
     "init_config",
+    "list_snapshots",
     "parked_events",
     "parse_body",
     "rebuild_state",

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from esctl_lib.events import Event
-from esctl_lib.stores.base import EventStore, Transaction, quote_identifier
+from esctl_lib.stores.base import EventStore, Snapshot, Transaction, quote_identifier
 
 Params = Sequence[Any] | Mapping[str, Any]
 T = TypeVar("T")
@@ -75,6 +75,10 @@ class Tables:
     def will_append(self) -> None:
         """See :meth:`Transaction.will_append`."""
         self.current().will_append()
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        """See :meth:`Transaction.save_snapshot`."""
+        self.current().save_snapshot(snapshot)
 
     def append(self, events: Sequence[Event], *, expected_version: int | None = None) -> list[Event]:
         """Append events of one aggregate in this transaction (see ``EventStore.append``)."""

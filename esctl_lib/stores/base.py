@@ -88,6 +88,34 @@ class Page:
     end: int
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One aggregate's folded state at ``version``: a cache, never the truth.
+
+    ``aggregate_type`` names the aggregate class (``"module:QualName"``);
+    ``snapshot_version`` is that class's ``snapshot_version`` when the state was taken;
+    ``state`` is a JSON object (already encoded by the body encoder); ``created_at`` is
+    a Unix time.
+    """
+
+    aggregate_id: str
+    aggregate_type: str
+    version: int
+    snapshot_version: int
+    state: dict[str, Any]
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    """The snapshots of one aggregate type: how many, the newest's time, their size."""
+
+    aggregate_type: str
+    count: int
+    newest: float
+    bytes: int
+
+
 class Transaction(ABC):
     """One atomic unit of work on a store: appends, tracker moves and raw SQL.
 
@@ -150,6 +178,13 @@ class Transaction(ABC):
         so only a transaction that writes something else *before* its first append needs
         to call it explicitly, and it must do so before that first write.
         """
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Keep ``snapshot`` as part of this transaction (see :meth:`EventStore.save_snapshot`).
+
+        A failure raises a :class:`StoreError` and leaves the rest of the transaction
+        usable (PostgreSQL wraps the write in a savepoint)."""
+        raise ConfigError(f"no snapshots in a {type(self).__name__}")
 
     # -- store operations inside this transaction -----------------------------------------
     @abstractmethod
@@ -490,6 +525,44 @@ class EventStore(ABC):
         found = sorted((e for e in self.iter_range(0) if (e.id or 0) > after and match(e)),
                        key=_event_id)
         return found[:limit]
+
+    # -- snapshots -----------------------------------------------------------------------
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Keep ``snapshot`` as its aggregate's newest (one per aggregate id and type).
+
+        An existing snapshot is replaced when the new one covers a later version or has
+        another ``snapshot_version``; an older one never replaces a newer one (writers may
+        race: each snapshot is true at its version). :class:`SchemaError` on a store whose
+        schema has no snapshots yet (run ``esctl setup``)."""
+        with self.transaction() as tx:
+            tx.save_snapshot(snapshot)
+
+    def load_snapshot(
+        self, aggregate_id: Any, aggregate_type: str, snapshot_version: int
+    ) -> Snapshot | None:
+        """The aggregate's snapshot of ``snapshot_version``, or None (none of that version,
+        or a store whose schema has no snapshots yet)."""
+        return self.read_from_snapshot(aggregate_id, aggregate_type, snapshot_version,
+                                       tail=False)[0]
+
+    def read_from_snapshot(
+        self, aggregate_id: Any, aggregate_type: str, snapshot_version: int, *,
+        tail: bool = True,
+    ) -> tuple[Snapshot | None, list[Event]]:
+        """The aggregate's snapshot of ``snapshot_version`` (or None) and, with ``tail``,
+        its events after the version the snapshot covers (all of them without a
+        snapshot), in version order: one round trip where the backend can."""
+        raise ConfigError(f"no snapshots on a {self.backend or type(self).__name__} store")
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        """The snapshots kept, per aggregate type (sorted by type); empty on a store whose
+        schema has no snapshots yet."""
+        raise ConfigError(f"no snapshots on a {self.backend or type(self).__name__} store")
+
+    def drop_snapshots(self, aggregate_type: str | None = None) -> int:
+        """Discard the snapshots of ``aggregate_type`` (every one with None); returns how
+        many. Loads then fold whole histories until new snapshots are taken."""
+        raise ConfigError(f"no snapshots on a {self.backend or type(self).__name__} store")
 
     # -- trackers ------------------------------------------------------------------------
     def get_tracker(self, name: str) -> int:

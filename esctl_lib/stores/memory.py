@@ -23,6 +23,8 @@ from esctl_lib.stores.base import (
     DEFAULT_PAGE_SIZE,
     EventStore,
     Page,
+    Snapshot,
+    SnapshotInfo,
     check_expected_version,
     check_one_aggregate,
     lower_uuids,
@@ -31,7 +33,7 @@ from esctl_lib.stores.encoding import prepare_events
 from esctl_lib.stores.locks import ProcessorLock, describe_self
 from esctl_lib.stores.schema_files import latest_version, schema_files
 from esctl_lib.stores.shadow import TableShadow
-from esctl_lib.stores.sqlite import SqliteTransaction, split_sql, translate_errors
+from esctl_lib.stores.sqlite import SqliteTransaction, snapshots, split_sql, translate_errors
 from esctl_lib.stores.sqlite.uuids import register as register_uuid_functions
 
 _dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -262,6 +264,29 @@ class MemoryStore(EventStore):
                     if len(out) >= limit:
                         break
             return self.registry.decode_many(out)
+
+    # -- snapshots: rows of the in-memory database (``stores/sqlite/snapshots.py``) ----------
+    def read_from_snapshot(
+        self, aggregate_id: Any, aggregate_type: str, snapshot_version: int, *,
+        tail: bool = True,
+    ) -> tuple[Snapshot | None, list[Event]]:
+        key = normalize_uuid(aggregate_id, "aggregate_id")
+        with self._lock:
+            if not self._set_up:
+                return None, self.read_aggregate(key) if tail else []
+            snapshot = snapshots.load(self._db, key, aggregate_type, snapshot_version)
+            if not tail:
+                return snapshot, []
+            start = snapshot.version + 1 if snapshot is not None else 1
+            return snapshot, self.read_aggregate(key, from_version=start)
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        with self._lock:
+            return snapshots.infos(self._db) if self._set_up else []
+
+    def drop_snapshots(self, aggregate_type: str | None = None) -> int:
+        with self.transaction() as tx:
+            return snapshots.drop(tx._conn, aggregate_type)
 
     def wait(self, position: int, timeout: float) -> bool:
         with self._changed:

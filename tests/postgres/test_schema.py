@@ -17,7 +17,8 @@ from esctl_lib.stores.schema_files import latest_version
 from tests.backends import POSTGRES_DSN, drop_schema, require_postgres
 from tests.postgres.conftest import PgSpec
 
-TABLES = {"events", "trackers", "processor_state", "parked_events", "schema_version"}
+TABLES = {"events", "trackers", "processor_state", "parked_events", "schema_version",
+          "snapshots"}
 
 
 def columns(admin: psycopg.Connection[Any], schema: str, table: str) -> list[str]:

@@ -71,11 +71,14 @@ from esctl_lib.stores.base import (
     EventStore,
     Page,
     ReaderHorizon,
+    Snapshot,
+    SnapshotInfo,
     StreamKey,
     quote_identifier,
 )
 from esctl_lib.stores.dsn import dsn_secrets, mask_url
 from esctl_lib.stores.locks import ProcessorLock
+from esctl_lib.stores.postgres import snapshots
 from esctl_lib.stores.postgres.append import append, current_version, existing
 from esctl_lib.stores.postgres.errors import (
     DRIVER_ERRORS,
@@ -369,6 +372,23 @@ class PostgresStore(EventStore):
         """The ``(transaction, id)`` key of each position: that of the greatest event id
         at or below it (see :meth:`EventStore.stream_keys`)."""
         return self._reads.keys(positions)
+
+    # -- snapshots (``postgres/snapshots.py``) ----------------------------------------------
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        snapshots.save(self, snapshot)
+
+    def read_from_snapshot(
+        self, aggregate_id: Any, aggregate_type: str, snapshot_version: int, *,
+        tail: bool = True,
+    ) -> tuple[Snapshot | None, list[Event]]:
+        return snapshots.read_from_snapshot(self, aggregate_id, aggregate_type,
+                                            snapshot_version, tail)
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        return snapshots.infos(self)
+
+    def drop_snapshots(self, aggregate_type: str | None = None) -> int:
+        return snapshots.drop(self, aggregate_type)
 
     # -- capabilities ----------------------------------------------------------------------
     def reader_horizon(self) -> ReaderHorizon:

@@ -16,6 +16,8 @@ from psycopg.rows import dict_row
 
 from esctl_lib.errors import TrackerError
 from esctl_lib.events import Event
+from esctl_lib.stores.base import Snapshot
+from esctl_lib.stores.postgres import snapshots
 from esctl_lib.stores.postgres.append import append
 from esctl_lib.stores.postgres.errors import translate_errors
 from esctl_lib.stores.postgres.pipeline import execute_many
@@ -84,6 +86,10 @@ class PostgresTransaction(SqlTrackers):
         if last is not None and last > self.last_id:
             self.last_id = last
         return stored
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Keep ``snapshot`` in this transaction, in a savepoint (``postgres/snapshots.py``)."""
+        snapshots.save_in(self._conn, snapshot)
 
     def set_tracker(self, name: str, position: int) -> None:
         """Move a tracker forward in stream order (which is not id order on PostgreSQL)."""

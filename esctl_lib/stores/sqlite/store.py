@@ -25,10 +25,13 @@ from esctl_lib.stores.base import (
     CountEstimate,
     EventStore,
     Page,
+    Snapshot,
+    SnapshotInfo,
 )
 from esctl_lib.stores.locks import ProcessorLock
 from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
 from esctl_lib.stores.shadow import TableShadow
+from esctl_lib.stores.sqlite import snapshots
 from esctl_lib.stores.sqlite.errors import translate_errors
 from esctl_lib.stores.sqlite.lock import FileLock, lock_file_path
 from esctl_lib.stores.sqlite.trace import by_correlation, caused_by
@@ -345,6 +348,21 @@ class SqliteStore(EventStore):
         self, uuids: Collection[str], *, after: int = 0, limit: int = DEFAULT_PAGE_SIZE
     ) -> list[Event]:
         return caused_by(self, _COLUMNS, uuids, after, limit)
+
+    # -- snapshots (``stores/sqlite/snapshots.py``) -------------------------------------------
+    def read_from_snapshot(
+        self, aggregate_id: Any, aggregate_type: str, snapshot_version: int, *,
+        tail: bool = True,
+    ) -> tuple[Snapshot | None, list[Event]]:
+        return snapshots.read_from_snapshot(self, aggregate_id, aggregate_type,
+                                            snapshot_version, tail)
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        return snapshots.infos(self._conn())
+
+    def drop_snapshots(self, aggregate_type: str | None = None) -> int:
+        with self.transaction() as tx:
+            return snapshots.drop(tx._conn, aggregate_type)
 
     def wait(self, position: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from esctl_lib.errors import ConcurrencyError, DuplicateEventError, StoreError
 from esctl_lib.events import Event, EventField, utc_now
 from esctl_lib.serialization import BodyEncoder
-from esctl_lib.stores.base import check_expected_version, check_one_aggregate
+from esctl_lib.stores.base import Snapshot, check_expected_version, check_one_aggregate
 from esctl_lib.stores.encoding import dump_checked
 from esctl_lib.stores.sql import SqlTrackers
+from esctl_lib.stores.sqlite import snapshots
 from esctl_lib.stores.sqlite.errors import translate_errors
 from esctl_lib.stores.sqlite.uuids import compact, to_blob, to_text
 
@@ -137,6 +138,10 @@ class SqliteTransaction(SqlTrackers):
             ).fetchall()
         taken = {to_text(r[0]) for r in rows}
         return next((u for u in uuids if u in taken), None)
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Keep ``snapshot`` in this transaction (``stores/sqlite/snapshots.py``)."""
+        snapshots.save(self._conn, snapshot)
 
 
 class Write:

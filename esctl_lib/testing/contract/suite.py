@@ -14,6 +14,7 @@ from esctl_lib.testing.contract.ordering import OrderingContract
 from esctl_lib.testing.contract.parking import ParkingContract
 from esctl_lib.testing.contract.reads import IsolationContract, ReadContract
 from esctl_lib.testing.contract.shadows import ShadowTablesContract
+from esctl_lib.testing.contract.snapshots import SnapshotContract
 from esctl_lib.testing.contract.streams import ConcurrentWritersContract, SubscribeContract
 from esctl_lib.testing.contract.trace import TraceContract
 from esctl_lib.testing.contract.trackers import TrackerContract, TransactionContract
@@ -34,6 +35,7 @@ class EventStoreContract(
     ShadowTablesContract,
     TraceContract,
     ReadByUuidContract,
+    SnapshotContract,
 ):
     """Every case of the store contract. Hooks (see :class:`ContractBase`):
 

@@ -1,0 +1,14 @@
+-- esctl SQLite schema, version 2: aggregate snapshots (a cache of folded state).
+-- One row per aggregate and aggregate type: the newest snapshot only. ``version`` is the
+-- aggregate version the state covers; ``snapshot_version`` the aggregate class's
+-- snapshot_version when it was taken (a snapshot of another one is never loaded).
+CREATE TABLE IF NOT EXISTS snapshots (
+    aggregate_id      TEXT    NOT NULL,
+    aggregate_type    TEXT    NOT NULL,
+    version           INTEGER NOT NULL,
+    snapshot_version  INTEGER NOT NULL,
+    state             TEXT    NOT NULL,
+    created_at        REAL    NOT NULL,
+    PRIMARY KEY (aggregate_id, aggregate_type)
+);
+CREATE INDEX IF NOT EXISTS snapshots_type ON snapshots (aggregate_type);
