@@ -93,6 +93,8 @@ class MetricsSettings:
     port: int | None = None
     host: str = "0.0.0.0"
 
+
+@dataclass(frozen=True, slots=True)
 class SnapshotSettings:
     """``[snapshots]``: ``every = { "module:Class" = N, Class = N }`` overrides aggregate
     classes' ``snapshot_every`` (0 turns snapshots off for a class)."""
@@ -109,7 +111,6 @@ class Settings:
     processing: ProcessingSettings = field(default_factory=ProcessingSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
-
     snapshots: SnapshotSettings = field(default_factory=SnapshotSettings)
     #: The config file read, or None when there was none.
     config_file: Path | None = None
@@ -139,7 +140,6 @@ SECTIONS: dict[str, type] = {
     "processing": ProcessingSettings,
     "logging": LoggingSettings,
     "metrics": MetricsSettings,
-
     "snapshots": SnapshotSettings,
 }
 
@@ -191,7 +191,6 @@ def load_settings(
         processing=ProcessingSettings(**raw.processing.model_dump()),
         logging=_resolve_logging(LoggingSettings(**raw.logging.model_dump()), here),
         metrics=MetricsSettings(**raw.metrics.model_dump()),
-
         snapshots=SnapshotSettings(**raw.snapshots.model_dump()),
         config_file=path,
         sources=sources,
@@ -434,7 +433,6 @@ def _check_values(settings: Settings) -> None:
     port = settings.metrics.port
     if port is not None and not 0 <= port <= 65535:
         raise bad("metrics", "port", port, "use 0 to 65535 (0: any free port)")
-
     for ref, every in (settings.snapshots.every or {}).items():
         if every < 0:
             raise bad("snapshots", "every", {ref: every}, "must be >= 0 (0: no snapshots)")

@@ -2,7 +2,7 @@
 in-place upgrade of a store created at schema 1, with its data (issue 15).
 
 The store contract runs on a store upgraded in place (``TestUpgradedSqlite``) and on one
-still at schema 1 (``TestSchema1Sqlite``: new code before ``esctl setup`` ran)."""
+still at schema 1 (``TestTextUuidsSqlite``: new code before ``esctl setup`` ran)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 from esctl_lib import ConcurrencyError, DuplicateEventError, Event, EventStore, open_store
 from esctl_lib.stores.schema_files import latest_version, schema_files
 from esctl_lib.stores.sqlite import split_sql
+from esctl_lib.stores.sqlite.uuids import COMPACT_SINCE
 from esctl_lib.testing import EventStoreContract
 
 
@@ -24,18 +25,21 @@ class LeanItemAdded(Event, type_name="lean_item_added"):
     pass
 
 
-def create_at_schema_1(path: Path) -> None:
-    """A store as ``esctl setup`` of a version that knew only schema 1 created it."""
-    first = schema_files("sqlite")[0]
-    assert first.version == 1
+def create_at_schema_1(path: Path, *, below: int = 2) -> None:
+    """A store as ``esctl setup`` of a version that knew only the schema files below
+    ``below`` created it (by default schema 1 alone)."""
+    files = [f for f in schema_files("sqlite") if f.version < below]
+    assert files and files[0].version == 1
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("CREATE TABLE schema_version "
                      "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)")
-        for statement in split_sql(first.sql):
-            conn.execute(statement)
-        conn.execute("INSERT INTO schema_version VALUES (1, ?, ?)", (first.name, time.time()))
+        for f in files:
+            for statement in split_sql(f.sql):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version VALUES (?, ?, ?)",
+                         (f.version, f.name, time.time()))
     finally:
         conn.close()
 
@@ -170,16 +174,17 @@ class TestUpgradedSqlite(EventStoreContract):
         return self.make_store()
 
 
-class TestSchema1Sqlite(EventStoreContract):
-    """The contract on a store still at schema 1 (text uuids), opened by this code: the
-    contract's own ``setup()`` is what would upgrade it, so it is skipped here."""
+class TestTextUuidsSqlite(EventStoreContract):
+    """The contract on a store still at text uuids (schema 2: every file before the one
+    that makes them 16 bytes), opened by this code: the contract's own ``setup()`` is what
+    would upgrade it, so it is skipped here."""
 
     def make_store(self) -> EventStore:
         path = self.tmp_path / "events.db"
         if not path.exists():
-            create_at_schema_1(path)
+            create_at_schema_1(path, below=COMPACT_SINCE)
         store = open_store(f"sqlite:///{path}")
-        store.setup = lambda: []  # type: ignore[method-assign]  # stay at schema 1
+        store.setup = lambda: []  # type: ignore[method-assign]  # stay at text uuids
         return store
 
     def open_again(self) -> EventStore:
