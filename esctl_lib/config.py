@@ -75,6 +75,10 @@ class ProcessingSettings:
     retry: RetryPolicyName = "exponential"
     max_attempts: int | None = None
     grace_period: float = 30.0
+    #: Partition counts by processor name, overriding the classes' ``partitions``.
+    partitions: dict[str, int] | None = None
+    #: Processors of one runner share one read of the stream (their ``shared_read``).
+    shared_reads: bool = True
 
 
 @dataclass(frozen=True, slots=True)
