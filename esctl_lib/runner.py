@@ -379,10 +379,11 @@ class Runner:
                 else:
                     self._children.append(_Child((member,), part.name,
                                                  delay=self.restart_delay))
-        if shared:
-            group = _Child(tuple(shared), ", ".join(n for _, n in shared),
-                           delay=self.restart_delay)
-            self._children.insert(0, group)
+        groups = min(max(1, app.settings.processing.read_groups), len(shared))
+        for index in reversed(range(groups)):
+            members = tuple(shared[index::groups])
+            self._children.insert(0, _Child(members, ", ".join(n for _, n in members),
+                                            delay=self.restart_delay))
 
     def request_stop(self) -> None:
         """Ask the runner to shut down (safe from a signal handler or another thread)."""

@@ -155,6 +155,7 @@ def status_report(
     (default :data:`~esctl_lib.processing.state.STALE_AFTER`); ``now`` is the clock.
     """
     from esctl_lib.processing.parking import list_parked
+    from esctl_lib.processing.partitions import expand_partitions
     from esctl_lib.processing.state import read_states
 
     now = time.time() if now is None else now
@@ -170,7 +171,7 @@ def status_report(
         _processor_status(store, p, trackers.get(p.name, 0), states.get(p.name),
                           parked.get(p.name, 0), now, head=head, horizon=horizon,
                           limits=limits)
-        for p in processors
+        for p in expand_partitions(processors)  # a partitioned processor: each partition
     ]
     return StatusReport(
         store_url=store.display_url,

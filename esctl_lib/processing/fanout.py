@@ -148,7 +148,9 @@ class SharedFeed:
         with self._cond:
             self._reading = None
             self.pages_read += 1
-            if self._frontier == position:
+            if self._frontier == position and page.end != position:
+                # (a page that did not move, at the head, is not kept: the next read at
+                # that position must look again)
                 self._pages[position] = shared
                 self._frontier = page.end
             me.wanted = page.end
