@@ -54,7 +54,7 @@ class Heavy(Projector):
     upsert = ("INSERT INTO bench_heavy (k, n) VALUES ({p}, 1) "
               "ON CONFLICT (k) DO UPDATE SET n = bench_heavy.n + 1")
     sql = {"?": upsert.format(p="?"), "%s": upsert.format(p="%s")}
-    WORK = 60
+    WORK = 400
 
     @handles(BenchCounted)
     def _counted(self, event: Event, tx: BatchTransaction) -> None:

@@ -363,6 +363,7 @@ class Runner:
         app = self.app if self.app is not None else load_app(self.settings.settings)
         if self.grace_period is None:
             self.grace_period = app.settings.processing.grace_period
+        check_partitions(app, self.names)
         shared: list[Member] = []
         seen: set[str] = set()
         for processor in app.select(self.names):
@@ -573,8 +574,8 @@ def run(
     Returns the exit code: 0 when everything stopped cleanly (or reached the head).
     """
     options = options if options is not None else RunnerSettings(app.settings)
-    check_partitions(app, names)
     if once:
+        check_partitions(app, names)
         return run_once(app, names, options, lock_timeout=lock_timeout,
                         install_signal_handlers=install_signal_handlers)
     runner = Runner(options, names, app)
