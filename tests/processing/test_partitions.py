@@ -154,3 +154,26 @@ def test_two_runners_share_the_partitions_and_one_takes_over_from_a_dead_one(
     assert (distinct, wrong) == (300, 0)
     assert rows == 300  # exactly once: nothing doubled by the takeover
     assert split == {"parted#0/2": {0}, "parted#1/2": {1}}
+
+
+def test_status_shows_each_partition(store_spec: StoreSpec) -> None:
+    from esctl_lib.operations.status import status_report
+
+    store = store_spec.opened[0]
+    head = append_ticks(store, 30)
+    replay_processor(store, Parted())
+    report = status_report(store, [Parted()])
+    assert [(p.name, p.position) for p in report.processors] == [
+        ("parted#0/2", head), ("parted#1/2", head)]
+
+
+def test_partitions_can_be_set_in_the_config(store_spec: StoreSpec, tmp_path: Path) -> None:
+    from esctl_lib import load_app
+    from tests.processing.runner_apps.support import settings_for
+
+    settings = settings_for(store_spec.url, f"{APP}:SeenA", schema=store_spec.schema)
+    settings = type(settings)(**{**{f: getattr(settings, f) for f in (
+        "store", "app", "logging", "config_file", "sources")},
+        "processing": type(settings.processing)(partitions={"seen_a": 3})})
+    (processor,) = load_app(settings).processors.values()
+    assert partition_names(processor) == ["seen_a#0/3", "seen_a#1/3", "seen_a#2/3"]

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
 
 from esctl_lib import EventStore
 from esctl_lib.processing.fanout import SharedFeed
 from esctl_lib.processing.processor import Processor
 from esctl_lib.processing.retry import retry_policy
+from esctl_lib.processing.state import read_state
 from esctl_lib.processing.worker import run_processor
 from esctl_lib.testing import eventually
 from tests.backends import StoreSpec
 from tests.processing.runner_apps.apps import RunnerTick
-from tests.processing.runner_apps.support import shared_backends
+from tests.processing.runner_apps.support import shared_backends, start_runner, stop
 from tests.processing.scale_apps import SeenA, SeenB, SeenC
+
+APP = "tests.processing.scale_apps"
 
 pytestmark = shared_backends
 
@@ -153,3 +161,32 @@ def test_pages_chain_by_position(store_spec: StoreSpec) -> None:
     first, full = a.read(store, 0, types=None, limit=50)
     again, _ = b.read(store, 0, types=None, limit=50)
     assert full and again is first and feed.pages_read == 1
+
+
+@pytest.mark.slow
+def test_a_shared_read_child_killed_mid_catch_up_loses_and_doubles_nothing(
+    store_spec: StoreSpec, tmp_path: Path
+) -> None:
+    """Two runners of the same two processors (one shared-read child each): kill the
+    active child; the standby (or the restarted child) carries on, nothing lost or doubled."""
+    store = store_spec.opened[0]
+    SeenA().setup(store)
+    SeenB().setup(store)
+    head = append_ticks(store, 3000)
+    apps = (f"{APP}:SeenA", f"{APP}:SeenB")
+    first = start_runner(store_spec, tmp_path, *apps, log_name="a")
+    second = start_runner(store_spec, tmp_path, *apps, log_name="b")
+    try:
+        eventually(lambda: store.get_tracker("seen_a") > 0 or None, timeout=60,
+                   what="processing to start")
+        state = read_state(store, "seen_a")
+        assert state is not None and state.pid is not None
+        os.kill(state.pid, signal.SIGKILL)
+        eventually(lambda: store.get_tracker("seen_a") == head
+                   and store.get_tracker("seen_b") == head, timeout=120,
+                   what="both processors at the head after the kill")
+    finally:
+        for runner in (first, second):
+            stop(runner)
+    assert seen(store, "seen_a") == (3000, 3000, 0)
+    assert seen(store, "seen_b") == (3000, 3000, 0)
