@@ -80,7 +80,8 @@ class SharedFeed:
         self._frontier: int | None = None
         self._reading: int | None = None
         self._readers: dict[int, _Reader] = {}
-        #: Pages read for the feed (each decoded once).
+        #: Pages read for the feed and kept (each decoded once; reads at the head that
+        #: found nothing new are not counted).
         self.pages_read = 0
 
     @classmethod
@@ -134,7 +135,9 @@ class SharedFeed:
                     self._restart(position)  # nobody else is on it: follow this reader
                 if self._frontier != position or self._reading is not None:
                     return None
-                self._make_room()
+                if len(self._pages) >= self.buffer_pages:
+                    self._make_room()
+                    continue  # the feed may have moved meanwhile: look again
                 self._reading = position
                 break
         try:
@@ -147,10 +150,10 @@ class SharedFeed:
         shared = SharedPage(page, len(page.events) >= self.limit)
         with self._cond:
             self._reading = None
-            self.pages_read += 1
             if self._frontier == position and page.end != position:
                 # (a page that did not move, at the head, is not kept: the next read at
                 # that position must look again)
+                self.pages_read += 1
                 self._pages[position] = shared
                 self._frontier = page.end
             me.wanted = page.end
