@@ -271,8 +271,11 @@ def _run_group(app: Application, processors: list[Processor], options: RunnerSet
                    name=f"esctl-{p.name}") for p in processors]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    # Join with a timeout: a stop signal the kernel delivers to another thread runs its
+    # Python handler only when this (the main) thread next wakes up.
+    while any(thread.is_alive() for thread in threads):
+        for thread in threads:
+            thread.join(0.2)
     gave_up = [name for name, code in codes.items() if code == EXIT_GAVE_UP]
     return EXIT_GAVE_UP if gave_up else EXIT_STOPPED
 
