@@ -7,7 +7,14 @@ UPSERT, UPDATE tracker, COMMIT (sqlite3 with the store's pragmas; psycopg on one
 connection). Ratio = raw time / esctl time (above 1: esctl is faster).
 Targets: >= 1.2 on PostgreSQL, >= 0.7 on SQLite.
 
+``--runner`` measures the shared read instead (issue 14 part 2): the wall time for 4
+projectors to catch up under the runner (``esctl run``'s ``Runner``: spawned children,
+start-up included) against 1 projector under the same runner, in the same run; and, as a
+second baseline, the 4 with ``shared_reads = false`` (a child each, as before).
+Target: 4 shared <= 1.3x the wall time of 1.
+
     python bench/projector_catchup.py [--backend sqlite|postgres|both] [--events 200000]
+    python bench/projector_catchup.py --runner [--events 300000]
 """
 
 from __future__ import annotations
@@ -23,21 +30,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from catchup_app import COUNTERS, PAGE, UPSERT, BenchCounted
+
 from esctl_lib import Event, EventStore, handles, open_store
 from esctl_lib.processing import BatchTransaction, Projector, process_available
 
 TARGETS = {"sqlite": 0.7, "postgres": 1.2}
-PAGE = 1000
 KEYS = 1000
 DSN = os.environ.get("ESCTL_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 COLUMNS = ("id, uuid, aggregate_id, type, body, version, created_at, correlation_id, "
            "causation_id, metadata")
-UPSERT = ("INSERT INTO bench_counts (k, n) VALUES ({p}, 1) "
-          "ON CONFLICT (k) DO UPDATE SET n = bench_counts.n + 1")
-
-
-class BenchCounted(Event, type_name="bench_counted"):
-    pass
 
 
 class Counter(Projector):
@@ -192,16 +194,131 @@ def bench_postgres(events: int, rounds: int) -> None:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+# -- under the runner: 1 projector vs 4 sharing one read ------------------------------------
+RUNNER_TARGET = 1.3
+
+
+def runner_settings(url: str, schema: str | None, processors: list[str],
+                    **processing: Any) -> Any:
+    from esctl_lib.config import load_settings
+
+    store: dict[str, Any] = {"url": url}
+    if schema is not None:
+        store["schema"] = schema
+    return load_settings(cwd=Path(tempfile.gettempdir()), overrides={
+        "store": store, "processing": processing or {"retry": "exponential"},
+        "app": {"paths": [str(Path(__file__).parent)], "processors": processors,
+                "events": ["catchup_app"]},
+        "logging": {"level": "warning"}})
+
+
+def catch_up_under_runner(store: EventStore, settings: Any, names: list[str],
+                          head: int) -> float:
+    """Wall time from starting a Runner to every named tracker at ``head``."""
+    import threading
+
+    from esctl_lib.runner import Runner, RunnerSettings
+
+    with store.transaction() as tx:
+        for name in names:
+            tx.reset_tracker(name, 0)
+    runner = Runner(RunnerSettings(settings, idle_timeout=0.05), grace_period=30)
+    start = time.perf_counter()
+    thread = threading.Thread(target=runner.run, kwargs={"install_signal_handlers": False})
+    thread.start()
+    try:
+        while any(store.get_tracker(n) != head for n in names):
+            time.sleep(0.02)
+        return time.perf_counter() - start
+    finally:
+        runner.request_stop()
+        thread.join()
+
+
+def reset_tables(store: EventStore, projectors: list[type[Projector]]) -> None:
+    with store.transaction() as tx:
+        for p in projectors:
+            for table in p.tables:
+                tx.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def measure_runner(label: str, store: EventStore, url: str, schema: str | None,
+                   events: int, rounds: int) -> None:
+    ref = "catchup_app:Counter"
+    one = runner_settings(url, schema, [f"{ref}0"])
+    four = runner_settings(url, schema, [f"{ref}{i}" for i in range(4)])
+    alone = runner_settings(url, schema, [f"{ref}{i}" for i in range(4)],
+                            shared_reads=False)
+    head = store.latest_position()
+    names = [c.name for c in COUNTERS]
+    two = runner_settings(url, schema, [f"{ref}{i}" for i in range(4)], read_groups=2)
+    times: dict[str, list[float]] = {"1": [], "4 shared": [], "4 in 2 groups": [],
+                                     "4 unshared": []}
+    for _ in range(rounds):
+        for key, settings, wanted in (("1", one, names[:1]), ("4 shared", four, names),
+                                      ("4 in 2 groups", two, names),
+                                      ("4 unshared", alone, names)):
+            reset_tables(store, COUNTERS)
+            times[key].append(catch_up_under_runner(store, settings, wanted, head))
+            for counter in COUNTERS[:len(wanted)]:
+                (table,) = counter.tables
+                with store.transaction() as tx:
+                    row = tx.fetchone(f"SELECT sum(n) FROM {table}")
+                assert row is not None and int(row[0]) == events, (table, row)
+    best = {k: min(v) for k, v in times.items()}
+    ratio = best["4 shared"] / best["1"]
+    verdict = "ok" if ratio <= RUNNER_TARGET else "ABOVE TARGET"
+    print(f"{label:8} runner, {events} events (best of {rounds}): 1 projector "
+          f"{best['1']:6.2f} s   4 shared {best['4 shared']:6.2f} s   4 unshared "
+          f"{best['4 unshared']:6.2f} s   4 in 2 groups {best['4 in 2 groups']:6.2f} s\n"
+          f"{'':8} ratio 4 shared / 1 = {ratio:4.2f} (target <= {RUNNER_TARGET}) {verdict}"
+          f"   4 in 2 groups / 1 = {best['4 in 2 groups'] / best['1']:4.2f}"
+          f"   4 unshared / 1 = {best['4 unshared'] / best['1']:4.2f} (before)")
+
+
+def bench_runner(backends: list[str], events: int, rounds: int) -> None:
+    if "sqlite" in backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+            store = open_store(url)
+            store.setup()
+            fill(store, events)
+            measure_runner("sqlite", store, url, None, events, rounds)
+            store.close()
+    if "postgres" in backends:
+        import psycopg
+
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        store = open_store(DSN, schema=schema)
+        try:
+            store.setup()
+            fill(store, events)
+            with psycopg.connect(DSN, autocommit=True) as conn:
+                conn.execute(f'VACUUM ANALYZE "{schema}".events')
+            measure_runner("postgres", store, DSN, schema, events, rounds)
+        finally:
+            store.close()
+            with psycopg.connect(DSN, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
 def main(argv: Any = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--events", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--runner", action="store_true",
+                        help="1 vs 4 projectors under the runner (shared read)")
     args = parser.parse_args(argv)
-    if args.backend in ("sqlite", "both"):
-        bench_sqlite(args.events, args.rounds)
-    if args.backend in ("postgres", "both"):
-        bench_postgres(args.events, args.rounds)
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    if args.runner:
+        bench_runner(backends, args.events or 300_000, args.rounds)
+        return
+    events = args.events or 200_000
+    if "sqlite" in backends:
+        bench_sqlite(events, args.rounds)
+    if "postgres" in backends:
+        bench_postgres(events, args.rounds)
 
 
 if __name__ == "__main__":

@@ -139,6 +139,7 @@ def load_app(settings: Settings, *, only: Collection[str] | None = None) -> Appl
 def _load_processors(
     settings: Settings, only: Collection[str] | None
 ) -> tuple[dict[str, Processor], dict[str, str]]:
+    from esctl_lib.processing.partitions import apply_partitions
     from esctl_lib.processing.processor import Processor
 
     processors: dict[str, Processor] = {}
@@ -162,6 +163,8 @@ def _load_processors(
             raise _bad(settings, "processors", ref,
                        f"has the name {instance.name!r} of another configured processor")
         _apply_batch_size(settings, instance)
+        apply_partitions(instance, settings.processing.partitions,
+                         settings.origin("processing", "partitions"))
         processors[instance.name] = instance
         targets[instance.name] = ref
     return processors, targets

@@ -75,6 +75,13 @@ class ProcessingSettings:
     retry: RetryPolicyName = "exponential"
     max_attempts: int | None = None
     grace_period: float = 30.0
+    #: Partition counts by processor name, overriding the classes' ``partitions``.
+    partitions: dict[str, int] | None = None
+    #: Processors of one runner share one read of the stream (their ``shared_read``).
+    shared_reads: bool = True
+    #: How many children the shared-read processors are spread over (each child reads
+    #: once for its own; more children use more cores, fewer read less).
+    read_groups: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,22 @@ runner exits 1 at the end (at once when every processor has so stopped). A child
 loses its connection does not exit: its worker reconnects and re-takes its lock in place.
 On SIGTERM/SIGINT it sends SIGTERM to every child, waits up to ``grace_period`` seconds,
 then kills stragglers; it returns 0 when every child stopped cleanly.
+
+**Shared reads.** Processors that share reads (``Processor.shared_read``, default True, and
+``[processing] shared_reads``, default true) run together in one child, one thread each,
+fed by one :class:`~esctl_lib.processing.fanout.SharedFeed`: each page is read and decoded
+once for all of them. Each keeps its own store connection, lock, standby, state,
+transactions and retries; in that child the runner's rules apply per processor (one that
+fails is restarted in place with the same doubling delay, one that gave up stays stopped
+while the others go on, one that lost its lock waits again as a standby). What they share
+is the process: a crash of the interpreter (a segfault, a kill) takes them all down and
+the runner restarts them together. A processor with ``shared_read = False`` (or a
+partition) gets a child of its own, as every processor did before.
+
+**Partitions.** A processor with ``partitions = N`` runs as ``N`` children, one per
+partition (:mod:`esctl_lib.processing.partitions`), each with its own lock: several
+runners on one store share the partitions out (a child whose partition another runner
+holds is a standby for it).
 """
 
 from __future__ import annotations
@@ -45,7 +61,14 @@ from esctl_lib.app import (
 )
 from esctl_lib.config import Settings
 from esctl_lib.errors import ConfigError, EsctlError, ProcessingError, ProcessorLockedError
+from esctl_lib.processing.fanout import FeedReader, SharedFeed
 from esctl_lib.processing.locks import ProcessorLock, processor_lock, wait_for_lock
+from esctl_lib.processing.partitions import (
+    check_partition_count,
+    event_filter,
+    expand_partitions,
+    partition_processors,
+)
 from esctl_lib.processing.retry import retry_policy, retry_policy_for
 from esctl_lib.processing.state import (
     HEARTBEAT_INTERVAL,
@@ -87,6 +110,11 @@ class RunnerSettings:
     heartbeat_interval: float = HEARTBEAT_INTERVAL
     standby_poll: float = 1.0
     log_format: str = PROCESS_LOG_FORMAT
+    #: Within a child of several processors: the first restart delay of one that failed,
+    #: doubling up to ``max_restart_delay`` (the runner's own defaults).
+    restart_delay: float = 1.0
+    max_restart_delay: float = 30.0
+    healthy_after: float = 60.0
 
 
 @contextlib.contextmanager
@@ -112,19 +140,22 @@ def run_instance(
     *,
     once: bool = False,
     lock_timeout: float | None = None,
+    feed: FeedReader | None = None,
 ) -> int:
     """Run one processor of ``app``: hook, store, lock, state, work. Returns an exit code.
 
     ``lock_timeout`` None waits as a standby for as long as it takes (the runner's
     children); a number gives up after that many seconds with ProcessorLockedError.
+    ``feed`` is its place on a shared read (the runner's children of several processors).
     """
     if app.startup_hook is not None:
         app.startup_hook(processor)
     with open_configured_store(app.settings) as store, \
             processor_lock(store, processor.name) as lock:
+        check_partition_count(store, processor)
         if not _take_lock(lock, store, options, stop, lock_timeout):
             return EXIT_STOPPED
-        return _process(app, processor, store, lock, options, stop, once)
+        return _process(app, processor, store, lock, options, stop, once, feed)
 
 
 def _take_lock(lock: ProcessorLock, store: EventStore, options: RunnerSettings,
@@ -140,7 +171,8 @@ def _take_lock(lock: ProcessorLock, store: EventStore, options: RunnerSettings,
 
 
 def _process(app: Application, processor: Processor, store: EventStore, lock: ProcessorLock,
-             options: RunnerSettings, stop: threading.Event, once: bool) -> int:
+             options: RunnerSettings, stop: threading.Event, once: bool,
+             feed: FeedReader | None = None) -> int:
     name = processor.name
     processing = app.settings.processing
     kwargs = {} if processing.max_attempts is None else {"max_attempts": processing.max_attempts}
@@ -161,7 +193,7 @@ def _process(app: Application, processor: Processor, store: EventStore, lock: Pr
     try:
         parked = run_processor(processor, store, stop=stop, once=once, retry=policy,
                                on_error=app.on_error, on_state=on_state,
-                               idle_timeout=options.idle_timeout, lock=lock)
+                               idle_timeout=options.idle_timeout, lock=lock, feed=feed)
     except Exception as e:
         message = describe_error(e)
         if isinstance(e, EsctlError):
@@ -191,23 +223,97 @@ def describe_error(error: BaseException) -> str:
 
 
 # -- the child process ---------------------------------------------------------------------
-def _child_main(target: str, options: RunnerSettings) -> None:
+Member = tuple[str, str]  # (the processor's [app] processors reference, its name)
+
+
+def _child_main(members: tuple[Member, ...], options: RunnerSettings) -> None:
     """Entry point of a spawned child: builds the application as the CLI does, runs the
-    processor configured as ``target``, and exits with run_instance's code."""
+    processor(s) configured as ``members`` (several: on a shared read, one thread each),
+    and exits with run_instance's code (or the group's, see :func:`_run_group`)."""
     settings = options.settings
     configure_logging(settings, fmt=options.log_format)
     stop = threading.Event()
+    targets = tuple(dict.fromkeys(target for target, _ in members))
     with trapping_stop_signals(stop.set):
         _watch_parent(stop)
         try:
-            app = load_app(settings, only=(target,))
-            (processor,) = app.processors.values()
-            code = run_instance(app, processor, options, stop)
+            app = load_app(settings, only=targets)
+            processors = _member_processors(app, members)
+            if len(processors) == 1:
+                code = run_instance(app, processors[0], options, stop)
+            else:
+                code = _run_group(app, processors, options, stop)
         except EsctlError as e:
-            log.error("%s: %s", target, describe_error(e))
+            log.error("%s: %s", ", ".join(targets), describe_error(e))
             code = EXIT_FAILED
     logging.shutdown()
     sys.exit(code)
+
+
+def _member_processors(app: Application, members: tuple[Member, ...]) -> list[Processor]:
+    """The processor (or partition) each member names."""
+    by_name = {part.name: part for p in app.processors.values()
+               for part in partition_processors(p)}
+    return [by_name[name] for _, name in members]
+
+
+def _run_group(app: Application, processors: list[Processor], options: RunnerSettings,
+               stop: threading.Event) -> int:
+    """Run several processors in this process, one thread each, on one shared read.
+
+    Each thread applies the runner's rules to its processor. The group's exit code:
+    :data:`EXIT_GAVE_UP` when every processor gave up (or, once stopped, when one did:
+    the runner then exits 1), else :data:`EXIT_STOPPED`.
+    """
+    feed = SharedFeed.for_readers([p.types(app.registry) for p in processors],
+                                  [p.batch_size for p in processors])
+    codes: dict[str, int] = {}
+    threads = [threading.Thread(target=lambda p=p: codes.__setitem__(  # type: ignore[misc]
+                   p.name, _run_member(app, p, options, stop, feed)),
+                   name=f"esctl-{p.name}") for p in processors]
+    for thread in threads:
+        thread.start()
+    # Join with a timeout: a stop signal the kernel delivers to another thread runs its
+    # Python handler only when this (the main) thread next wakes up.
+    while any(thread.is_alive() for thread in threads):
+        for thread in threads:
+            thread.join(0.2)
+    gave_up = [name for name, code in codes.items() if code == EXIT_GAVE_UP]
+    return EXIT_GAVE_UP if gave_up else EXIT_STOPPED
+
+
+def _run_member(app: Application, processor: Processor, options: RunnerSettings,
+                stop: threading.Event, feed: SharedFeed) -> int:
+    """One processor of a group, restarted in place as the runner restarts a child."""
+    name, delay = processor.name, options.restart_delay
+    log.info("started %s (thread of pid %s, shared read)", name, os.getpid())
+    while True:
+        started = time.monotonic()
+        reader = feed.reader(handled=processor.handled_types(), accept=event_filter(processor))
+        try:
+            code = run_instance(app, processor, options, stop, feed=reader)
+        except EsctlError as e:
+            log.error("%s: %s", name, describe_error(e))
+            code = EXIT_FAILED
+        except Exception:
+            log.exception("An unhandled exception occurred in %s", name)
+            code = EXIT_FAILED
+        finally:
+            reader.close()
+        if stop.is_set():
+            return code if code == EXIT_GAVE_UP else EXIT_STOPPED
+        if code == EXIT_GAVE_UP:
+            log.error("%s failed on an event and its retry policy is \"none\": left "
+                      "stopped (fix it, then skip or retry; see esctl status)", name)
+            return code
+        if code == EXIT_LOCK_LOST:
+            continue  # wait again, as a standby
+        if time.monotonic() - started >= options.healthy_after:
+            delay = options.restart_delay
+        log.warning("%s exited with %s; restarting in %g s", name, describe_exit(code), delay)
+        if stop.wait(delay):
+            return EXIT_STOPPED
+        delay = min(delay * 2, options.max_restart_delay)
 
 
 def _watch_parent(stop: threading.Event) -> None:
@@ -228,7 +334,7 @@ def _watch_parent(stop: threading.Event) -> None:
 # -- the parent ----------------------------------------------------------------------------
 @dataclass
 class _Child:
-    target: str
+    members: tuple[Member, ...]
     name: str
     process: BaseProcess | None = None
     started_at: float = 0.0
@@ -262,11 +368,28 @@ class Runner:
         app = self.app if self.app is not None else load_app(self.settings.settings)
         if self.grace_period is None:
             self.grace_period = app.settings.processing.grace_period
+        check_partitions(app, self.names)
+        shared: list[Member] = []
+        seen: set[str] = set()
         for processor in app.select(self.names):
             name = processor.name
-            if name in (c.name for c in self._children):
+            if name in seen:
                 raise ConfigError(f"processor {name!r} is listed twice")
-            self._children.append(_Child(app.targets[name], name, delay=self.restart_delay))
+            seen.add(name)
+            parts = partition_processors(processor)
+            for part in parts:
+                member = (app.targets[name], part.name)
+                if (len(parts) == 1 and processor.shared_read
+                        and app.settings.processing.shared_reads):
+                    shared.append(member)
+                else:
+                    self._children.append(_Child((member,), part.name,
+                                                 delay=self.restart_delay))
+        groups = min(max(1, app.settings.processing.read_groups), len(shared))
+        for index in reversed(range(groups)):
+            members = tuple(shared[index::groups])
+            self._children.insert(0, _Child(members, ", ".join(n for _, n in members),
+                                            delay=self.restart_delay))
 
     def request_stop(self) -> None:
         """Ask the runner to shut down (safe from a signal handler or another thread)."""
@@ -300,13 +423,14 @@ class Runner:
         return all(c.exit_code == EXIT_GAVE_UP for c in self._children)
 
     def _start(self, ctx: Any, child: _Child) -> None:
-        process = ctx.Process(target=_child_main, args=(child.target, self.settings),
+        process = ctx.Process(target=_child_main, args=(child.members, self.settings),
                               name=child.name, daemon=False)
         with _children_ignore_sigint():
             process.start()
         child.process, child.started_at, child.restart_at, child.exit_code = (
             process, time.monotonic(), None, None)
-        log.info("started %s (pid %s)", child.name, process.pid)
+        for _, name in child.members:
+            log.info("started %s (pid %s)", name, process.pid)
 
     def _waitables(self) -> list[Any]:
         assert self._wake is not None
@@ -362,8 +486,9 @@ class Runner:
             return
         try:
             with open_configured_store(self.settings.settings) as store:
-                record_exit(store, child.name, pid=pid, exit_code=code,
-                            description=describe_exit(code))
+                for _, name in child.members:
+                    record_exit(store, name, pid=pid, exit_code=code,
+                                description=describe_exit(code))
         except Exception as e:  # the store may be the reason it died
             log.warning("%s: could not record its exit: %s", child.name, e)
 
@@ -456,6 +581,7 @@ def run(
     """
     options = options if options is not None else RunnerSettings(app.settings)
     if once:
+        check_partitions(app, names)
         return run_once(app, names, options, lock_timeout=lock_timeout,
                         install_signal_handlers=install_signal_handlers)
     runner = Runner(options, names, app)
@@ -466,7 +592,7 @@ def run_once(app: Application, names: Sequence[str] = (), options: RunnerSetting
              *, lock_timeout: float = 0.0, install_signal_handlers: bool = True) -> int:
     """Process each named processor up to the head, in this process, one after another."""
     options = options if options is not None else RunnerSettings(app.settings)
-    processors = app.select(names)
+    processors = expand_partitions(app.select(names))
     stop, code = threading.Event(), EXIT_STOPPED
     with trapping_stop_signals(stop.set, install=install_signal_handlers):
         for processor in processors:
@@ -480,3 +606,18 @@ def run_once(app: Application, names: Sequence[str] = (), options: RunnerSetting
                 result = EXIT_FAILED
             code = max(code, result)
     return code
+
+
+def check_partitions(app: Application, names: Sequence[str] = ()) -> None:
+    """Refuse (ConfigError) to run a processor whose partition count changed since its
+    trackers were written, until it is replayed (see
+    :func:`~esctl_lib.processing.partitions.check_partition_count`). A store that cannot
+    be read now is no error here: each child checks again when it has its store."""
+    try:
+        with open_configured_store(app.settings) as store:
+            for processor in app.select(names):
+                check_partition_count(store, processor)
+    except ConfigError:
+        raise
+    except EsctlError as e:  # unreachable, not set up...: the children report it
+        log.debug("partition layout not checked yet: %s", e)

@@ -171,6 +171,7 @@ def status_report(
     ``stale_after`` is how many seconds without a heartbeat mark a live instance dead
     (default :data:`~esctl_lib.processing.state.STALE_AFTER`); ``now`` is the clock.
     """
+    from esctl_lib.processing.partitions import expand_partitions
     from esctl_lib.processing.state import read_states
 
     now = time.time() if now is None else now
@@ -184,7 +185,7 @@ def status_report(
         _processor_status(store, p, trackers.get(p.name, 0), states.get(p.name),
                           parked.get(p.name, 0), now, head=head, horizon=horizon,
                           limits=limits)
-        for p in processors
+        for p in expand_partitions(processors)  # a partitioned processor: each partition
     ]
     total = store.estimate_count(exact_up_to=EXACT_LAG)
     return StatusReport(

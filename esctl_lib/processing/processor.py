@@ -95,6 +95,11 @@ class Processor:
       :meth:`reset`. DDL is one statement, a list (table, then indexes), or a mapping
       ``{"sqlite": ..., "postgresql": ...}`` by the store's SQL (memory speaks "sqlite");
       every CREATE must say IF NOT EXISTS.
+    - ``partitions``: run as this many partitions split by aggregate id, each with its
+      own tracker, lock and worker (default 1; see :mod:`esctl_lib.processing.partitions`).
+    - ``shared_read``: under a runner, share one read of the stream with the runner's
+      other processors (default True; see :mod:`esctl_lib.processing.fanout`). False
+      runs it in a child process of its own that reads on its own.
     """
 
     name: ClassVar[str] = "processor"
@@ -103,6 +108,8 @@ class Processor:
     retry: ClassVar[str | None] = None
     max_attempts: ClassVar[int | None] = None
     tables: ClassVar[Mapping[str, TableDDL]] = {}
+    partitions: ClassVar[int] = 1
+    shared_read: ClassVar[bool] = True
 
     _handlers: ClassVar[dict[str, list[str]]] = {}
     _catch_all: ClassVar[str | None] = None
@@ -120,6 +127,9 @@ class Processor:
             not isinstance(cls.max_attempts, int) or cls.max_attempts < 1
         ):
             raise TypeError(f"{cls.__name__}.max_attempts must be None or a whole number >= 1")
+        if isinstance(cls.partitions, bool) or not isinstance(cls.partitions, int) \
+                or cls.partitions < 1:
+            raise TypeError(f"{cls.__name__}.partitions must be a whole number >= 1")
         _check_tables(cls, cls.tables)
         cls._handlers = collect_handlers(cls)
         cls._catch_all = _find_catch_all(cls)

@@ -160,7 +160,10 @@ class _Rebuild:
         self.started = time.monotonic()
 
     def run(self) -> RebuildResult:
+        from esctl_lib.processing.partitions import rebuild_trackers
+
         ensure_records_table(self.store)
+        self.trackers = rebuild_trackers(self.store, self.processor)
         self.total = self.store.count(types=self.types)
         with self.store.transaction() as tx:
             self._record(tx, RUNNING)
@@ -191,8 +194,7 @@ class _Rebuild:
             handled = self._handle(page, self.shadow.redirect(raw))
             swapped = final and self.shadow.swap_in(raw)
             if swapped:
-                raw.reset_tracker(self.name, page.end)
-                Tables(raw).delete("parked_events", where={"processor": self.name})
+                self._set_trackers(raw, page.end)
             self._record(raw, SUCCEEDED if swapped else RUNNING, page=page, handled=handled)
             if swapped and self.on_swap is not None:
                 self.on_swap()
@@ -204,6 +206,18 @@ class _Rebuild:
             log.debug("%s: the live tables are busy; trying the swap again", self.name)
             time.sleep(SWAP_RETRY_DELAY)
         return swapped
+
+    def _set_trackers(self, raw: Transaction, position: int) -> None:
+        """Put the tracker (a partitioned processor's: every partition's) at the shadow's
+        position, clear their parked events, and drop trackers of another partition
+        count (a replay is how that count changes)."""
+        names, stale = self.trackers
+        for name in names:
+            raw.reset_tracker(name, position)
+        for name in {*names, *stale}:
+            Tables(raw).delete("parked_events", where={"processor": name})
+        for name in stale:
+            Tables(raw).delete("trackers", where={"name": name})
 
     def _handle(self, page: Page, tx: Transaction) -> int:
         with BatchTransaction(tx) as batch:

@@ -46,6 +46,7 @@ from esctl_lib.errors import ProcessingError, StoreUnavailableError, TrackerErro
 from esctl_lib.events import Event
 from esctl_lib.processing.batching import BatchTransaction
 from esctl_lib.processing.parking import park, parked_in, process_parked
+from esctl_lib.processing.partitions import event_filter
 from esctl_lib.processing.processor import Processor
 from esctl_lib.processing.reactor import Reactor, append_new
 from esctl_lib.processing.retry import NoRetry, RetryPolicy, retry_policy
@@ -55,6 +56,8 @@ from esctl_lib.stores.locks import ProcessorLock
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
+
+    from esctl_lib.processing.fanout import FeedReader
 
 OnError = Callable[[BaseException, str], None]
 OnState = Callable[[str, int, str | None], None]
@@ -94,6 +97,7 @@ class _Worker:
         idle_timeout: float,
         on_batch: Callable[[int], None] | None = None,
         lock: ProcessorLock | None = None,
+        feed: FeedReader | None = None,
     ) -> None:
         self.processor = processor
         self.lock = lock
@@ -135,7 +139,8 @@ class _Worker:
         #: many of them were handled; a TrackerError that prefix commit met.
         self.prefix_done = self.prefix_handled = 0
         self.fenced: TrackerError | None = None
-        self.ahead = _ReadAhead(store, self.types, processor.batch_size, self.name)
+        self.ahead = _ReadAhead(store, self.types, processor.batch_size, self.name,
+                                accept=event_filter(processor), feed=feed)
 
     # -- the loop ------------------------------------------------------------------------
     def run(self, *, once: bool) -> int:
@@ -172,12 +177,11 @@ class _Worker:
 
     def _step(self, until: int | None) -> bool:
         """Read and process one batch; True when caught up."""
-        size = self.processor.batch_size
         if not self._check_lock():
             return True  # stepped down: stop is set
-        page = self.ahead.read(self.position, until)
+        page, full = self.ahead.read(self.position, until)
         if page.events:
-            if len(page.events) >= size and self.ahead.enabled:
+            if full and self.ahead.enabled:
                 self.ahead.start(page.end, until)  # catching up: read the next page meanwhile
             self._report("running")
             self._commit(page)
@@ -186,7 +190,7 @@ class _Worker:
             self.unsaved = True
             if time.monotonic() - self.saved_at >= SCAN_SAVE_INTERVAL:
                 self._save_scan()
-        return len(page.events) < size
+        return not full
 
     def _commit(self, page: Page) -> None:
         """Commit the batch; when an event fails, commit the events before it, then raise.
@@ -494,39 +498,54 @@ class _Worker:
 
 
 class _ReadAhead:
-    """Reads the next page on a helper thread while the current one is being processed.
+    """Where the worker's pages come from, reading the next one on a helper thread while
+    the current one is being processed.
 
     Only reads: a page read ahead is used only if the loop asks for exactly that position,
-    so a failed batch (which does not move the position) simply discards it.
+    so a failed batch (which does not move the position) simply discards it. With
+    ``feed`` (a runner's shared read, :mod:`esctl_lib.processing.fanout`) pages come from
+    the feed while the worker is on it; ``accept`` keeps a partition's events only
+    (:mod:`esctl_lib.processing.partitions`). Each read returns the page and whether the
+    scan filled its limit (more may follow: the worker is not caught up).
     """
 
     def __init__(
-        self, store: EventStore, types: list[str] | None, limit: int, name: str
+        self, store: EventStore, types: list[str] | None, limit: int, name: str, *,
+        accept: Callable[[Event], bool] | None = None, feed: FeedReader | None = None,
     ) -> None:
         self.store = store
         self.types = types
         self.limit = limit
         self.name = name
+        self.accept = accept
+        self.feed = feed
         self.enabled = store.remote_reads  # else the reader fights the writer for the GIL
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: tuple[int, int | None, Future[Page]] | None = None
+        self._pending: tuple[int, int | None, Future[tuple[Page, bool]]] | None = None
 
-    def read(self, position: int, until: int | None) -> Page:
+    def read(self, position: int, until: int | None) -> tuple[Page, bool]:
         pending, self._pending = self._pending, None
         if pending is not None:
             if pending[:2] == (position, until):
                 return pending[2].result()
             _discard(pending[2])
-        return self.store.read_page(position, types=self.types, limit=self.limit, until=until)
+        return self._read(position, until)
+
+    def _read(self, position: int, until: int | None) -> tuple[Page, bool]:
+        if self.feed is not None and until is None:
+            return self.feed.read(self.store, position, types=self.types, limit=self.limit)
+        page = self.store.read_page(position, types=self.types, limit=self.limit, until=until)
+        full = len(page.events) >= self.limit
+        if self.accept is not None:
+            page = Page([e for e in page.events if self.accept(e)], page.end)
+        return page, full
 
     def start(self, position: int, until: int | None) -> None:
         if self._pool is None:
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"esctl-read-{self.name}")
-        future = self._pool.submit(
-            self.store.read_page, position, types=self.types, limit=self.limit, until=until
-        )
+        future = self._pool.submit(self._read, position, until)
         self._pending = (position, until, future)
 
     def close(self) -> None:
@@ -536,9 +555,11 @@ class _ReadAhead:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        if self.feed is not None:
+            self.feed.close()
 
 
-def _discard(future: Future[Page]) -> None:
+def _discard(future: Future[tuple[Page, bool]]) -> None:
     """Wait for a read nobody needs any more, ignoring its outcome."""
     future.exception()
 
@@ -554,6 +575,7 @@ def run_processor(
     on_state: OnState | None = None,
     idle_timeout: float = 0.5,
     lock: ProcessorLock | None = None,
+    feed: FeedReader | None = None,
 ) -> int:
     """Run one processor until ``stop`` is set (or, with ``once``, until the head as of now).
 
@@ -577,7 +599,7 @@ def run_processor(
     """
     policy = retry if retry is not None else retry_policy(processor.retry or "constant")
     worker = _Worker(processor, store, stop=stop, retry=policy, on_error=on_error,
-                     on_state=on_state, idle_timeout=idle_timeout, lock=lock)
+                     on_state=on_state, idle_timeout=idle_timeout, lock=lock, feed=feed)
     worker.run(once=once)
     return worker.parked
 

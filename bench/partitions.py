@@ -1,0 +1,88 @@
+"""Issue 14 part 3: a CPU-heavy projector over 200,000 events, 2 partitions vs 1.
+
+Both run under the runner (``esctl run``'s ``Runner``: spawned children, start-up
+included), in the same run, on the same store: the wall time from starting the runner to
+every partition's tracker at the head. Throughput ratio = time(1 partition) /
+time(2 partitions). Target on a 2-core machine: >= 1.7.
+
+    python bench/partitions.py [--backend sqlite|postgres|both] [--events 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from catchup_app import Heavy
+from projector_catchup import DSN, catch_up_under_runner, fill, runner_settings
+
+from esctl_lib import EventStore, open_store
+from esctl_lib.processing.partitions import partition_names
+
+TARGET = 1.7
+
+
+def measure(label: str, store: EventStore, url: str, schema: str | None, rounds: int,
+            events: int) -> None:
+    head = store.latest_position()
+    best: dict[int, float] = {}
+    for _ in range(rounds):
+        for count in (1, 2):
+            settings = runner_settings(url, schema, ["catchup_app:Heavy"],
+                                       partitions={Heavy.name: count})
+            old = [n for n in store.trackers() if n.startswith(Heavy.name)]
+            with store.transaction() as tx:
+                tx.execute("DROP TABLE IF EXISTS bench_heavy")
+                for name in old:
+                        tx.execute("DELETE FROM trackers WHERE name = "
+                                   f"{tx.placeholder}", (name,))
+            instance: Any = Heavy()
+            instance.partitions = count
+            names = partition_names(instance)
+            elapsed = catch_up_under_runner(store, settings, names, head)
+            with store.transaction() as tx:
+                row = tx.fetchone("SELECT sum(n) FROM bench_heavy")
+            assert row is not None and int(row[0]) == events, row
+            best[count] = min(best.get(count, float("inf")), elapsed)
+    ratio = best[1] / best[2]
+    verdict = "ok" if ratio >= TARGET else "BELOW TARGET"
+    print(f"{label:8} {events} events, best of {rounds}: 1 partition {best[1]:6.2f} s "
+          f"({events / best[1]:7.0f} ev/s)   2 partitions {best[2]:6.2f} s "
+          f"({events / best[2]:7.0f} ev/s)   throughput ratio {ratio:4.2f} "
+          f"(target >= {TARGET}) {verdict}")
+
+
+def main(argv: Any = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.backend in ("sqlite", "both"):
+        with tempfile.TemporaryDirectory() as tmp:
+            url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+            store = open_store(url)
+            store.setup()
+            fill(store, args.events)
+            measure("sqlite", store, url, None, args.rounds, args.events)
+            store.close()
+    if args.backend in ("postgres", "both"):
+        import psycopg
+
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        store = open_store(DSN, schema=schema)
+        try:
+            store.setup()
+            fill(store, args.events)
+            measure("postgres", store, DSN, schema, args.rounds, args.events)
+        finally:
+            store.close()
+            with psycopg.connect(DSN, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+if __name__ == "__main__":
+    main()
