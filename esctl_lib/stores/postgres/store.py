@@ -81,6 +81,7 @@ from esctl_lib.stores.postgres.errors import (
     translate,
     translate_errors,
 )
+from esctl_lib.stores.postgres.horizon import append_lock_key
 from esctl_lib.stores.postgres.listen import Listener, Notifier
 from esctl_lib.stores.postgres.lock import PostgresAdvisoryLock
 from esctl_lib.stores.postgres.own_writes import OwnWrites, own_writes_registry
@@ -136,6 +137,8 @@ class PostgresStore(EventStore):
         self.notify = notify
         self.application_name = application_name
         self.channel = channel_name(self.schema)
+        #: The advisory-lock key every appending transaction holds (``horizon.py``).
+        self.append_key = append_lock_key(self.schema)
         self._lock = threading.Lock()
         self._pid = 0
         self._conns: Connections | None = None
