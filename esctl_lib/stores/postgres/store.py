@@ -102,6 +102,9 @@ class PostgresStore(EventStore):
     of the pool; ``connect_timeout`` bounds connecting and waiting for a connection;
     ``poll_interval`` is the fallback poll of :meth:`wait`; ``own_writes_wait`` bounds how
     long a read waits for this process's own appends to become readable (0: never);
+    ``idle_in_transaction_timeout`` (seconds, 0: never) makes the server end a connection of
+    this store left idle inside a transaction, which may hold the append lock and so hold
+    every reader back (``horizon.py``);
     ``notify=False`` sends no notifications (bulk loads); ``application_name`` labels
     the connections in ``pg_stat_activity``.
     """
@@ -118,6 +121,7 @@ class PostgresStore(EventStore):
         connect_timeout: float = 10.0,
         poll_interval: float = 1.0,
         own_writes_wait: float = 2.0,
+        idle_in_transaction_timeout: float = 60.0,
         notify: bool = True,
         application_name: str = "esctl",
         **kwargs: Any,
@@ -134,6 +138,7 @@ class PostgresStore(EventStore):
         self.connect_timeout = connect_timeout
         self.poll_interval = poll_interval
         self.own_writes_wait = own_writes_wait
+        self.idle_in_transaction_timeout = idle_in_transaction_timeout
         self.notify = notify
         self.application_name = application_name
         self.channel = channel_name(self.schema)
@@ -160,9 +165,11 @@ class PostgresStore(EventStore):
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         path = sql.Identifier(self.schema).as_string(conn)
+        idle = str(max(0, round(self.idle_in_transaction_timeout * 1000)))
         conn.execute(
-            "SELECT set_config('search_path', %s, false), set_config('TimeZone', 'UTC', false)",
-            (path,),
+            "SELECT set_config('search_path', %s, false), set_config('TimeZone', 'UTC', false), "
+            "set_config('idle_in_transaction_session_timeout', %s, false)",
+            (path, idle),
         )
 
     def _dedicated(self, role: str, timeout: float | None = None) -> psycopg.Connection[Any]:
