@@ -36,9 +36,10 @@ def open_store(
 
     A relative SQLite path resolves against ``base_dir`` (default: the current directory).
     ``schema`` puts PostgreSQL tables in a named schema; ``connect_timeout`` bounds each
-    attempt to connect to a server, and ``idle_in_transaction_timeout`` ends a PostgreSQL session
-of the store's that sits idle in a transaction that long (a file-based store ignores these). Backends are imported lazily, so
-    SQLite users never need psycopg. Extra keyword arguments go to the backend.
+    attempt to connect to a server, and ``idle_in_transaction_timeout`` (seconds) ends a
+    PostgreSQL session of the store's that sits idle in a transaction that long (a
+    file-based store ignores these). Backends are imported lazily, so SQLite users never
+    need psycopg. Extra keyword arguments go to the backend.
     """
     scheme = classify(url) or ""  # a keyword/value DSN (host=... dbname=...) is PostgreSQL
     if scheme == "memory":
