@@ -281,8 +281,10 @@ class Reads:
                     return ReaderHorizon(pending=pending, age_seconds=age, database=db,
                                          application=f"prepared transaction {gid}",
                                          state="prepared")
-            if found.pid is None or not pending:
-                return ReaderHorizon(pending=pending)
+            if found.pid is None:  # nothing holds readers back: what lies beyond the bound
+                return ReaderHorizon(pending=0)  # committed after it and is read next time
+            if not pending:
+                return ReaderHorizon(pending=0)
             row = cur.execute(HOLDER, (found.pid,)).fetchone()
         if row is None:  # it has just ended
             return ReaderHorizon(pending=pending)
