@@ -102,9 +102,9 @@ def append_lock_key(schema: str) -> int:
 #: The best known bound on this connection, or the cheap one if that is better.
 BOUND = "greatest(pg_snapshot_xmin(pg_current_snapshot()), %(hb)s::xid8)"
 #: True when committed events lie at or beyond the bound and refreshing may help.
-BEHIND = (
-    f"(EXISTS (SELECT 1 FROM events WHERE tx >= {BOUND}) AND "
-    "(%(blk)s::xid8 IS NULL OR pg_visible_in_snapshot(%(blk)s::xid8, pg_current_snapshot())))"
+BEHIND = (  # the newest committed event's tx: one backward probe of the (tx, id) index
+    f"(coalesce((SELECT tx FROM events ORDER BY tx DESC, id DESC LIMIT 1) >= {BOUND}, false) "
+    "AND (%(blk)s::xid8 IS NULL OR pg_visible_in_snapshot(%(blk)s::xid8, pg_current_snapshot())))"
 )
 
 # Taking the lock inside a transaction: only while it has no id (else nothing is taken).
