@@ -249,6 +249,7 @@ def open_configured_store(
         schema=settings.store.schema,
         synchronous=settings.store.synchronous,
         connect_timeout=settings.store.connect_timeout,
+        idle_in_transaction_timeout=settings.store.idle_in_transaction_timeout,
         **kwargs,
     )
 

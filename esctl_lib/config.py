@@ -46,6 +46,9 @@ class StoreSettings:
     schema: str | None = None
     synchronous: str = "FULL"
     connect_timeout: float = 10.0
+    #: PostgreSQL: seconds after which the server ends a session of the store's own that
+    #: sits idle inside a transaction (0: never), so a stuck process cannot hold readers back.
+    idle_in_transaction_timeout: float = 60.0
 
     def __repr__(self) -> str:  # the URL masked: settings may end up in a log line
         from esctl_lib.stores.dsn import mask_dsn
@@ -396,6 +399,7 @@ def _resolve_store(store: StoreSettings, here: Path) -> StoreSettings:
         schema=store.schema,
         synchronous=store.synchronous.upper(),
         connect_timeout=store.connect_timeout,
+        idle_in_transaction_timeout=store.idle_in_transaction_timeout,
     )
 
 
@@ -429,6 +433,9 @@ def _check_values(settings: Settings) -> None:
                   f"use one of {', '.join(SYNCHRONOUS_MODES)}")
     if settings.store.connect_timeout <= 0:
         raise bad("store", "connect_timeout", settings.store.connect_timeout, "must be > 0")
+    if settings.store.idle_in_transaction_timeout < 0:
+        raise bad("store", "idle_in_transaction_timeout",
+                  settings.store.idle_in_transaction_timeout, "must be >= 0 (0: never)")
     if settings.processing.batch_size < 1:
         raise bad("processing", "batch_size", settings.processing.batch_size, "must be >= 1")
     attempts = settings.processing.max_attempts

@@ -78,6 +78,8 @@ class Reactor(Processor):
         pending = _Emitted()
         self.__dict__["_emitted"] = pending
         try:
+            if self.emits:  # it may append: say so before the handlers' first write
+                tx.will_append()
             handled = super().process_batch(events, tx, store)
             if pending.events:
                 if store is None:

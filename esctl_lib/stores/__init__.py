@@ -29,14 +29,17 @@ def open_store(
     schema: str | None = None,
     synchronous: str = "FULL",
     connect_timeout: float | None = None,
+    idle_in_transaction_timeout: float | None = None,
     **kwargs: Any,
 ) -> EventStore:
     """Open the store a URL names: ``memory://``, ``sqlite:///path.db`` or ``postgresql://...``.
 
     A relative SQLite path resolves against ``base_dir`` (default: the current directory).
     ``schema`` puts PostgreSQL tables in a named schema; ``connect_timeout`` bounds each
-    attempt to connect to a server (a file-based store ignores both). Backends are imported lazily, so
-    SQLite users never need psycopg. Extra keyword arguments go to the backend.
+    attempt to connect to a server, and ``idle_in_transaction_timeout`` (seconds) ends a
+    PostgreSQL session of the store's that sits idle in a transaction that long (a
+    file-based store ignores these). Backends are imported lazily, so SQLite users never
+    need psycopg. Extra keyword arguments go to the backend.
     """
     scheme = classify(url) or ""  # a keyword/value DSN (host=... dbname=...) is PostgreSQL
     if scheme == "memory":
@@ -67,6 +70,8 @@ def open_store(
             ) from e
         if connect_timeout is not None:
             kwargs["connect_timeout"] = connect_timeout
+        if idle_in_transaction_timeout is not None:
+            kwargs["idle_in_transaction_timeout"] = idle_in_transaction_timeout
         store: EventStore = PostgresStore(url, schema=schema, **kwargs)
         return store
     raise ConfigError(

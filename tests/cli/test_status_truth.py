@@ -12,7 +12,6 @@ from cliapp.events import ItemAdded
 from cliapp.processors import Exploder
 
 from esctl_lib import Event, Transaction, handles
-from tests.backends import POSTGRES_DSN
 from tests.cli.conftest import (
     AGGREGATE,
     OTHER,
@@ -159,18 +158,15 @@ def test_debug_logging_prints_the_traceback_of_a_failure_in_user_code(
 def test_lag_counts_events_behind_an_open_postgresql_transaction(
     postgres: Backend, project: Path  # noqa: F811
 ) -> None:
-    import psycopg
-
     write_config(project, processors=("cliapp.processors:ItemList",))
     cli = Cli(postgres.env())
-    with psycopg.connect(POSTGRES_DSN) as other:
-        other.execute("CREATE TEMPORARY TABLE unrelated (n int)")
-        other.execute("INSERT INTO unrelated VALUES (1)")  # an open writing transaction
+    with postgres.open().transaction() as other:  # may append, has written: readers wait
+        other.will_append()
+        other.set_tracker("cli_blocker", 0)
         postgres.open().append([ItemAdded(aggregate_id=AGGREGATE, body={"name": "late"})
                                 for _ in range(3)])
         code, data = as_json(cli, "--check", "--max-lag", "2")
         check = cli("status", "--check", "--max-lag", "2")
-        other.rollback()
     [row] = data["processors"]
     assert row["lag_events"] >= 3 and row["waiting_events"] >= 3
     assert code == 1 and check.exit_code == 1

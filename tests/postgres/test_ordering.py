@@ -22,6 +22,7 @@ def out_of_order(pg: PgSpec) -> tuple[PostgresStore, list[int]]:
     """Ids 1 and 2 committed so that the stream order is 2, 1; then 3. Returns a reader."""
     slow, fast = pg.open(), pg.open()
     with slow.transaction() as tx:
+        tx.will_append()  # it appends later: it must say so before its first write
         tx.set_tracker("pg_start_xid", 0)  # the transaction now has its id
         first = fast.append([ev(1)])[0]
         late = tx.append([ev(2)])[0]
@@ -38,6 +39,7 @@ def test_an_event_committed_behind_a_reader_is_read_in_transaction_order(pg: PgS
 def test_a_reader_sees_nothing_past_a_transaction_still_in_progress(pg: PgSpec) -> None:
     slow, fast, reader = pg.open(), pg.open(), pg.open(own_writes_wait=0.0)
     with slow.transaction() as tx:
+        tx.will_append()
         tx.set_tracker("pg_start_xid", 0)
         fast.append([ev(1)])
         assert reader.read_after(0) == []
@@ -109,8 +111,9 @@ def test_a_store_reads_its_own_append_once_a_transaction_elsewhere_ends(
 
 def test_the_reader_horizon_names_the_transaction_holding_readers_back(pg: PgSpec) -> None:
     store = pg.open(own_writes_wait=0.0)
-    with psycopg.connect(pg.url) as blocker:
-        blocker.execute("SELECT pg_current_xact_id()")
+    with pg.open().transaction() as blocker:  # it may append, and has written: it blocks
+        blocker.will_append()
+        blocker.set_tracker("pg_blocker", 0)
         store.append([ev(1)])
         horizon = store.reader_horizon()
         assert horizon.pending == 1

@@ -28,6 +28,7 @@ def in_flight(pg: PgSpec) -> Iterator[tuple[PostgresStore, int, int]]:
     open_a = store.transaction()
     try:
         with store.transaction() as b:
+            b.will_append()  # B appends after its first write
             b.reset_tracker("pg_place", 0)  # B takes its place in the stream first
             a = open_a.__enter__()
             pending = a.append([ConfItemAdded(aggregate_id=_id(1))])[0]

@@ -21,7 +21,7 @@ from esctl_lib.processing.state import (
     record_state,
 )
 from esctl_lib.testing import eventually
-from tests.backends import POSTGRES_DSN, StoreSpec, backend_params
+from tests.backends import StoreSpec, backend_params
 from tests.processing.helpers import ItemCounts, add_items
 from tests.processing.runner_apps.apps import RunnerTick
 from tests.processing.runner_apps.support import shared_backends, start_runner, stop, wait_until
@@ -166,16 +166,13 @@ def test_a_child_that_crashes_before_recording_its_state_shows_as_crashed(
 def test_lag_counts_events_waiting_behind_an_open_transaction(
     store_spec: StoreSpec,
 ) -> None:
-    import psycopg
-
     store = store_spec.opened[0]
-    with psycopg.connect(POSTGRES_DSN) as other:
-        other.execute("CREATE TEMPORARY TABLE unrelated (n int)")
-        other.execute("INSERT INTO unrelated VALUES (1)")  # an open writing transaction
+    with store.transaction() as other:  # open, may append and has written: readers wait
+        other.will_append()
+        other.set_tracker("unrelated", 0)
         store.append([RunnerTick(aggregate_id="5b6e0c2e-8a4f-4d3e-9b9e-3f1f2a6c7d10")
                       for _ in range(3)])
         report = status_report(store, [ItemCounts()], max_lag=0)
-        other.rollback()
     [row] = report.processors
     assert row.waiting_events >= 3 and row.lag_events >= 3
     assert row.failing and "not yet readable" in row.problems[0]

@@ -82,6 +82,7 @@ def pg_store(pg_spec: StoreSpec) -> EventStore:
 def commit_out_of_id_order(store: EventStore) -> tuple[int, int]:
     """Two events where the one with the higher id comes first in the stream."""
     with store.transaction() as early:
+        early.will_append()  # it appends after its first write
         early.reset_tracker("proc_xid_holder", 0)  # takes a transaction id now
         with store.transaction() as late:
             first_id = late.append([ProcItemAdded(aggregate_id=new_id())])[0].id
@@ -112,6 +113,7 @@ def test_on_postgresql_an_event_behind_an_open_transaction_is_not_reached(
     reader = pg_spec.open(own_writes_wait=0)  # do not wait for this process's own writes
     writer = pg_spec.opened[0]
     with writer.transaction() as holder:
+        holder.will_append()  # it may append: readers wait for it once it has written
         holder.reset_tracker("proc_xid_holder", 0)  # an open writing transaction
         event = writer.append([ProcItemAdded(aggregate_id=new_id())])[0]
         process_available(ItemCounts(), reader)

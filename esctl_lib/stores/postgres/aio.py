@@ -62,6 +62,7 @@ from esctl_lib.stores.postgres.errors import (
     translate,
     translate_errors,
 )
+from esctl_lib.stores.postgres.horizon import append_lock_key
 from esctl_lib.stores.postgres.own_writes import OwnWrites, own_writes_registry
 from esctl_lib.stores.postgres.reads import (
     AGGREGATE,
@@ -139,6 +140,9 @@ class AsyncPostgresStore(AsyncEventStore):
         self.notify = notify
         self.application_name = application_name
         self.channel = channel_name(self.schema)
+        #: The append lock every append takes in its statement, as the sync store's do
+        #: (``horizon.py``): readers' bound counts on it.
+        self.append_key = append_lock_key(self.schema)
         self.own_writes: OwnWrites = own_writes_registry.for_database(url, self.schema)
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
         self._pool_lock = asyncio.Lock()
@@ -274,7 +278,7 @@ class AsyncPostgresStore(AsyncEventStore):
     async def _append_at(
         self, conn: psycopg.AsyncConnection[Any], batch: Batch, base: int
     ) -> list[Event]:
-        query, params = batch.statement(base)
+        query, params = batch.statement(base, self.append_key)
         try:
             with _APPEND_ERRORS:
                 rows = await (await conn.execute(query, params)).fetchall()

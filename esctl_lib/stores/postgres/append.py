@@ -1,5 +1,8 @@
 """Appends on PostgreSQL: one statement and one round trip per append.
 
+Every append holds the store's append lock (``horizon.py``): an autocommit append takes it
+in the same statement, a transaction once, before its first write.
+
 The aggregate's version is read and the events are inserted only if it matches (one event
 as plain parameters, a batch as one JSON array parsed once by the server). A concurrent
 writer that read the same version loses on the (aggregate_id, version) key and gets
@@ -54,6 +57,11 @@ APPEND_MANY = (  # a row's created_at is null when it is the batch's own time (2
     f"FROM {_VERSION}, jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(r, n) "
     "WHERE cur.v = %s ORDER BY x.n RETURNING id"
 )
+#: An autocommit append takes the store's append lock (``horizon.py``) in its own statement,
+#: before the insert produces a row and so before the transaction has an id.
+LOCKED = "WITH lk AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%s) AS l) "
+LOCKED_ONE = LOCKED + APPEND_ONE.replace(f"FROM {_VERSION}", f"FROM lk, {_VERSION}")
+LOCKED_MANY = LOCKED + APPEND_MANY.replace(f"FROM {_VERSION},", f"FROM lk, {_VERSION},")
 AGGREGATE_VERSION = (
     "SELECT coalesce(max(version), 0) FROM events WHERE aggregate_id = %s"
 )
@@ -80,17 +88,23 @@ class Batch:
         self.rows = rows
         self.classes = [type(e) for e in events]
 
-    def statement(self, base: int) -> tuple[str, tuple[Any, ...]]:
-        """The append statement and its parameters, for an aggregate at version ``base``."""
+    def statement(self, base: int, lock: int | None = None) -> tuple[str, tuple[Any, ...]]:
+        """The append statement and its parameters, for an aggregate at version ``base``;
+        with ``lock``, the statement first takes the append lock of that key."""
         if len(self.rows) == 1:
             uuid, type_, body, created, corr, caus, meta = self.rows[0]
-            return APPEND_ONE, (uuid, self.aggregate_id, type_, _dumps(body), base + 1, created,
-                                corr, caus, None if meta is None else _dumps(meta),
-                                self.aggregate_id, base)
+            params: tuple[Any, ...] = (
+                uuid, self.aggregate_id, type_, _dumps(body), base + 1, created, corr, caus,
+                None if meta is None else _dumps(meta), self.aggregate_id, base)
+            if lock is None:
+                return APPEND_ONE, params
+            return LOCKED_ONE, (lock, *params)
         now = self.now
         doc = _dumps([(u, t, b, None if c is now else c.isoformat(), co, ca, m)
                       for u, t, b, c, co, ca, m in self.rows])
-        return APPEND_MANY, (self.aggregate_id, now, self.aggregate_id, doc, base)
+        if lock is None:
+            return APPEND_MANY, (self.aggregate_id, now, self.aggregate_id, doc, base)
+        return LOCKED_MANY, (lock, self.aggregate_id, now, self.aggregate_id, doc, base)
 
     def stored(self, ids: Sequence[int], first_version: int) -> list[Event]:
         """The appended events as a read would return them."""
@@ -136,8 +150,9 @@ def _append_at(
     store: PostgresStore, conn: psycopg.Connection[Any], batch: Batch, base: int,
     in_transaction: bool,
 ) -> list[Event]:
-    """One attempt: insert the batch if the aggregate is at version ``base``."""
-    query, params = batch.statement(base)
+    """One attempt: insert the batch if the aggregate is at version ``base`` (outside a
+    transaction, the statement takes the append lock itself; a transaction has taken it)."""
+    query, params = batch.statement(base, None if in_transaction else store.append_key)
     with TranslateErrors(_on_unique(store, None if in_transaction else conn, batch, base)):
         rows = cursor(conn).execute(query, params).fetchall()
     if not rows:

@@ -1,15 +1,19 @@
-"""Reading the PostgreSQL stream in ``(tx, id)`` order, below the in-progress horizon.
+"""Reading the PostgreSQL stream in ``(tx, id)`` order, below the reader horizon.
 
 A position is an event id; its *stream key* is the ``(tx, id)`` of the greatest event id at
 or below it (``(0, 0)`` for position 0). "After a position" means a greater key. Readers
-only see events whose ``tx`` lies below ``pg_snapshot_xmin(pg_current_snapshot())``, the
-oldest transaction still in progress, so nothing can later commit in front of them.
+only see events whose ``tx`` lies below the horizon ``horizon.BOUND``: the better of the
+oldest transaction in progress on the server and the connection's bound from the append
+lock's holders (``horizon.py`` proves it), so nothing can later commit in front of them.
+Each horizon-bound read also reports (its first column) whether committed events lie
+beyond the bound it used; then the connection refreshes its bound and the read runs once
+more.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +23,10 @@ from esctl_lib.events import Event
 from esctl_lib.stores.base import Page, ReaderHorizon, StreamKey
 from esctl_lib.stores.postgres.decode import decode_rows
 from esctl_lib.stores.postgres.errors import translate_errors
+from esctl_lib.stores.postgres.horizon import BEHIND, state_of
+from esctl_lib.stores.postgres.horizon import BOUND as HORIZON
 from esctl_lib.stores.postgres.pool import cursor
-from esctl_lib.stores.postgres.stream import COLUMNS, HORIZON, key_of
+from esctl_lib.stores.postgres.stream import COLUMNS, key_of
 
 if TYPE_CHECKING:
     from esctl_lib.stores.postgres.store import PostgresStore
@@ -37,14 +43,31 @@ _OUTER = (
     "e.correlation_id, e.causation_id, e.metadata"
 )
 
-# The hot path: everything readable after a position, one statement.
+# The hot path: everything readable after a position, one statement. A last row of NULLs
+# but for its version column carries BEHIND (an Append costs less than a join per row).
 READ_ALL = (
-    f"SELECT {COLUMNS} FROM events WHERE (tx, id) > {key_of('p')} AND tx < {HORIZON} "
-    "ORDER BY tx, id LIMIT %(n)s"
+    f"(SELECT {COLUMNS} FROM events WHERE (tx, id) > {key_of('p')} AND tx < {HORIZON} "
+    "ORDER BY tx, id LIMIT %(n)s) "
+    f"UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, ({BEHIND})::int, NULL, NULL, NULL, NULL"
 )
+_VERSION_COLUMN = 5
+
+
+def _sentinel_behind(rows: list[Any]) -> bool:
+    """READ_ALL's BEHIND, from its row of NULLs (the last one)."""
+    return bool(_sentinel(rows)[_VERSION_COLUMN])
+
+
+def _sentinel(rows: list[Any]) -> Any:
+    last = rows[-1]
+    if last[0] is None:
+        return last
+    return next(r for r in rows if r[0] is None)  # an Append that reordered (never seen)
+
+
 # Keys of the readable head, of ``until`` and of ``position``, in one round trip.
 BOUNDS = f"""
-SELECT h.tx::text, h.id, u.tx::text, u.id, p.tx::text, p.id
+SELECT {BEHIND}, h.tx::text, h.id, u.tx::text, u.id, p.tx::text, p.id
 FROM (SELECT 1) AS one
 LEFT JOIN LATERAL (SELECT tx, id FROM events WHERE tx < {HORIZON}
                    ORDER BY tx DESC, id DESC LIMIT 1) AS h ON true
@@ -82,7 +105,7 @@ def latest_of_types_query(count: int) -> sql.Composed:
     """The newest readable event among ``count`` types (parameters ``t0``, ``t1``, …)."""
     arms = _UNION.join(_TYPE_LATEST.format(sql.Placeholder(f"t{i}")) for i in range(count))
     return sql.SQL(
-        "SELECT e.id FROM ({}) AS e ORDER BY e.tx DESC, e.id DESC LIMIT 1"
+        f"SELECT {BEHIND}, (SELECT e.id FROM ({{}}) AS e ORDER BY e.tx DESC, e.id DESC LIMIT 1)"
     ).format(arms)
 
 
@@ -92,11 +115,16 @@ def type_params(types: list[str]) -> dict[str, str]:
 
 
 READABLE_AFTER = (
-    f"SELECT EXISTS (SELECT 1 FROM events WHERE (tx, id) > {key_of('p')} AND tx < {HORIZON})"
+    f"SELECT {BEHIND}, "
+    f"EXISTS (SELECT 1 FROM events WHERE (tx, id) > {key_of('p')} AND tx < {HORIZON})"
 )
-LATEST = f"SELECT id FROM events WHERE tx < {HORIZON} ORDER BY tx DESC, id DESC LIMIT 1"
-COUNT = f"SELECT count(*) FROM events WHERE (tx, id) > {key_of('p')} AND tx < {HORIZON}"
-COUNT_TYPES = COUNT + " AND type = ANY(%(types)s::text[])"
+LATEST = (
+    f"SELECT {BEHIND}, (SELECT id FROM events WHERE tx < {HORIZON} "
+    "ORDER BY tx DESC, id DESC LIMIT 1)"
+)
+_COUNT = f"SELECT count(*) FROM events WHERE (tx, id) > {key_of('p')} AND tx < {HORIZON}"
+COUNT = f"SELECT {BEHIND}, ({_COUNT})"
+COUNT_TYPES = f"SELECT {BEHIND}, ({_COUNT} AND type = ANY(%(types)s::text[]))"
 # The stream key of each position: that of the greatest event id at or below it.
 KEYS = """
 SELECT p.pos, k.tx::text, k.id FROM unnest(%s::bigint[]) AS p(pos)
@@ -106,15 +134,19 @@ LEFT JOIN LATERAL (SELECT tx, id FROM events WHERE id <= p.pos
 AGGREGATE = (
     f"SELECT {COLUMNS} FROM events WHERE aggregate_id = %s AND version >= %s ORDER BY version"
 )
-HORIZON_HOLDER = """
+HOLDER = """
 SELECT pid, extract(epoch FROM clock_timestamp() - xact_start)::float8, application_name,
        state, datname
-FROM pg_stat_activity
-WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()
-ORDER BY age(backend_xid) DESC LIMIT 1
+FROM pg_stat_activity WHERE pid = %s
+"""
+PREPARED_HOLDER = """
+SELECT extract(epoch FROM clock_timestamp() - prepared)::float8, gid, database
+FROM pg_prepared_xacts WHERE database = current_database() ORDER BY prepared LIMIT 1
 """
 PENDING = f"SELECT count(*) FROM events WHERE tx >= {HORIZON}"
-OWN_READABLE = f"SELECT EXISTS (SELECT 1 FROM events WHERE id = %s AND tx < {HORIZON})"
+OWN_READABLE = (
+    f"SELECT {BEHIND}, EXISTS (SELECT 1 FROM events WHERE id = %(id)s AND tx < {HORIZON})"
+)
 
 
 def _key(tx: str | None, id_: int | None) -> StreamKey | None:
@@ -133,6 +165,24 @@ class Reads:
         with self._store.connection() as conn, translate_errors():
             return cursor(conn).execute(query, params, prepare=prepare).fetchall()
 
+    def _bounded(
+        self, query: str | sql.Composed, params: dict[str, Any], *,
+        prepare: bool | None = None, behind: Callable[[list[Any]], bool] | None = None,
+    ) -> list[Any]:
+        """Rows of a horizon-bound read that reports ``BEHIND`` (in its first column, or
+        as ``behind`` finds it): when it is true, refresh the connection's bound and, if it
+        moved, read again (once)."""
+        store = self._store
+        with store.connection() as conn, translate_errors():
+            state = state_of(conn)
+            cur = cursor(conn)
+            rows = cur.execute(query, {**params, **state.params()}, prepare=prepare).fetchall()
+            late = behind(rows) if behind is not None else bool(rows[0][0])
+            if late and state.refresh(conn, store.append_key):
+                rows = cur.execute(query, {**params, **state.params()},
+                                   prepare=prepare).fetchall()
+            return rows
+
     def _decode(self, rows: list[tuple[Any, ...]]) -> list[Event]:
         return decode_rows(self._store.registry, rows)
 
@@ -147,7 +197,7 @@ class Reads:
             return
         deadline = time.monotonic() + store.own_writes_wait
         delay = 0.001
-        while not self._rows(OWN_READABLE, (newest,))[0][0]:
+        while not self._bounded(OWN_READABLE, {"id": newest})[0][1]:
             if time.monotonic() >= deadline:
                 break
             time.sleep(delay)
@@ -160,14 +210,21 @@ class Reads:
         """See ``EventStore.read_page``: events after ``position`` in stream order."""
         self.wait_for_own_writes()
         if types is None and until is None:
-            events = self._decode(self._rows(READ_ALL, {"p": position, "n": limit}))
+            rows = self._bounded(READ_ALL, {"p": position, "n": limit},
+                                 behind=_sentinel_behind)
+            sentinel = _sentinel(rows)
+            if rows[-1] is sentinel:
+                rows.pop()
+            else:
+                rows.remove(sentinel)
+            events = self._decode(rows)
             return Page(events, _last_id(events) if events else position)
-        row = self._rows(BOUNDS, {"p": position, "u": until})[0]
-        head = _key(row[0], row[1]) or START
-        start = _key(row[4], row[5]) or START
+        row = self._bounded(BOUNDS, {"p": position, "u": until})[0]
+        head = _key(row[1], row[2]) or START
+        start = _key(row[5], row[6]) or START
         bound = head
         if until is not None:
-            bound = min(head, _key(row[2], row[3]) or START)
+            bound = min(head, _key(row[3], row[4]) or START)
         if bound <= start:
             return Page([], position)
         params: dict[str, Any] = {
@@ -194,29 +251,29 @@ class Reads:
         """The newest readable event in stream order (of ``types``), 0 when none."""
         self.wait_for_own_writes()
         if types is None:
-            rows = self._rows(LATEST, None)
+            found = self._bounded(LATEST, {})[0][1]
         else:
             type_list = list(types)
             if not type_list:
                 return 0
             query = latest_of_types_query(len(type_list))
-            rows = self._rows(query, type_params(type_list), prepare=False)
-        return int(rows[0][0]) if rows else 0
+            found = self._bounded(query, type_params(type_list), prepare=False)[0][1]
+        return int(found) if found is not None else 0
 
     def count(self, after: int, types: Collection[str] | None) -> int:
         """How many readable events lie after ``after`` in stream order."""
         self.wait_for_own_writes()
         if types is None:
-            return int(self._rows(COUNT, {"p": after})[0][0])
+            return int(self._bounded(COUNT, {"p": after})[0][1])
         type_list = list(types)
         if not type_list:
             return 0
         params = {"p": after, "types": type_list}
-        return int(self._rows(COUNT_TYPES, params, prepare=False)[0][0])
+        return int(self._bounded(COUNT_TYPES, params, prepare=False)[0][1])
 
     def readable_after(self, position: int) -> bool:
         """True when some event after ``position`` is readable now."""
-        return bool(self._rows(READABLE_AFTER, {"p": position})[0][0])
+        return bool(self._bounded(READABLE_AFTER, {"p": position})[0][1])
 
     def keys(self, positions: Collection[int]) -> dict[int, StreamKey]:
         """The stream key of each position (``START`` for one below every event)."""
@@ -227,14 +284,34 @@ class Reads:
                 for pos, tx, id_ in self._rows(KEYS, (wanted,))}
 
     def horizon(self) -> ReaderHorizon:
-        """Who holds the readable horizon back, and how many events wait behind it."""
-        pending = int(self._rows(PENDING, None)[0][0])
-        holder = self._rows(HORIZON_HOLDER, None)
-        if not holder:
+        """What holds the reader horizon back, and how many events wait behind it: the
+        append-lock holder with the oldest id, or a prepared transaction (``horizon.py``);
+        nothing else can."""
+        store = self._store
+        with store.connection() as conn, translate_errors():
+            state = state_of(conn)
+            state.refresh(conn, store.append_key)
+            cur = cursor(conn)
+            counted = cur.execute(PENDING, state.params()).fetchone()
+            pending = int(counted[0]) if counted else 0
+            found = state.last
+            if found.prepared:
+                row = cur.execute(PREPARED_HOLDER).fetchone()
+                if row is not None:
+                    age, gid, db = row
+                    return ReaderHorizon(pending=pending, age_seconds=age, database=db,
+                                         application=f"prepared transaction {gid}",
+                                         state="prepared")
+            if found.pid is None:  # nothing holds readers back: what lies beyond the bound
+                return ReaderHorizon(pending=0)  # committed after it and is read next time
+            if not pending:
+                return ReaderHorizon(pending=0)
+            row = cur.execute(HOLDER, (found.pid,)).fetchone()
+        if row is None:  # it has just ended
             return ReaderHorizon(pending=pending)
-        pid, age, app, state, db = holder[0]
+        pid, age, app, state_name, db = row
         return ReaderHorizon(pending=pending, pid=pid, age_seconds=age, application=app,
-                             state=state, database=db)
+                             state=state_name, database=db)
 
 
 def _last_id(events: list[Event]) -> int:

@@ -5,22 +5,26 @@ id 11 can commit before id 10. Instead of a global lock that makes every write o
 database one lane (EventSourcery's ``pg_advisory_xact_lock``, ``LOCK TABLE … EXCLUSIVE`` in
 the Python ``eventsourcing`` library), each event records its writing transaction
 (``tx``, ``pg_current_xact_id()``), the stream is ordered by ``(tx, id)``, and readers only
-see events below the oldest transaction still in progress
-(``pg_snapshot_xmin(pg_current_snapshot())``). Everything below that horizon is final:
-no transaction can later commit an event in front of it. Filtering on the horizon while
-ordering by id alone would still skip; the order and the tracker comparison use
-``(tx, id)`` everywhere. Positions stay event ids: ``read_page`` turns a position into its
-``(tx, id)`` key, and ``Page.end`` is always a real event id (or the position given).
+see events below a horizon that no transaction can later commit an event in front of.
+Filtering on the horizon while ordering by id alone would still skip; the order and the
+tracker comparison use ``(tx, id)`` everywhere. Positions stay event ids: ``read_page``
+turns a position into its ``(tx, id)`` key, and ``Page.end`` is always a real event id (or
+the position given).
 
-**Trade-off: long transactions hold readers back.** The horizon is cluster-wide: any
-transaction that has written something (here, another schema, or another database of the
-same server) and stays open keeps every event committed after it began unreadable until it
-ends. Writers are never blocked and nothing is lost or reordered; readers simply lag, and
-the lag shows as events that exist but are not yet readable. :meth:`PostgresStore.reader_horizon`
-reports the oldest such transaction (pid, age, application, state) and how many committed
-events wait behind it, for ``esctl status``. So that a process reads its own writes, a
-read first waits up to ``own_writes_wait`` seconds for this process's newest append to
-become readable (a short transaction elsewhere ends within milliseconds).
+**The horizon counts only transactions that can still insert events here** (``horizon.py``
+proves it): every appending transaction holds the store's shared *append lock*, taken
+before it has a transaction id, and a reader that finds committed events beyond the cheap
+bound (``pg_snapshot_xmin``, the oldest transaction in progress on the whole server) looks
+at the lock's holders instead. So sessions in other databases, projector batches, the
+application's writes to its own tables and psql sessions hold no reader back; a
+transaction that holds the lock and has written does, until it ends (readers lag, nothing
+is lost or reordered), and so, while one exists, does a prepared transaction holding the
+lock. :meth:`PostgresStore.reader_horizon` names that blocker (pid, age, application,
+state) and counts the committed events waiting behind it, for ``esctl status``; the
+server ends a store connection left idle in a transaction after
+``idle_in_transaction_timeout`` seconds. So that a process reads its own writes, a read
+first waits up to ``own_writes_wait`` seconds for this process's newest append to become
+readable (a short transaction elsewhere ends within milliseconds).
 
 **Appends** are one statement and one round trip: the aggregate's version is read and the
 events are inserted only if it matches (one event as plain parameters, a batch as one JSON
@@ -86,6 +90,7 @@ from esctl_lib.stores.postgres.errors import (
     translate,
     translate_errors,
 )
+from esctl_lib.stores.postgres.horizon import append_lock_key
 from esctl_lib.stores.postgres.listen import Listener, Notifier
 from esctl_lib.stores.postgres.lock import PostgresAdvisoryLock
 from esctl_lib.stores.postgres.own_writes import OwnWrites, own_writes_registry
@@ -108,6 +113,9 @@ class PostgresStore(EventStore):
     of the pool; ``connect_timeout`` bounds connecting and waiting for a connection;
     ``poll_interval`` is the fallback poll of :meth:`wait`; ``own_writes_wait`` bounds how
     long a read waits for this process's own appends to become readable (0: never);
+    ``idle_in_transaction_timeout`` (seconds, 0: never) makes the server end a connection of
+    this store left idle inside a transaction, which may hold the append lock and so hold
+    every reader back (``horizon.py``);
     ``notify=False`` sends no notifications (bulk loads); ``application_name`` labels
     the connections in ``pg_stat_activity``.
     """
@@ -124,6 +132,7 @@ class PostgresStore(EventStore):
         connect_timeout: float = 10.0,
         poll_interval: float = 1.0,
         own_writes_wait: float = 2.0,
+        idle_in_transaction_timeout: float = 60.0,
         notify: bool = True,
         application_name: str = "esctl",
         **kwargs: Any,
@@ -140,9 +149,12 @@ class PostgresStore(EventStore):
         self.connect_timeout = connect_timeout
         self.poll_interval = poll_interval
         self.own_writes_wait = own_writes_wait
+        self.idle_in_transaction_timeout = idle_in_transaction_timeout
         self.notify = notify
         self.application_name = application_name
         self.channel = channel_name(self.schema)
+        #: The advisory-lock key every appending transaction holds (``horizon.py``).
+        self.append_key = append_lock_key(self.schema)
         self._lock = threading.Lock()
         self._pid = 0
         self._conns: Connections | None = None
@@ -164,9 +176,11 @@ class PostgresStore(EventStore):
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         path = sql.Identifier(self.schema).as_string(conn)
+        idle = str(max(0, round(self.idle_in_transaction_timeout * 1000)))
         conn.execute(
-            "SELECT set_config('search_path', %s, false), set_config('TimeZone', 'UTC', false)",
-            (path,),
+            "SELECT set_config('search_path', %s, false), set_config('TimeZone', 'UTC', false), "
+            "set_config('idle_in_transaction_session_timeout', %s, false)",
+            (path, idle),
         )
 
     def _dedicated(self, role: str, timeout: float | None = None) -> psycopg.Connection[Any]:

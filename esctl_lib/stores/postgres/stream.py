@@ -11,7 +11,8 @@ COLUMNS = (
     "id, uuid::text, aggregate_id::text, type, body::text, version, created_at, "
     "correlation_id::text, causation_id::text, metadata::text"
 )
-#: The oldest transaction still in progress: every event below it is final.
+#: The oldest transaction still in progress: every event below it is final (the cheap
+#: bound; reads use ``horizon.BOUND``, never worse than this).
 HORIZON = "pg_snapshot_xmin(pg_current_snapshot())"
 
 

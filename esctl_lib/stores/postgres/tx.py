@@ -20,6 +20,7 @@ from esctl_lib.stores.base import Snapshot
 from esctl_lib.stores.postgres import snapshots
 from esctl_lib.stores.postgres.append import append
 from esctl_lib.stores.postgres.errors import translate_errors
+from esctl_lib.stores.postgres.horizon import take_lock
 from esctl_lib.stores.postgres.pipeline import execute_many
 from esctl_lib.stores.postgres.pool import cursor
 from esctl_lib.stores.postgres.stream import key_of
@@ -53,6 +54,8 @@ class PostgresTransaction(SqlTrackers):
         self._conn = conn
         #: The greatest event id this transaction appended (0 when none).
         self.last_id = 0
+        #: True once this transaction holds the store's append lock.
+        self.appending = False
 
     def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> int:
         with translate_errors():
@@ -80,7 +83,18 @@ class PostgresTransaction(SqlTrackers):
         transaction only): a server crash can lose it whole, never half of it."""
         self.execute("SET LOCAL synchronous_commit TO OFF")
 
+    def will_append(self) -> None:
+        """Take the store's append lock (once), which this transaction must do before it has
+        a transaction id, i.e. before its first write: else raises :class:`StoreError`
+        (see ``horizon.py``: readers then know it may still insert events)."""
+        if self.appending:
+            return
+        with translate_errors():
+            take_lock(self._conn, self._store.append_key)
+        self.appending = True
+
     def append(self, events: Sequence[Event], *, expected_version: int | None = None) -> list[Event]:
+        self.will_append()
         stored = append(self._store, self._conn, events, expected_version, in_transaction=True)
         last = stored[-1].id
         if last is not None and last > self.last_id:

@@ -41,6 +41,7 @@ def append_out_of_order(store: EventStore, first: Event, second: Event) -> list[
     and committed on its own, then B appends ``second`` and commits.
     """
     with store.transaction() as b:
+        b.will_append()  # it appends after its first write: it says so before that write
         b.reset_tracker(_PLACE, 0)
         early = store.append([first])[0]
         late = b.append([second])[0]
