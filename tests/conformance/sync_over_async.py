@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from esctl_lib import EventStore, Page, ProcessorLock, ReaderHorizon, Transaction, open_async_store
 from esctl_lib.events import Event
 from esctl_lib.stores.aio import AsyncEventStore
-from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, StreamKey
+from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, Snapshot, SnapshotInfo, StreamKey
 from esctl_lib.stores.shadow import TableShadow
 
 T = TypeVar("T")
@@ -107,6 +107,20 @@ class SyncOverAsync(EventStore):
 
     def reader_horizon(self) -> ReaderHorizon | None:
         return self.aio.sync.reader_horizon()
+
+    # Snapshots: the async API has none (AsyncRepository folds whole histories).
+    def read_from_snapshot(
+        self, aggregate_id: Any, aggregate_type: str, snapshot_version: int, *,
+        tail: bool = True,
+    ) -> tuple[Snapshot | None, list[Event]]:
+        return self.aio.sync.read_from_snapshot(aggregate_id, aggregate_type,
+                                                snapshot_version, tail=tail)
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        return self.aio.sync.snapshots()
+
+    def drop_snapshots(self, aggregate_type: str | None = None) -> int:
+        return self.aio.sync.drop_snapshots(aggregate_type)
 
 
 async def _open(url: str, schema: str | None, kwargs: dict[str, Any]) -> AsyncEventStore:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -62,7 +62,7 @@ from esctl_lib.stores.postgres.errors import (
     translate,
     translate_errors,
 )
-from esctl_lib.stores.postgres.horizon import append_lock_key
+from esctl_lib.stores.postgres.horizon import append_lock_key, state_of
 from esctl_lib.stores.postgres.own_writes import OwnWrites, own_writes_registry
 from esctl_lib.stores.postgres.reads import (
     AGGREGATE,
@@ -78,7 +78,9 @@ from esctl_lib.stores.postgres.reads import (
     START,
     latest_of_types_query,
     read_types_query,
+    sentinel_behind,
     type_params,
+    without_sentinel,
 )
 from esctl_lib.stores.postgres.store import PostgresStore, channel_name, server_address
 from esctl_lib.stores.postgres.trace import BY_UUIDS
@@ -228,6 +230,24 @@ class AsyncPostgresStore(AsyncEventStore):
                 cur = await conn.execute(query, params)
                 return await cur.fetchall()
 
+    async def _bounded(
+        self, query: Query, params: dict[str, Any], *,
+        behind: Callable[[list[Any]], bool] | None = None,
+    ) -> list[Any]:
+        """The sync store's ``Reads._bounded``: a horizon-bound read that reports
+        ``BEHIND`` (first column, or as ``behind`` finds it); when true, refresh the
+        connection's bound (``horizon.py``) and, if it moved, read again (once)."""
+        async with self.connection() as conn:
+            with translate_errors():
+                state = state_of(conn)
+                cur = await conn.execute(query, {**params, **state.params()})
+                rows = await cur.fetchall()
+                late = behind(rows) if behind is not None else bool(rows[0][0])
+                if late and await state.refresh_async(conn, self.append_key):
+                    cur = await conn.execute(query, {**params, **state.params()})
+                    rows = await cur.fetchall()
+                return rows
+
     async def close(self) -> None:
         self._closed = True
         pool, listener, notifier, sync = self._pool, self._listener, self._notifier, self._sync
@@ -320,7 +340,7 @@ class AsyncPostgresStore(AsyncEventStore):
             return
         deadline = time.monotonic() + self.own_writes_wait
         delay = 0.001
-        while not (await self._rows(OWN_READABLE, (newest,)))[0][0]:
+        while not (await self._bounded(OWN_READABLE, {"id": newest}))[0][1]:
             if time.monotonic() >= deadline:
                 break
             await asyncio.sleep(delay)
@@ -334,14 +354,16 @@ class AsyncPostgresStore(AsyncEventStore):
         """The sync store's ``Reads.page``, query for query."""
         await self._wait_for_own_writes()
         if types is None and until is None:
-            events = self._decode(await self._rows(READ_ALL, {"p": position, "n": limit}))
+            rows = await self._bounded(READ_ALL, {"p": position, "n": limit},
+                                       behind=sentinel_behind)
+            events = self._decode(without_sentinel(rows))
             return Page(events, _last_id(events) if events else position)
-        row = (await self._rows(BOUNDS, {"p": position, "u": until}))[0]
-        head = _key(row[0], row[1]) or START
-        start = _key(row[4], row[5]) or START
+        row = (await self._bounded(BOUNDS, {"p": position, "u": until}))[0]
+        head = _key(row[1], row[2]) or START
+        start = _key(row[5], row[6]) or START
         bound = head
         if until is not None:
-            bound = min(head, _key(row[2], row[3]) or START)
+            bound = min(head, _key(row[3], row[4]) or START)
         if bound <= start:
             return Page([], position)
         params: dict[str, Any] = {
@@ -375,23 +397,24 @@ class AsyncPostgresStore(AsyncEventStore):
     async def latest_position(self, *, types: Collection[str] | None = None) -> int:
         await self._wait_for_own_writes()
         if types is None:
-            rows = await self._rows(LATEST)
+            rows = await self._bounded(LATEST, {})
         else:
             type_list = list(types)
             if not type_list:
                 return 0
-            rows = await self._rows(latest_of_types_query(len(type_list)),
-                                    type_params(type_list))
-        return int(rows[0][0]) if rows else 0
+            rows = await self._bounded(latest_of_types_query(len(type_list)),
+                                       type_params(type_list))
+        found = rows[0][1] if rows else None
+        return int(found) if found is not None else 0
 
     async def count(self, *, after: int = 0, types: Collection[str] | None = None) -> int:
         await self._wait_for_own_writes()
         if types is None:
-            return int((await self._rows(COUNT, {"p": after}))[0][0])
+            return int((await self._bounded(COUNT, {"p": after}))[0][1])
         type_list = list(types)
         if not type_list:
             return 0
-        return int((await self._rows(COUNT_TYPES, {"p": after, "types": type_list}))[0][0])
+        return int((await self._bounded(COUNT_TYPES, {"p": after, "types": type_list}))[0][1])
 
     async def existing_uuids(self, uuids: Collection[str]) -> set[str]:
         valid = lower_uuids(uuids)
@@ -422,7 +445,7 @@ class AsyncPostgresStore(AsyncEventStore):
         listener = await self._get_listener(timeout)
         while True:
             generation = listener.generation
-            if (await self._rows(READABLE_AFTER, {"p": position}))[0][0]:
+            if (await self._bounded(READABLE_AFTER, {"p": position}))[0][1]:
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -187,13 +187,22 @@ class HorizonState:
     def refresh(self, conn: psycopg.Connection[Any], key: int) -> bool:
         """Recompute the bound (two statements); True when it moved forward."""
         cur = cursor(conn)
-        row = cur.execute(_FACTS, prepare=False).fetchone()
-        assert row is not None
-        xmin, xmax = int(row[0]), int(row[1])
-        xip = [int(x) for x in row[2]]
-        xids = {int(pid): int(xid) for pid, xid in row[3]}
-        high, low = (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
-        holders = [r[0] for r in cur.execute(_HOLDERS, (high, low)).fetchall()]
+        facts = cur.execute(_FACTS, prepare=False).fetchone()
+        holders = [r[0] for r in cur.execute(_HOLDERS, _key_halves(key)).fetchall()]
+        return self._settle(facts, holders)
+
+    async def refresh_async(self, conn: psycopg.AsyncConnection[Any], key: int) -> bool:
+        """:meth:`refresh` on an async connection (the same two statements, in order)."""
+        facts = await (await conn.execute(_FACTS, prepare=False)).fetchone()
+        cur = await conn.execute(_HOLDERS, _key_halves(key))
+        holders = [r[0] for r in await cur.fetchall()]
+        return self._settle(facts, holders)
+
+    def _settle(self, facts: Any, holders: list[int | None]) -> bool:
+        assert facts is not None
+        xmin, xmax = int(facts[0]), int(facts[1])
+        xip = [int(x) for x in facts[2]]
+        xids = {int(pid): int(xid) for pid, xid in facts[3]}
         found = compute_bound(xmin, xmax, xip, xids, holders)
         self.last = found
         moved = found.value > self.bound
@@ -203,12 +212,17 @@ class HorizonState:
         return moved
 
 
-def state_of(conn: psycopg.Connection[Any]) -> HorizonState:
+def _key_halves(key: int) -> tuple[int, int]:
+    """The lock key as pg_locks shows it: (classid, objid)."""
+    return (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
+
+
+def state_of(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> HorizonState:
     """The connection's horizon state (created on first use)."""
     found: HorizonState | None = getattr(conn, "_esctl_horizon", None)
     if found is None:
         found = HorizonState()
-        conn._esctl_horizon = found  # type: ignore[attr-defined]
+        conn._esctl_horizon = found  # type: ignore[union-attr]
     return found
 
 

@@ -53,9 +53,19 @@ READ_ALL = (
 _VERSION_COLUMN = 5
 
 
-def _sentinel_behind(rows: list[Any]) -> bool:
+def sentinel_behind(rows: list[Any]) -> bool:
     """READ_ALL's BEHIND, from its row of NULLs (the last one)."""
     return bool(_sentinel(rows)[_VERSION_COLUMN])
+
+
+def without_sentinel(rows: list[Any]) -> list[Any]:
+    """READ_ALL's event rows: its row of NULLs taken out (in place)."""
+    sentinel = _sentinel(rows)
+    if rows[-1] is sentinel:
+        rows.pop()
+    else:
+        rows.remove(sentinel)
+    return rows
 
 
 def _sentinel(rows: list[Any]) -> Any:
@@ -211,13 +221,8 @@ class Reads:
         self.wait_for_own_writes()
         if types is None and until is None:
             rows = self._bounded(READ_ALL, {"p": position, "n": limit},
-                                 behind=_sentinel_behind)
-            sentinel = _sentinel(rows)
-            if rows[-1] is sentinel:
-                rows.pop()
-            else:
-                rows.remove(sentinel)
-            events = self._decode(rows)
+                                 behind=sentinel_behind)
+            events = self._decode(without_sentinel(rows))
             return Page(events, _last_id(events) if events else position)
         row = self._bounded(BOUNDS, {"p": position, "u": until})[0]
         head = _key(row[1], row[2]) or START
