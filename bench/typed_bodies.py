@@ -180,6 +180,23 @@ def one_rep(backend: str, w1_events: int, w2_events: int, rep: int) -> tuple[Rat
             {w: {v: counts[w] / max(cpu[w][v], 1e-9) for v in VARIANTS} for w in counts})
 
 
+def pydantic_floor_us(loops: int = 20000, reps: int = 7) -> float:
+    """Microseconds per event that pydantic itself needs for a typed body, whatever esctl
+    does around it: building the model (its validation) and dumping it to the JSON dict
+    that is stored, by pydantic-core's own validator and serializer (best of ``reps``)."""
+    validate = ItemBody.__pydantic_validator__.validate_python
+    dump = ItemBody.__pydantic_serializer__.to_python
+    data = body_dict(0)
+    data["price"] = Decimal("10.50")
+    best = float("inf")
+    for _ in range(reps):
+        start = time.perf_counter()
+        for _ in range(loops):
+            dump(validate(data), mode="json")
+        best = min(best, (time.perf_counter() - start) / loops)
+    return best * 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("sqlite", "postgres", "memory"), default="sqlite")
@@ -202,6 +219,12 @@ def main() -> None:
                 ratios = ", ".join(f"{x:.2f}" for x in per_rep[v])
                 print(f"  {v} / untyped: best {best[v] / best['untyped']:.2f} "
                       f"(per repetition {ratios}; target >= 0.9)")
+    floor = pydantic_floor_us()
+    untyped_w2 = 1e6 / max(r[0]["W2"]["untyped"] for r in results)
+    print(f"-- the ceiling pydantic sets: validate + dump alone {floor:.2f} us/event; an "
+          f"untyped W2 event {untyped_w2:.2f} us; so typed / untyped W2 <= "
+          f"{untyped_w2 / (untyped_w2 + floor):.2f} for any design that validates with "
+          "pydantic")
     print("-- median over neighbouring chunks (wall clock; robust to bursts of load)")
     for workload, by_variant in CHUNK_RATIOS.items():
         print(f"{workload}: " + ", ".join(

@@ -24,6 +24,7 @@ from esctl_lib.errors import InvalidEventError, ProcessingError
 from esctl_lib.events import Event
 from esctl_lib.processing.batching import BatchTransaction
 from esctl_lib.processing.processor import Processor, stored_names_for
+from esctl_lib.processing.reactor import Reactor
 from esctl_lib.processing.tables import Tables
 from esctl_lib.stores.base import EventStore
 
@@ -254,9 +255,11 @@ def process_parked(
 
 
 def _reprocess(processor: Processor, store: EventStore, parked: ParkedEvent) -> None:
+    """Handle one parked event again, as a worker's batch does (``batching.py``): the
+    handler runs outside any write transaction, and its writes, its emitted events and the
+    parked row's deletion commit together in one short one at the end."""
     event = read_event(store, parked.event_id, parked.event_type)
-    with store.transaction() as raw:
-        tx = BatchTransaction(raw, queue=False)
+    with BatchTransaction.outside(store, may_append=isinstance(processor, Reactor)) as tx:
         if event is not None:
             processor.process_batch([event], tx, store)
         else:
