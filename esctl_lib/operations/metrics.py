@@ -24,6 +24,7 @@ from esctl_lib import metrics as counting
 from esctl_lib.errors import ConfigError, EsctlError
 from esctl_lib.metrics import CHILD_ENV, PREFIX, PROMETHEUS_ENV
 from esctl_lib.operations.status import StatusReport, status_report
+from esctl_lib.stores.dsn import redact_secrets
 
 if TYPE_CHECKING:
     from esctl_lib.app import Application
@@ -206,15 +207,20 @@ def _handler(server: MetricsServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             url = urlsplit(self.path)
-            if url.path == "/metrics":
-                from prometheus_client import CONTENT_TYPE_LATEST
+            try:
+                if url.path == "/metrics":
+                    from prometheus_client import CONTENT_TYPE_LATEST
 
-                self._send(200, server.exposition(), CONTENT_TYPE_LATEST)
-            elif url.path == "/healthz":
-                status, body = server.health(url.query)
-                self._send(status, body.encode(), "text/plain; charset=utf-8")
-            else:
-                self._send(404, b"not found: try /metrics or /healthz\n", "text/plain")
+                    self._send(200, server.exposition(), CONTENT_TYPE_LATEST)
+                elif url.path == "/healthz":
+                    status, body = server.health(url.query)
+                    self._send(status, body.encode(), "text/plain; charset=utf-8")
+                else:
+                    self._send(404, b"not found: try /metrics or /healthz\n", "text/plain")
+            except Exception as e:  # a store that cannot be read now: say so, never hang up
+                log.warning("metrics: %s failed: %s", url.path, e)
+                line = f"unhealthy: {redact_secrets(str(e)) or type(e).__name__}\n"
+                self._send(503, line.encode(), "text/plain; charset=utf-8")
 
         def _send(self, status: int, body: bytes, content_type: str) -> None:
             self.send_response(status)

@@ -149,6 +149,10 @@ def test_healthz_is_503_while_a_processor_fails_and_stays_so_until_it_is_fixed(
         return endpoint.value("esctl_processor_failures_total", EXPLODER) or 0
 
     eventually(lambda: failures() >= 1, timeout=DEADLINE, what="a failure")
+    # The child counts the failure before it records its state in the store, which is
+    # what /healthz reads: wait for the state, then it must stay unhealthy.
+    eventually(lambda: endpoint.get("/healthz")[0] == 503, timeout=DEADLINE,
+               what="/healthz to answer 503 for the failing processor")
     status, body = endpoint.get("/healthz")
     assert status == 503
     assert body.startswith(f"{EXPLODER}: ") and "boom on item3" in body  # failing (or
