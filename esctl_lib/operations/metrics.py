@@ -218,8 +218,9 @@ def _handler(server: MetricsServer) -> type[BaseHTTPRequestHandler]:
                 else:
                     self._send(404, b"not found: try /metrics or /healthz\n", "text/plain")
             except Exception as e:  # a store that cannot be read now: say so, never hang up
-                log.warning("metrics: %s failed: %s", url.path, e)
-                line = f"unhealthy: {redact_secrets(str(e)) or type(e).__name__}\n"
+                reason = redact_secrets(str(e)) or type(e).__name__
+                log.warning("metrics: %s failed: %s", url.path, reason)
+                line = f"unhealthy: {reason}\n"
                 self._send(503, line.encode(), "text/plain; charset=utf-8")
 
         def _send(self, status: int, body: bytes, content_type: str) -> None:
