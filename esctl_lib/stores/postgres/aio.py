@@ -77,6 +77,7 @@ from esctl_lib.stores.postgres.reads import (
     READABLE_AFTER,
     START,
     latest_of_types_query,
+    range_params,
     read_types_query,
     sentinel_behind,
     type_params,
@@ -358,29 +359,21 @@ class AsyncPostgresStore(AsyncEventStore):
                                        behind=sentinel_behind)
             events = self._decode(without_sentinel(rows))
             return Page(events, _last_id(events) if events else position)
-        row = (await self._bounded(BOUNDS, {"p": position, "u": until}))[0]
-        head = _key(row[1], row[2]) or START
-        start = _key(row[5], row[6]) or START
-        bound = head
-        if until is not None:
-            bound = min(head, _key(row[3], row[4]) or START)
-        if bound <= start:
+        params = range_params((await self._bounded(BOUNDS, {"p": position, "u": until}))[0],
+                              until, limit)
+        if params is None:
             return Page([], position)
-        params: dict[str, Any] = {
-            "ptx": str(start.tx), "pid": start.id, "btx": str(bound.tx), "bid": bound.id,
-            "n": limit,
-        }
         if types is None:
             rows = await self._rows(READ_RANGE, params)
         else:
             type_list = list(types)
             if not type_list:
-                return Page([], bound.id)
+                return Page([], params["bid"])
             rows = await self._rows(read_types_query(len(type_list)),
                                     {**params, **type_params(type_list)})
         events = self._decode(rows)
         full = len(events) >= limit
-        return Page(events, _last_id(events) if full else bound.id)
+        return Page(events, _last_id(events) if full else params["bid"])
 
     def _decode(self, rows: list[tuple[Any, ...]]) -> list[Event]:
         return decode_rows(self.registry, rows)

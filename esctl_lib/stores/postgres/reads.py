@@ -159,6 +159,19 @@ OWN_READABLE = (
 )
 
 
+def range_params(row: Any, until: int | None, limit: int) -> dict[str, Any] | None:
+    """READ_RANGE's parameters from a BOUNDS row (after its BEHIND column): from the
+    position's key to the readable head's (or ``until``'s, if lower); None when that range
+    is empty. Shared by the sync and the async store."""
+    head = _key(row[1], row[2]) or START
+    start = _key(row[5], row[6]) or START
+    bound = head if until is None else min(head, _key(row[3], row[4]) or START)
+    if bound <= start:
+        return None
+    return {"ptx": str(start.tx), "pid": start.id, "btx": str(bound.tx), "bid": bound.id,
+            "n": limit}
+
+
 def _key(tx: str | None, id_: int | None) -> StreamKey | None:
     return None if tx is None or id_ is None else StreamKey(int(tx), int(id_))
 
@@ -224,29 +237,21 @@ class Reads:
                                  behind=sentinel_behind)
             events = self._decode(without_sentinel(rows))
             return Page(events, _last_id(events) if events else position)
-        row = self._bounded(BOUNDS, {"p": position, "u": until})[0]
-        head = _key(row[1], row[2]) or START
-        start = _key(row[5], row[6]) or START
-        bound = head
-        if until is not None:
-            bound = min(head, _key(row[3], row[4]) or START)
-        if bound <= start:
+        params = range_params(self._bounded(BOUNDS, {"p": position, "u": until})[0],
+                              until, limit)
+        if params is None:
             return Page([], position)
-        params: dict[str, Any] = {
-            "ptx": str(start.tx), "pid": start.id, "btx": str(bound.tx), "bid": bound.id,
-            "n": limit,
-        }
         if types is None:
             rows = self._rows(READ_RANGE, params)
         else:
             type_list = list(types)
             if not type_list:
-                return Page([], bound.id)
+                return Page([], params["bid"])
             query = read_types_query(len(type_list))
             rows = self._rows(query, {**params, **type_params(type_list)}, prepare=False)
         events = self._decode(rows)
         full = len(events) >= limit
-        return Page(events, _last_id(events) if full else bound.id)
+        return Page(events, _last_id(events) if full else params["bid"])
 
     def aggregate(self, aggregate_id: str, from_version: int) -> list[Event]:
         """One aggregate's committed events in version order (no horizon applies here)."""
