@@ -5,15 +5,23 @@
   after the command too: ``esctl tail --config x.toml`` means ``esctl --config x.toml tail``.
 - Help shows arguments by their metavar (``NAME``), not with a Python type (``NAME <str>``).
 - Ctrl-C anywhere (parsing included) exits 130.
+- Plain values (text, whole numbers, decimals) are converted without pydantic: Typer >= 0.25
+  builds a pydantic ``TypeAdapter`` for every parameter it coerces, and importing pydantic
+  and building the adapters was a third of ``esctl status``'s time. Anything else (paths,
+  lists, a value the plain rules do not take, such as ``--max-lag 1_000`` or ``abc``) goes
+  through Typer's own coercion, with its error messages (:func:`plain_coercion`).
 
-Only Typer's public classes are used (``typer.core.TyperGroup`` / ``TyperCommand``, the
-``cls`` hooks Typer documents) and Click's documented ``Command`` methods they inherit.
+Typer's public classes are used (``typer.core.TyperGroup`` / ``TyperCommand``, the ``cls``
+hooks Typer documents) and Click's documented ``Command`` methods they inherit; the plain
+coercion alone sets a parameter's lazily built coercion (``_runtime_param``, Typer 0.25+),
+and does nothing where that attribute is missing (then every value goes through Typer).
 """
 
 from __future__ import annotations
 
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import typer
@@ -76,8 +84,79 @@ def _usage_error(error: typer.TyperException) -> int:
     return int(getattr(error, "exit_code", exit_codes.USAGE))
 
 
+_SLOW = object()
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
+def _plain_str(value: Any) -> Any:
+    return value if isinstance(value, str) else _SLOW
+
+
+def _plain_int(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return int(value) if isinstance(value, str) and _WHOLE.fullmatch(value) else _SLOW
+
+
+def _plain_float(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return float(value) if isinstance(value, str) and _DECIMAL.fullmatch(value) else _SLOW
+
+
+_PLAIN: dict[Any, Callable[[Any], Any]] = {str: _plain_str, int: _plain_int,
+                                           float: _plain_float}
+
+
+def _slow(value: Any) -> Any:
+    return _SLOW
+
+
+class _PlainCoercion:
+    """A parameter's coercion for the plain cases (no value; text or a number given
+    plainly); Typer's own, built on first need, for everything else."""
+
+    def __init__(self, convert: Callable[[Any], Any], *, multiple: bool) -> None:
+        self.convert = convert
+        self.multiple = multiple
+        self.typer: Any = None
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value is None:  # what Typer's coercion answers, without building it
+            return () if self.multiple else None
+        converted = self.convert(value)
+        if converted is not _SLOW:
+            return converted
+        if self.typer is None:
+            from typer._coercion import build_runtime_param
+
+            self.typer = build_runtime_param(param.type_descriptor)
+        return self.typer.coerce(value, param=param, ctx=ctx)
+
+
+def plain_coercion(params: Sequence[Any]) -> None:
+    """Give each parameter of ``params`` the plain coercion (see the module docstring)."""
+    for param in params:
+        descriptor = getattr(param, "type_descriptor", None)
+        if descriptor is None or getattr(param, "_runtime_param", _SLOW) is not None:
+            continue  # not a Typer 0.25+ parameter, or its coercion is built already
+        info = descriptor.parameter_info
+        multiple = bool(param.multiple or param.nargs != 1)
+        plain = not (multiple or descriptor.file_annotation is not None
+                     or any(getattr(info, attr, None) is not None
+                            for attr in ("min", "max", "parser", "click_type")))
+        convert = _PLAIN.get(descriptor.annotation, _slow) if plain else _slow
+        param._runtime_param = _PlainCoercion(convert, multiple=multiple)
+
+
 class EsctlCommand(TyperCommand):
     """A command whose help names arguments by metavar and whose usage line reads plainly."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = list(super().get_params(ctx))
+        plain_coercion(params)  # the help option included: Click makes it on first need
+        return params
 
     def format_options(self, ctx: Any, formatter: Any) -> None:
         arguments, options = [], []
@@ -109,6 +188,11 @@ class EsctlCommand(TyperCommand):
 
 class EsctlGroup(TyperGroup):
     """The top-level group: one-line usage errors, global options anywhere, exit 130."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = list(super().get_params(ctx))
+        plain_coercion(params)  # the help option included: Click makes it on first need
+        return params
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if not args:
