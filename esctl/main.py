@@ -1,7 +1,9 @@
 """The ``esctl`` entry point: global options, and every command registered on one Typer app.
 
 Importing this module is cheap: no database driver, no application code, no settings
-library (they load when a command runs), so ``esctl --help`` starts fast.
+library (they load when a command runs), and no command's module: each is imported and
+built when it runs (:data:`COMMANDS`, :class:`~esctl.parser.EsctlGroup`), so ``esctl
+--help`` and ``esctl status`` start fast.
 """
 
 from __future__ import annotations
@@ -12,10 +14,9 @@ from typing import Annotated
 import typer
 
 from esctl import __version__
-from esctl.commands import processing, project, snapshots, stream, trace, transfer, types
 from esctl.context import Session
 from esctl.exit_codes import INTERRUPTED, MEANINGS
-from esctl.parser import EsctlCommand, EsctlGroup
+from esctl.parser import EsctlGroup
 
 HELP = """Operate an esctl event store and its processors.
 
@@ -32,9 +33,36 @@ Example:
   esctl init && esctl setup && esctl tail --follow
 """
 
+#: Every command: its name -> the function that implements it, in ``esctl --help``'s order.
+COMMANDS: dict[str, str] = {
+    "init": "esctl.commands.project:init",
+    "config": "esctl.commands.project:config",
+    "setup": "esctl.commands.project:setup",
+    "run": "esctl.commands.processing:run",
+    "status": "esctl.commands.processing:status",
+    "tail": "esctl.commands.stream:tail",
+    "events": "esctl.commands.stream:events",
+    "append": "esctl.commands.stream:append",
+    "export": "esctl.commands.transfer:export",
+    "import": "esctl.commands.transfer:import_",
+    "replay": "esctl.commands.processing:replay",
+    "reset": "esctl.commands.processing:reset",
+    "errors": "esctl.commands.processing:errors",
+    "retry": "esctl.commands.processing:retry",
+    "skip": "esctl.commands.processing:skip",
+    "types": "esctl.commands.types:types",
+    "trace": "esctl.commands.trace:trace",
+    "snapshots": "esctl.commands.snapshots:snapshots",
+}
+
+
+class _Esctl(EsctlGroup):
+    lazy_commands = COMMANDS
+
+
 app = typer.Typer(
     name="esctl",
-    cls=EsctlGroup,
+    cls=_Esctl,
     help=HELP,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -74,25 +102,6 @@ def main(
     ctx.obj = session
     ctx.call_on_close(session.close)
 
-
-app.command("init", cls=EsctlCommand)(project.init)
-app.command("config", cls=EsctlCommand)(project.config)
-app.command("setup", cls=EsctlCommand)(project.setup)
-app.command("run", cls=EsctlCommand)(processing.run)
-app.command("status", cls=EsctlCommand)(processing.status)
-app.command("tail", cls=EsctlCommand)(stream.tail)
-app.command("events", cls=EsctlCommand)(stream.events)
-app.command("append", cls=EsctlCommand)(stream.append)
-app.command("export", cls=EsctlCommand)(transfer.export)
-app.command("import", cls=EsctlCommand)(transfer.import_)
-app.command("replay", cls=EsctlCommand)(processing.replay)
-app.command("reset", cls=EsctlCommand)(processing.reset)
-app.command("errors", cls=EsctlCommand)(processing.errors)
-app.command("retry", cls=EsctlCommand)(processing.retry)
-app.command("skip", cls=EsctlCommand)(processing.skip)
-app.command("types", cls=EsctlCommand)(types.types)
-app.command("trace", cls=EsctlCommand)(trace.trace)
-app.command("snapshots", cls=EsctlCommand)(snapshots.snapshots)
 
 
 def run() -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -187,7 +187,24 @@ class EsctlCommand(TyperCommand):
 
 
 class EsctlGroup(TyperGroup):
-    """The top-level group: one-line usage errors, global options anywhere, exit 130."""
+    """The top-level group: one-line usage errors, global options anywhere, exit 130.
+
+    Its commands are :attr:`lazy_commands` (name -> ``"module:function"``), each imported
+    and built only when asked for: ``esctl status`` builds one command, not eighteen, and
+    imports no other command's module (``esctl --help`` builds them all, to list them).
+    """
+
+    #: The commands, in the order ``esctl --help`` lists them.
+    lazy_commands: ClassVar[dict[str, str]] = {}
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*self.lazy_commands, *(n for n in super().list_commands(ctx)
+                                       if n not in self.lazy_commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in self.lazy_commands:
+            self.commands[cmd_name] = _build_command(cmd_name, self.lazy_commands[cmd_name])
+        return super().get_command(ctx, cmd_name)
 
     def get_params(self, ctx: Any) -> list[Any]:
         params = list(super().get_params(ctx))
@@ -215,6 +232,17 @@ class EsctlGroup(TyperGroup):
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else exit_codes.OK)
+
+
+def _build_command(name: str, target: str) -> Any:
+    """The Click command for ``target`` (``"module:function"``), as Typer builds it."""
+    import importlib
+
+    module, _, function = target.partition(":")
+    single = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False,
+                         rich_markup_mode=None)
+    single.command(name, cls=EsctlCommand)(getattr(importlib.import_module(module), function))
+    return typer.main.get_command(single)
 
 
 def at_least(minimum: int) -> Any:

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from esctl import exit_codes
 from esctl.main import app
-from esctl.reference import command_reference, exit_code_table, help_text
+from esctl.reference import command_names, command_reference, exit_code_table, help_text
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-REGISTERED = [command.name or "" for command in app.registered_commands]
+REGISTERED = command_names()
 
 
 def readme() -> str:

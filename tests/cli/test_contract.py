@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from esctl.context import handle_errors
 from esctl.main import app
+from esctl.reference import command_names
 from esctl_lib import Event, EventStore, InvalidEventError
 from tests.cli.conftest import (
     AGGREGATE,
@@ -156,7 +157,7 @@ def test_an_option_value_that_looks_like_a_global_option_stays_with_its_option(
 
 # -- help ------------------------------------------------------------------------------------
 
-COMMANDS = [c.name or "" for c in app.registered_commands]
+COMMANDS = command_names()
 
 
 @pytest.mark.parametrize("command", COMMANDS)
