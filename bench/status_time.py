@@ -5,10 +5,13 @@ Builds the store once per backend by bulk SQL (cached between runs: the SQLite f
 processors: ``lagging`` at position 0 (every event still to process) and ``current`` at
 the head (nothing lags). Each command runs in a fresh process; the best of ``--runs`` wall
 times is printed beside two baselines measured in the same run: ``python -c pass`` and
-``esctl --version`` (the CLI's own start-up).
+``esctl --version`` (the CLI's own start-up), and a third: the store queries alone
+(``status_report`` in a process that has imported and connected already, best of
+``--runs``). ``--instructions`` also counts each command's instructions with
+``valgrind --tool=callgrind`` (deterministic, so it means something on a shared machine).
 
     python bench/status_time.py [--backend sqlite|postgres|both] [--events 2000000] [--runs 5]
-        [--compare DIR]
+        [--compare DIR] [--instructions]
 
 ``--compare DIR`` also times the same commands with another checkout of esctl first on
 ``PYTHONPATH`` (e.g. ``git archive main | tar -x -C /tmp/esctl-main``), in the same run.
@@ -162,7 +165,44 @@ def cpu(cmd: list[str], code: str | None = None) -> float:
     return CPU[tuple(cmd), code]
 
 
-def measure(backend: str, events: int, runs: int, compare: str | None = None) -> bool:
+QUERIES = """
+import sys, time
+from esctl_lib import load_app, load_settings, open_configured_store, status_report
+app = load_app(load_settings())
+with open_configured_store(app.settings) as store:
+    status_report(store, app.processors.values())  # connect, warm the caches
+    took = []
+    for _ in range(int(sys.argv[1])):
+        started = time.perf_counter()
+        status_report(store, app.processors.values())
+        took.append(time.perf_counter() - started)
+print(min(took))
+"""
+
+
+def query_time(folder: Path, runs: int) -> float:
+    """The store queries of ``esctl status`` alone: ``status_report`` in-process, best of."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ESCTL_")}
+    done = subprocess.run([sys.executable, "-c", QUERIES, str(runs)], cwd=folder, env=env,
+                          capture_output=True, text=True, check=True)
+    return float(done.stdout.strip())
+
+
+def instructions(cmd: list[str], cwd: Path) -> int | None:
+    """Instructions the command executes (callgrind's Ir; None without valgrind)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("ESCTL_") and k != "PYTHONDONTWRITEBYTECODE"}
+    try:
+        done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                               *cmd], cwd=cwd, env=env, capture_output=True, text=True)
+    except FileNotFoundError:
+        return None
+    found = [line for line in done.stderr.splitlines() if "Collected :" in line]
+    return int(found[-1].rsplit(":", 1)[1]) if found else None
+
+
+def measure(backend: str, events: int, runs: int, compare: str | None = None,
+            counting: bool = False) -> bool:
     if backend == "sqlite":
         url, schema = build_sqlite(events), None
     else:
@@ -191,8 +231,20 @@ def measure(backend: str, events: int, runs: int, compare: str | None = None) ->
             took = best([*ESCTL, *cmd], folder, runs, ok=ok, code=compare)
             print(f"  {label:<23} {took:6.3f} s  cpu {cpu([*ESCTL, *cmd], compare):.3f}  "
                   f"(the code in {compare})")
-    met = max(lagging, current, check) <= TARGET
-    print(f"  target <= {TARGET} s: {'met' if met else 'NOT met'}")
+    queries = query_time(folder, runs)
+    print(f"  store queries alone     {queries:6.3f} s  (status_report in-process, best of "
+          f"{runs}; python -c pass + queries = {python + queries:.3f} s)")
+    if counting:
+        print("  instructions (callgrind Ir, millions):")
+        for label, cmd in (("python -c pass", [sys.executable, "-c", "pass"]),
+                           ("esctl --version", [*ESCTL, "--version"]),
+                           ("esctl status", [*ESCTL, "status"])):
+            count = instructions(cmd, folder)
+            print(f"    {label:<21} {'-' if count is None else f'{count / 1e6:7.0f}'}")
+    worst = max(lagging, current, check)
+    met = worst <= TARGET
+    print(f"  esctl status (worst of the three) {worst:.3f} s, target <= {TARGET} s: "
+          f"{'met' if met else 'NOT met'}")
     return met
 
 
@@ -202,9 +254,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--compare", metavar="DIR", help="another esctl checkout to time too")
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count instructions with valgrind (slow, deterministic)")
     args = parser.parse_args()
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
-    results = [measure(b, args.events, args.runs, args.compare) for b in backends]
+    results = [measure(b, args.events, args.runs, args.compare, args.instructions)
+               for b in backends]
     sys.exit(0 if all(results) else 1)
 
 
