@@ -188,10 +188,12 @@ def query_time(folder: Path, runs: int) -> float:
     return float(done.stdout.strip())
 
 
-def instructions(cmd: list[str], cwd: Path) -> int | None:
+def instructions(cmd: list[str], cwd: Path, code: str | None = None) -> int | None:
     """Instructions the command executes (callgrind's Ir; None without valgrind)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("ESCTL_") and k != "PYTHONDONTWRITEBYTECODE"}
+    if code is not None:
+        env["PYTHONPATH"] = code
     try:
         done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
                                *cmd], cwd=cwd, env=env, capture_output=True, text=True)
@@ -217,6 +219,11 @@ def measure(backend: str, events: int, runs: int, compare: str | None = None,
     print(f"{backend}: {events:,} events, best of {runs} (wall; CPU of the process)")
     print(f"  python -c pass          {python:6.3f} s  cpu {cpu([sys.executable, '-c', 'pass']):.3f}")
     print(f"  esctl --version         {version:6.3f} s  cpu {cpu([*ESCTL, '--version']):.3f}")
+    if backend == "postgres":  # a floor no esctl change can lower: the driver's import
+        driver_cmd = [sys.executable, "-c", "import psycopg"]
+        driver = best(driver_cmd, folder, runs)
+        print(f"  python -c 'import psycopg' {driver:6.3f} s  cpu {cpu(driver_cmd):.3f}  "
+              "(the driver's own start-up)")
     for label, took, cmd in (
             ("esctl status", lagging, ["status"]),
             ("esctl status current", current, ["status", "current"]),
@@ -236,11 +243,19 @@ def measure(backend: str, events: int, runs: int, compare: str | None = None,
           f"{runs}; python -c pass + queries = {python + queries:.3f} s)")
     if counting:
         print("  instructions (callgrind Ir, millions):")
-        for label, cmd in (("python -c pass", [sys.executable, "-c", "pass"]),
-                           ("esctl --version", [*ESCTL, "--version"]),
-                           ("esctl status", [*ESCTL, "status"])):
-            count = instructions(cmd, folder)
-            print(f"    {label:<21} {'-' if count is None else f'{count / 1e6:7.0f}'}")
+        rows: list[tuple[str, list[str], str | None]] = [
+            ("python -c pass", [sys.executable, "-c", "pass"], None),
+            ("esctl --version", [*ESCTL, "--version"], None),
+            ("esctl status", [*ESCTL, "status"], None)]
+        if backend == "postgres":
+            rows.insert(1, ("import psycopg", [sys.executable, "-c", "import psycopg"], None))
+        if compare is not None:
+            rows += [("esctl --version", [*ESCTL, "--version"], compare),
+                     ("esctl status", [*ESCTL, "status"], compare)]
+        for label, cmd, code in rows:
+            count = instructions(cmd, folder, code)
+            where = "" if code is None else f"  (the code in {code})"
+            print(f"    {label:<21} {'-' if count is None else f'{count / 1e6:7.0f}'}{where}")
     worst = max(lagging, current, check)
     met = worst <= TARGET
     print(f"  esctl status (worst of the three) {worst:.3f} s, target <= {TARGET} s: "
