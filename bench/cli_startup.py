@@ -2,7 +2,7 @@
 
 Runs each command several times in fresh processes and prints the median wall time, and
 the ratio to a bare ``python -c pass`` measured in the same run. Also checks that the help
-path imports neither psycopg, pydantic nor application code.
+paths (``esctl --help``, ``esctl tail --help``) import neither psycopg, pydantic nor Rich.
 
     python bench/cli_startup.py [--runs 15]
 """
@@ -31,9 +31,9 @@ def wall_time(cmd: list[str], runs: int) -> float:
     return statistics.median(times)
 
 
-def heavy_modules() -> list[str]:
+def heavy_modules(*args: str) -> list[str]:
     code = (
-        "import sys; sys.argv = ['esctl', '--help']\n"
+        f"import sys; sys.argv = ['esctl', *{list(args)!r}]\n"
         "import esctl.main\n"
         "try:\n    esctl.main.run()\nexcept SystemExit:\n    pass\n"
         "print(','.join(m for m in ('psycopg', 'pydantic', 'pydantic_settings', 'rich')"
@@ -64,10 +64,9 @@ def main() -> None:
     helped = rows[3][1]
     verdict = "OK" if helped < TARGET else "OVER TARGET"
     print(f"esctl --help: {helped:.3f} s (target < {TARGET} s): {verdict}")
-    heavy = heavy_modules()
-    print(f"heavy modules imported by --help: {', '.join(heavy) or 'none'}")
-    print("(a subcommand's --help also imports pydantic: Typer >= 0.25 coerces options "
-          "with it)")
+    for args in (["--help"], ["tail", "--help"]):
+        heavy = heavy_modules(*args)
+        print(f"heavy modules imported by esctl {' '.join(args)}: {', '.join(heavy) or 'none'}")
 
 
 if __name__ == "__main__":
