@@ -51,6 +51,20 @@ READ_ALL = (
     f"UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, ({BEHIND})::int, NULL, NULL, NULL, NULL"
 )
 _VERSION_COLUMN = 5
+_BODY_COLUMN = 4
+# READ_ALL for a processor's worker: its row of NULLs also carries, in its body column,
+# the processor's parked rows among the page's events ("id:attempts,…"), read in the same
+# statement (one snapshot, one round trip) instead of a statement of its own afterwards.
+READ_ALL_PARKED = (
+    f"WITH page AS MATERIALIZED (SELECT {COLUMNS}, tx FROM events "
+    f"WHERE (tx, id) > {key_of('p')} AND tx < {HORIZON} ORDER BY tx, id LIMIT %(n)s) "
+    f"(SELECT {_OUTER} FROM page AS e ORDER BY e.tx, e.id) "
+    "UNION ALL SELECT NULL, NULL, NULL, NULL, "
+    "(SELECT string_agg(k.event_id::text || ':' || k.attempts::text, ',') "
+    " FROM parked_events AS k WHERE k.processor = %(proc)s "
+    " AND k.event_id IN (SELECT id FROM page)), "
+    f"({BEHIND})::int, NULL, NULL, NULL, NULL"
+)
 
 
 def sentinel_behind(rows: list[Any]) -> bool:
@@ -252,6 +266,22 @@ class Reads:
         events = self._decode(rows)
         full = len(events) >= limit
         return Page(events, _last_id(events) if full else params["bid"])
+
+    def page_parked(self, position: int, processor: str, *,
+                    limit: int) -> tuple[Page, dict[int, int]]:
+        """:meth:`page` of every type up to the head, and ``processor``'s parked rows among
+        its events (event id -> attempts), in one statement."""
+        self.wait_for_own_writes()
+        rows = self._bounded(READ_ALL_PARKED, {"p": position, "n": limit, "proc": processor},
+                             behind=sentinel_behind)
+        found = _sentinel(rows)[_BODY_COLUMN]
+        events = self._decode(without_sentinel(rows))
+        parked: dict[int, int] = {}
+        if found:
+            for item in found.split(","):
+                event_id, attempts = item.split(":")
+                parked[int(event_id)] = int(attempts)
+        return Page(events, _last_id(events) if events else position), parked
 
     def aggregate(self, aggregate_id: str, from_version: int) -> list[Event]:
         """One aggregate's committed events in version order (no horizon applies here)."""
