@@ -12,6 +12,7 @@ more.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Collection
 from functools import lru_cache
@@ -29,6 +30,7 @@ from esctl_lib.stores.postgres.pool import cursor
 from esctl_lib.stores.postgres.stream import COLUMNS, key_of
 
 if TYPE_CHECKING:
+    from esctl_lib.stores.postgres.listen import Listener
     from esctl_lib.stores.postgres.store import PostgresStore
 
 
@@ -195,6 +197,28 @@ class Reads:
 
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
+        # (thread, position, listener, generation): a read on that thread found nothing
+        # readable after ``position``, and the listener was at ``generation`` before it.
+        self._caught_up: tuple[int, int, Listener, int] | None = None
+
+    def _generation(self) -> tuple[Listener, int] | None:
+        listener = self._store._listener
+        if listener is None or not listener.listening:
+            return None
+        return listener, listener.generation
+
+    def _note_caught_up(self, before: tuple[Listener, int] | None, end: int) -> None:
+        self._caught_up = None if before is None else (threading.get_ident(), end, *before)
+
+    def caught_up(self, position: int, listener: Listener) -> int | None:
+        """The listener's generation before this thread's last read, when that read found
+        nothing readable after ``position`` (once; else None): :meth:`PostgresStore.wait`
+        then waits for a notification since that read instead of reading again."""
+        found, self._caught_up = self._caught_up, None
+        if (found is None or found[0] != threading.get_ident() or found[1] != position
+                or found[2] is not listener):
+            return None
+        return found[3]
 
     def _rows(
         self, query: str | sql.Composed, params: Any, *, prepare: bool | None = None
@@ -246,14 +270,20 @@ class Reads:
     ) -> Page:
         """See ``EventStore.read_page``: events after ``position`` in stream order."""
         self.wait_for_own_writes()
+        self._caught_up = None
+        before = self._generation() if until is None else None
         if types is None and until is None:
             rows = self._bounded(READ_ALL, {"p": position, "n": limit},
                                  behind=sentinel_behind)
             events = self._decode(without_sentinel(rows))
-            return Page(events, _last_id(events) if events else position)
+            end = _last_id(events) if events else position
+            if len(events) < limit:
+                self._note_caught_up(before, end)
+            return Page(events, end)
         params = range_params(self._bounded(BOUNDS, {"p": position, "u": until})[0],
                               until, limit)
         if params is None:
+            self._note_caught_up(before, position)
             return Page([], position)
         if types is None:
             rows = self._rows(READ_RANGE, params)
@@ -265,6 +295,8 @@ class Reads:
             rows = self._rows(query, {**params, **type_params(type_list)}, prepare=False)
         events = self._decode(rows)
         full = len(events) >= limit
+        if not full:
+            self._note_caught_up(before, params["bid"])
         return Page(events, _last_id(events) if full else params["bid"])
 
     def page_parked(self, position: int, processor: str, *,
@@ -272,6 +304,8 @@ class Reads:
         """:meth:`page` of every type up to the head, and ``processor``'s parked rows among
         its events (event id -> attempts), in one statement."""
         self.wait_for_own_writes()
+        self._caught_up = None
+        before = self._generation()
         rows = self._bounded(READ_ALL_PARKED, {"p": position, "n": limit, "proc": processor},
                              behind=sentinel_behind)
         found = _sentinel(rows)[_BODY_COLUMN]
@@ -281,7 +315,10 @@ class Reads:
             for item in found.split(","):
                 event_id, attempts = item.split(":")
                 parked[int(event_id)] = int(attempts)
-        return Page(events, _last_id(events) if events else position), parked
+        end = _last_id(events) if events else position
+        if len(events) < limit:
+            self._note_caught_up(before, end)
+        return Page(events, end), parked
 
     def aggregate(self, aggregate_id: str, from_version: int) -> list[Event]:
         """One aggregate's committed events in version order (no horizon applies here)."""

@@ -430,10 +430,16 @@ class PostgresStore(EventStore):
     def wait(self, position: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         listener = self._get_listener(timeout)
+        # A read on this thread just found nothing after ``position``: wait for what was
+        # notified since it began rather than look again (``Reads.caught_up``).
+        seen = self._reads.caught_up(position, listener)
         while True:
-            generation = listener.generation
-            if self._reads.readable_after(position):
-                return True
+            if seen is not None:
+                generation, seen = seen, None
+            else:
+                generation = listener.generation
+                if self._reads.readable_after(position):
+                    return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
