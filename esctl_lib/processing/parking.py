@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -141,6 +141,7 @@ class ReadsParked(Protocol):
     (PostgreSQL: ``read_page_parked``)."""
 
     def read_page_parked(self, position: int, processor: str, *,
+                         types: Collection[str] | None = ...,
                          limit: int = ...) -> tuple[Page, dict[int, int]]: ...
 
 

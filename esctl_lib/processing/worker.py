@@ -547,9 +547,9 @@ class _ReadAhead:
                 return (*pending[2].result(), None)
             _discard(pending[2])
         with_parked = self._with_parked
-        if (with_parked is not None and until is None and self.types is None
-                and self.feed is None):
-            page, parked = with_parked.read_page_parked(position, self.name, limit=self.limit)
+        if with_parked is not None and until is None and self.feed is None:
+            page, parked = with_parked.read_page_parked(position, self.name, types=self.types,
+                                                        limit=self.limit)
             return (*self._filtered(page), parked)
         return (*self._read(position, until), None)
 

@@ -126,6 +126,27 @@ def read_types_query(count: int) -> sql.Composed:
     ).format(arms)
 
 
+#: A page query's rows (its columns and ``tx``) with a last row of NULLs whose body column
+#: carries the processor's parked rows among them, as in READ_ALL_PARKED.
+_WITH_PARKED = sql.SQL(
+    "WITH page AS MATERIALIZED ({}) "
+    f"(SELECT {_OUTER} FROM page AS e ORDER BY e.tx, e.id) "
+    "UNION ALL SELECT NULL, NULL, NULL, NULL, "
+    "(SELECT string_agg(k.event_id::text || ':' || k.attempts::text, ',') "
+    " FROM parked_events AS k WHERE k.processor = %(proc)s "
+    " AND k.event_id IN (SELECT id FROM page)), "
+    "NULL, NULL, NULL, NULL, NULL"
+)
+
+
+@lru_cache(maxsize=32)
+def read_types_parked_query(count: int) -> sql.Composed:
+    """:func:`read_types_query` with the parked rows (parameter ``proc`` too)."""
+    arms = _UNION.join(_TYPE_SCAN.format(sql.Placeholder(f"t{i}")) for i in range(count))
+    inner = sql.SQL("SELECT e.* FROM ({}) AS e ORDER BY e.tx, e.id LIMIT %(n)s").format(arms)
+    return _WITH_PARKED.format(inner)
+
+
 @lru_cache(maxsize=32)
 def latest_of_types_query(count: int) -> sql.Composed:
     """The newest readable event among ``count`` types (parameters ``t0``, ``t1``, …)."""
@@ -299,26 +320,40 @@ class Reads:
             self._note_caught_up(before, params["bid"])
         return Page(events, _last_id(events) if full else params["bid"])
 
-    def page_parked(self, position: int, processor: str, *,
+    def page_parked(self, position: int, processor: str, *, types: Collection[str] | None,
                     limit: int) -> tuple[Page, dict[int, int]]:
-        """:meth:`page` of every type up to the head, and ``processor``'s parked rows among
-        its events (event id -> attempts), in one statement."""
+        """:meth:`page` up to the head, and ``processor``'s parked rows among its events
+        (event id -> attempts) in the same statement: one round trip for every type, two
+        for some (the head's key first, as in :meth:`page`)."""
         self.wait_for_own_writes()
         self._caught_up = None
         before = self._generation()
-        rows = self._bounded(READ_ALL_PARKED, {"p": position, "n": limit, "proc": processor},
-                             behind=sentinel_behind)
-        found = _sentinel(rows)[_BODY_COLUMN]
-        events = self._decode(without_sentinel(rows))
-        parked: dict[int, int] = {}
-        if found:
-            for item in found.split(","):
-                event_id, attempts = item.split(":")
-                parked[int(event_id)] = int(attempts)
-        end = _last_id(events) if events else position
-        if len(events) < limit:
+        if types is None:
+            rows = self._bounded(READ_ALL_PARKED,
+                                 {"p": position, "n": limit, "proc": processor},
+                                 behind=sentinel_behind)
+            parked = _parked(_sentinel(rows)[_BODY_COLUMN])
+            events = self._decode(without_sentinel(rows))
+            end = _last_id(events) if events else position
+            if len(events) < limit:
+                self._note_caught_up(before, end)
+            return Page(events, end), parked
+        params = range_params(self._bounded(BOUNDS, {"p": position, "u": None})[0],
+                              None, limit)
+        type_list = list(types)
+        if params is None or not type_list:
+            end = position if params is None else params["bid"]
             self._note_caught_up(before, end)
-        return Page(events, end), parked
+            return Page([], end), {}
+        query = read_types_parked_query(len(type_list))
+        rows = self._rows(query, {**params, **type_params(type_list), "proc": processor},
+                          prepare=False)
+        parked = _parked(_sentinel(rows)[_BODY_COLUMN])
+        events = self._decode(without_sentinel(rows))
+        if len(events) >= limit:
+            return Page(events, _last_id(events)), parked
+        self._note_caught_up(before, params["bid"])
+        return Page(events, params["bid"]), parked
 
     def aggregate(self, aggregate_id: str, from_version: int) -> list[Event]:
         """One aggregate's committed events in version order (no horizon applies here)."""
@@ -389,6 +424,16 @@ class Reads:
         pid, age, app, state_name, db = row
         return ReaderHorizon(pending=pending, pid=pid, age_seconds=age, application=app,
                              state=state_name, database=db)
+
+
+def _parked(found: str | None) -> dict[int, int]:
+    """The parked rows a page's row of NULLs carries: ``"id:attempts,…"``."""
+    parked: dict[int, int] = {}
+    if found:
+        for item in found.split(","):
+            event_id, attempts = item.split(":")
+            parked[int(event_id)] = int(attempts)
+    return parked
 
 
 def _last_id(events: list[Event]) -> int:

@@ -337,10 +337,11 @@ class PostgresStore(EventStore):
         return self._reads.page(position, types=types, limit=limit, until=until)
 
     def read_page_parked(self, position: int, processor: str, *,
+                         types: Collection[str] | None = None,
                          limit: int = DEFAULT_PAGE_SIZE) -> tuple[Page, dict[int, int]]:
-        """``read_page(position, limit=limit)`` and ``processor``'s parked rows among its
-        events (id -> attempts) in one round trip: a worker's wake-up (``reads.py``)."""
-        return self._reads.page_parked(position, processor, limit=limit)
+        """``read_page(position, types=types, limit=limit)`` and ``processor``'s parked rows
+        among its events (id -> attempts), read with the page: a worker's wake-up."""
+        return self._reads.page_parked(position, processor, types=types, limit=limit)
 
     def read_aggregate(self, aggregate_id: Any, *, from_version: int = 1) -> list[Event]:
         return self._reads.aggregate(normalize_uuid(aggregate_id, "aggregate_id"), from_version)
