@@ -8,6 +8,13 @@ lock's holders (``horizon.py`` proves it), so nothing can later commit in front 
 Each horizon-bound read also reports (its first column) whether committed events lie
 beyond the bound it used; then the connection refreshes its bound and the read runs once
 more.
+
+**A worker's wake-up is one round trip** (``page_parked``; two for a filtered processor,
+whose head key comes first): the page's statement also returns the processor's parked
+rows among its events. A read that ends caught up notes the listener's generation from
+before it, so that :meth:`PostgresStore.wait` on the same thread and position sleeps until
+something is notified since (``caught_up``) instead of looking at the table once more; a
+commit the read's snapshot missed is notified after that generation was taken.
 """
 
 from __future__ import annotations
