@@ -65,13 +65,13 @@ _BODY_COLUMN = 4
 # the processor's parked rows among the page's events ("id:attempts,…"), read in the same
 # statement (one snapshot, one round trip) instead of a statement of its own afterwards.
 READ_ALL_PARKED = (
-    f"WITH page AS MATERIALIZED (SELECT {COLUMNS}, tx FROM events "
-    f"WHERE (tx, id) > {key_of('p')} AND tx < {HORIZON} ORDER BY tx, id LIMIT %(n)s) "
-    f"(SELECT {_OUTER} FROM page AS e ORDER BY e.tx, e.id) "
+    f"(SELECT {COLUMNS} FROM events WHERE (tx, id) > {key_of('p')} AND tx < {HORIZON} "
+    "ORDER BY tx, id LIMIT %(n)s) "
     "UNION ALL SELECT NULL, NULL, NULL, NULL, "
     "(SELECT string_agg(k.event_id::text || ':' || k.attempts::text, ',') "
-    " FROM parked_events AS k WHERE k.processor = %(proc)s "
-    " AND k.event_id IN (SELECT id FROM page)), "
+    " FROM parked_events AS k WHERE k.processor = %(proc)s AND k.event_id IN "
+    f" (SELECT id FROM events WHERE (tx, id) > {key_of('p')} AND tx < {HORIZON} "
+    "   ORDER BY tx, id LIMIT %(n)s)), "
     f"({BEHIND})::int, NULL, NULL, NULL, NULL"
 )
 
