@@ -1,5 +1,6 @@
 """PostgreSQL: :meth:`EventStore.estimate_count` in stream order, one bounded range scan
-per type on ``(type, tx, id)`` (or ``(tx, id)`` for every type), below the readable horizon
+of ``(tx, id)`` per type (the type a filter above the ordered scan, as in ``reads.py``:
+schema 3 has no type index), below the readable horizon
 (see :mod:`esctl_lib.stores.estimates`)."""
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ if TYPE_CHECKING:
 _AFTER = f"(tx, id) > (%(ptx)s::xid8, %(pid)s) AND tx < {HORIZON}"
 _ALL = (f"SELECT count(*), max(id) FROM (SELECT id FROM events WHERE {_AFTER} "
         "ORDER BY tx, id LIMIT %(n)s) AS s")
-_ONE_TYPE = (f"SELECT count(*), max(id) FROM (SELECT id FROM events WHERE type = %(t)s AND "
-             f"{_AFTER} ORDER BY tx, id LIMIT %(n)s) AS s")
+_ONE_TYPE = (f"SELECT count(*), max(id) FROM (SELECT e.id FROM (SELECT id, tx, type FROM events "
+             f"WHERE {_AFTER} ORDER BY tx, id OFFSET 0) AS e WHERE e.type = %(t)s "
+             "ORDER BY e.tx, e.id LIMIT %(n)s) AS s")
 
 
 def estimate_count(store: PostgresStore, after: int, types: Collection[str] | None,
@@ -33,7 +35,7 @@ def estimate_count(store: PostgresStore, after: int, types: Collection[str] | No
         cur = cursor(conn)
         if types is None:
             rows = [cur.execute(_ALL, params).fetchone()]
-        else:  # each type planned with its own value: a rare type is an index probe
+        else:  # each type planned with its own value
             rows = [cur.execute(_ONE_TYPE, {**params, "t": t}, prepare=False).fetchone()
                     for t in sorted(set(types))]
     samples = [(int(r[0]), None if r[1] is None else int(r[1])) for r in rows if r is not None]
