@@ -287,7 +287,8 @@ class SqliteStore(EventStore):
         type_list = list(types)
         if not type_list:
             return 0
-        # One index probe per type on (type, id), rather than a scan.
+        # Per type, a scan back from the head to its newest event (schema 4 has no type
+        # index: 004_no_type_index.sql).
         best = 0
         for t in type_list:
             row = self._query(
