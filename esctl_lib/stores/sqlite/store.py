@@ -287,8 +287,7 @@ class SqliteStore(EventStore):
         type_list = list(types)
         if not type_list:
             return 0
-        # Per type, a scan back from the head to its newest event (schema 4 has no type
-        # index: 004_no_type_index.sql).
+        # One index probe per type on (type, id), rather than a scan.
         best = 0
         for t in type_list:
             row = self._query(
