@@ -49,6 +49,12 @@ def _ids(attributes: dict[str, Any], correlation: Any, causation: Any) -> None:
         attributes["esctl.causation_id"] = str(causation)
 
 
+def _no_sdk(trace: Any) -> bool:
+    """True while no SDK tracer provider is set: the API's spans would record nothing, and
+    a save's no-op span cost ~30 µs (a third of a save's CPU on SQLite)."""
+    return isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
 def traced_save(save: F) -> F:
     """Decorate ``Repository.save``: a span per save that has changes to append."""
 
@@ -56,7 +62,7 @@ def traced_save(save: F) -> F:
     def wrapper(repository: Any, aggregate: Any, *args: Any, **kwargs: Any) -> Any:
         trace = _trace()
         changes = getattr(aggregate, "changes", None)
-        if trace is None or not changes:
+        if trace is None or not changes or _no_sdk(trace):
             return save(repository, aggregate, *args, **kwargs)
         first = changes[0]
         attributes: dict[str, Any] = {
