@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from catchup_app import Heavy
-from projector_catchup import DSN, catch_up_under_runner, fill, runner_settings
+from projector_catchup import (
+    DSN,
+    LAST_CHILD_CPU,
+    catch_up_under_runner,
+    fill,
+    runner_settings,
+)
 
 from esctl_lib import EventStore, open_store
 from esctl_lib.processing.partitions import partition_names
@@ -29,6 +35,7 @@ def measure(label: str, store: EventStore, url: str, schema: str | None, rounds:
             events: int) -> None:
     head = store.latest_position()
     best: dict[int, float] = {}
+    cpu: dict[int, float] = {}
     for _ in range(rounds):
         for count in (1, 2):
             settings = runner_settings(url, schema, ["catchup_app:Heavy"],
@@ -37,8 +44,8 @@ def measure(label: str, store: EventStore, url: str, schema: str | None, rounds:
             with store.transaction() as tx:
                 tx.execute("DROP TABLE IF EXISTS bench_heavy")
                 for name in old:
-                        tx.execute("DELETE FROM trackers WHERE name = "
-                                   f"{tx.placeholder}", (name,))
+                    tx.execute("DELETE FROM trackers WHERE name = "
+                               f"{tx.placeholder}", (name,))
             instance: Any = Heavy()
             instance.partitions = count
             names = partition_names(instance)
@@ -47,12 +54,16 @@ def measure(label: str, store: EventStore, url: str, schema: str | None, rounds:
                 row = tx.fetchone("SELECT sum(n) FROM bench_heavy")
             assert row is not None and int(row[0]) == events, row
             best[count] = min(best.get(count, float("inf")), elapsed)
+            cpu[count] = min(cpu.get(count, float("inf")), LAST_CHILD_CPU[0])
     ratio = best[1] / best[2]
     verdict = "ok" if ratio >= TARGET else "BELOW TARGET"
     print(f"{label:8} {events} events, best of {rounds}: 1 partition {best[1]:6.2f} s "
           f"({events / best[1]:7.0f} ev/s)   2 partitions {best[2]:6.2f} s "
           f"({events / best[2]:7.0f} ev/s)   throughput ratio {ratio:4.2f} "
-          f"(target >= {TARGET}) {verdict}")
+          f"(target >= {TARGET}) {verdict}\n{'':8} children's CPU (start-up included): "
+          f"1 partition {cpu[1]:6.2f} s   2 partitions {cpu[2]:6.2f} s (both together; "
+          f"with 2 free cores the bound on the ratio is about 2 x {cpu[1]:.2f} / {cpu[2]:.2f}"
+          f" = {2 * cpu[1] / cpu[2]:4.2f})")
 
 
 def main(argv: Any = None) -> None:

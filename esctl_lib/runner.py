@@ -268,7 +268,7 @@ def _run_group(app: Application, processors: list[Processor], options: RunnerSet
     feed = SharedFeed.for_readers([p.types(app.registry) for p in processors],
                                   [p.batch_size for p in processors])
     codes: dict[str, int] = {}
-    threads = [threading.Thread(target=lambda p=p: codes.__setitem__(  # type: ignore[misc]
+    threads = [threading.Thread(target=lambda p=p: codes.__setitem__(
                    p.name, _run_member(app, p, options, stop, feed)),
                    name=f"esctl-{p.name}") for p in processors]
     for thread in threads:

@@ -6,8 +6,9 @@ for each :meth:`Repository.save <esctl_lib.repository.Repository.save>` (``esctl
 <event type>``), under the tracer ``esctl``. Each carries the event's correlation and
 causation ids (``esctl.correlation_id``, ``esctl.causation_id``), so a trace backend can
 follow a command through the events it caused. The application configures the SDK and its
-exporter as usual; without one the API's spans are no-ops. Without ``opentelemetry-api``
-nothing is wrapped at all: no cost.
+exporter as usual. Until it sets a tracer provider, handlers run unwrapped (a processor
+checks :func:`recording` once per batch: the API's no-op spans cost about 10 µs per
+handled event); without ``opentelemetry-api`` nothing is wrapped at all: no cost.
 """
 
 from __future__ import annotations
@@ -40,6 +41,16 @@ def _trace() -> Any:
 def enabled() -> bool:
     """True when opentelemetry-api is installed (spans are then made)."""
     return _trace() is not None
+
+
+def recording() -> bool:
+    """True when spans are recorded: the API is installed and a tracer provider is set
+    (not the API's default proxy, which makes non-recording spans until one is)."""
+    trace = _trace()
+    if trace is None:
+        return False
+    provider = trace.get_tracer_provider()
+    return not isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
 
 
 def _ids(attributes: dict[str, Any], correlation: Any, causation: Any) -> None:

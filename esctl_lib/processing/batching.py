@@ -78,7 +78,9 @@ class BatchTransaction(Tables):
         self._relax = False
         self._outside: Transaction | Tables = inner
         self._owner: Callable[[], object] | None = None
-        #: Who recorded the latest write (``owner()`` then: the event being handled).
+        #: Who recorded the latest write (``owner()`` then: the event being handled);
+        #: ``defer`` keeps it only while :attr:`on_pending_read` is set (its one reader),
+        #: sparing a call per event in a projector's batch.
         self.last_owner: object | None = None
         #: Called by a read while writes are recorded and no write transaction is open;
         #: it may commit them (:meth:`commit_now`) and return True, so that the read runs
@@ -124,8 +126,8 @@ class BatchTransaction(Tables):
     # -- writes --------------------------------------------------------------------------
     def defer(self, sql: str, params: Params = ()) -> None:
         """Run a write whose row count you do not need, before the next read or the commit."""
-        if self._owner is not None and self._write is None:
-            self.last_owner = self._owner()
+        if self.on_pending_read is not None and self._owner is not None and self._write is None:
+            self.last_owner = self._owner()  # only a prefix commit asks who wrote last
         if sql is self._run_sql or sql == self._run_sql:
             self._run.append(params)
         elif self._queue_enabled:

@@ -34,7 +34,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from esctl_lib.stores.base import Page
@@ -51,10 +51,14 @@ DEFAULT_HOLD = 1.0
 
 @dataclass(frozen=True, slots=True)
 class SharedPage:
-    """A page read for the feed, and whether it filled its limit (more may follow)."""
+    """A page read for the feed, and whether it filled its limit (more may follow).
+
+    ``views`` keeps the page filtered for each set of handled types a reader asked for
+    (readers handling the same types filter it once)."""
 
     page: Page
     full: bool
+    views: dict[frozenset[str], Page] = field(default_factory=dict)
 
 
 @dataclass
@@ -213,7 +217,7 @@ class FeedReader:
             p, types=feed.types, limit=feed.limit))
         if shared is not None:
             self._state.shared += 1
-            return self._filter(shared.page), shared.full
+            return self._view(shared), shared.full
         self._state.alone += 1
         oldest = feed.oldest()
         if oldest is not None and oldest != position:
@@ -222,6 +226,17 @@ class FeedReader:
                 return self._keep(page), len(page.events) >= limit or page.end == oldest
         page = store.read_page(position, types=types, limit=limit)
         return self._keep(page), len(page.events) >= limit
+
+    def _view(self, shared: SharedPage) -> Page:
+        """The shared page as this reader sees it (filtered once per set of handled types
+        among readers without a partition filter)."""
+        handled = self._state.handled
+        if self._state.accept is not None or handled is None:
+            return self._filter(shared.page)
+        view = shared.views.get(handled)
+        if view is None:  # (two readers racing here filter twice: harmless)
+            view = shared.views[handled] = self._filter(shared.page)
+        return view
 
     def _filter(self, page: Page) -> Page:
         handled, accept = self._state.handled, self._state.accept

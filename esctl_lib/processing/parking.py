@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from esctl_lib.errors import InvalidEventError, ProcessingError
 from esctl_lib.events import Event
@@ -26,7 +26,7 @@ from esctl_lib.processing.batching import BatchTransaction
 from esctl_lib.processing.processor import Processor, stored_names_for
 from esctl_lib.processing.reactor import Reactor
 from esctl_lib.processing.tables import Tables
-from esctl_lib.stores.base import EventStore
+from esctl_lib.stores.base import EventStore, Page
 
 TABLE = "parked_events"
 _MAX_ERROR = 2000
@@ -124,6 +124,25 @@ def parked_in(tx: Tables, processor: str, events: Sequence[Event]) -> tuple[set[
     skip = {int(r[0]) for r in rows if int(r[0]) in present and int(r[1]) != 0}
     queued = {int(r[0]) for r in rows if int(r[0]) in present and int(r[1]) == 0}
     return skip, queued
+
+
+def split_parked(found: dict[int, int], events: Sequence[Event]) -> tuple[set[int], set[int]]:
+    """:func:`parked_in`'s answer from rows read already (event id -> attempts)."""
+    if not found:
+        return set(), set()
+    present = {e.id or 0 for e in events}
+    skip = {i for i, a in found.items() if i in present and a != 0}
+    queued = {i for i, a in found.items() if i in present and a == 0}
+    return skip, queued
+
+
+class ReadsParked(Protocol):
+    """A store that reads a worker's page and its parked rows in one round trip
+    (PostgreSQL: ``read_page_parked``)."""
+
+    def read_page_parked(self, position: int, processor: str, *,
+                         types: Collection[str] | None = ...,
+                         limit: int = ...) -> tuple[Page, dict[int, int]]: ...
 
 
 #: The ``error`` of an event parked by hand (``esctl skip``), before its reason.

@@ -119,7 +119,8 @@ def partition_processors(processor: Processor) -> list[Processor]:
         part = copy.copy(processor)
         state = part.__dict__
         state.pop("_dispatch_table", None)  # bound to the original: rebuilt on first use
-        state.pop("_fallback", None)
+        for key in ("_fallback", "_plain_fallback", "_traced_dispatch"):
+            state.pop(key, None)
         state["name"] = partition_name(processor.name, index, count)
         state["partition"] = Partition(processor.name, index, count)
         parts.append(part)

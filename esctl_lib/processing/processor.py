@@ -29,7 +29,7 @@ from esctl_lib.errors import ProcessingError, StoreUnavailableError
 from esctl_lib.events import Event, EventRegistry, default_registry, type_name_for
 from esctl_lib.processing.tables import Tables, as_tables
 from esctl_lib.stores.base import EventStore, Transaction, quote_identifier
-from esctl_lib.telemetry import trace_dispatch
+from esctl_lib.telemetry import recording, trace_dispatch
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: One table's DDL: a statement, several (table then indexes), or either of those per
@@ -196,19 +196,29 @@ class Processor:
         return handled
 
     def _dispatch(self) -> dict[str, tuple[Callable[[Event, Tables], None], ...]]:
-        """Type name → bound handlers (catch-all last), built once per instance."""
+        """Type name → bound handlers (catch-all last), built once per instance; each
+        handler in a span while a tracer provider is set (checked per batch)."""
+        state = self.__dict__
         table: dict[str, tuple[Callable[[Event, Tables], None], ...]] | None
-        table = self.__dict__.get("_dispatch_table")
+        table = state.get("_dispatch_table")
         if table is None:
             catch_all = (getattr(self, self._catch_all),) if self._catch_all else ()
             table = {
                 type_name: (*(getattr(self, m) for m in methods), *catch_all)
                 for type_name, methods in self._handlers.items()
             }
-            self.__dict__["_fallback"] = () if self._handlers else catch_all
-            table = trace_dispatch(self, table)  # spans per handler with the otel extra
-            self.__dict__["_dispatch_table"] = table
-        return table
+            state["_plain_fallback"] = () if self._handlers else catch_all
+            state["_dispatch_table"] = table
+        if not recording():
+            state["_fallback"] = state["_plain_fallback"]
+            return table
+        traced = state.get("_traced_dispatch")
+        if traced is None:
+            state["_fallback"] = state["_plain_fallback"]
+            traced = state["_traced_dispatch"] = (trace_dispatch(self, table),
+                                                  state["_fallback"])
+        state["_fallback"] = traced[1]
+        return traced[0]  # type: ignore[no-any-return]
 
     # -- tables --------------------------------------------------------------------------
     def setup(self, store: EventStore) -> None:

@@ -45,7 +45,13 @@ from typing import TYPE_CHECKING
 from esctl_lib.errors import ProcessingError, StoreUnavailableError, TrackerError
 from esctl_lib.events import Event
 from esctl_lib.processing.batching import BatchTransaction
-from esctl_lib.processing.parking import park, parked_in, process_parked
+from esctl_lib.processing.parking import (
+    ReadsParked,
+    park,
+    parked_in,
+    process_parked,
+    split_parked,
+)
 from esctl_lib.processing.partitions import event_filter
 from esctl_lib.processing.processor import Processor
 from esctl_lib.processing.reactor import Reactor, append_new
@@ -139,6 +145,9 @@ class _Worker:
         #: many of them were handled; a TrackerError that prefix commit met.
         self.prefix_done = self.prefix_handled = 0
         self.fenced: TrackerError | None = None
+        #: The parked rows among the page's events, read with the page (one round trip
+        #: on PostgreSQL); used by the page's first batch transaction only.
+        self.known_parked: dict[int, int] | None = None
         self.ahead = _ReadAhead(store, self.types, processor.batch_size, self.name,
                                 accept=event_filter(processor), feed=feed)
 
@@ -179,7 +188,7 @@ class _Worker:
         """Read and process one batch; True when caught up."""
         if not self._check_lock():
             return True  # stepped down: stop is set
-        page, full = self.ahead.read(self.position, until)
+        page, full, self.known_parked = self.ahead.read(self.position, until)
         if page.events:
             if full and self.ahead.enabled:
                 self.ahead.start(page.end, until)  # catching up: read the next page meanwhile
@@ -236,9 +245,13 @@ class _Worker:
         ``prefix_done`` then says how many of ``events`` are committed already.
         """
         self.prefix_done = self.prefix_handled = 0
+        known, self.known_parked = self.known_parked, None
         with self._transaction() as tx:
             try:
-                skipped, retried = parked_in(tx, self.name, events)
+                # Read with the page when the store can (no round trip of its own here); a
+                # batch run again after a failure looks afresh.
+                skipped, retried = (split_parked(known, events) if known is not None
+                                    else parked_in(tx, self.name, events))
                 todo = [e for e in events if e.id not in skipped] if skipped else events
                 # The tracker moves first in the write transaction: a fenced instance fails
                 # there, before writing anything.
@@ -506,7 +519,9 @@ class _ReadAhead:
     ``feed`` (a runner's shared read, :mod:`esctl_lib.processing.fanout`) pages come from
     the feed while the worker is on it; ``accept`` keeps a partition's events only
     (:mod:`esctl_lib.processing.partitions`). Each read returns the page and whether the
-    scan filled its limit (more may follow: the worker is not caught up).
+    scan filled its limit (more may follow: the worker is not caught up), and the parked
+    rows among its events when the store read them with the page (a page read on the loop's
+    own thread, so that they are as fresh as the read; else None).
     """
 
     def __init__(
@@ -522,19 +537,29 @@ class _ReadAhead:
         self.enabled = store.remote_reads  # else the reader fights the writer for the GIL
         self._pool: ThreadPoolExecutor | None = None
         self._pending: tuple[int, int | None, Future[tuple[Page, bool]]] | None = None
+        reader = getattr(store, "read_page_parked", None)
+        self._with_parked: ReadsParked | None = store if reader is not None else None  # type: ignore[assignment]
 
-    def read(self, position: int, until: int | None) -> tuple[Page, bool]:
+    def read(self, position: int, until: int | None) -> tuple[Page, bool, dict[int, int] | None]:
         pending, self._pending = self._pending, None
         if pending is not None:
             if pending[:2] == (position, until):
-                return pending[2].result()
+                return (*pending[2].result(), None)
             _discard(pending[2])
-        return self._read(position, until)
+        with_parked = self._with_parked
+        if with_parked is not None and until is None and self.feed is None:
+            page, parked = with_parked.read_page_parked(position, self.name, types=self.types,
+                                                        limit=self.limit)
+            return (*self._filtered(page), parked)
+        return (*self._read(position, until), None)
 
     def _read(self, position: int, until: int | None) -> tuple[Page, bool]:
         if self.feed is not None and until is None:
             return self.feed.read(self.store, position, types=self.types, limit=self.limit)
-        page = self.store.read_page(position, types=self.types, limit=self.limit, until=until)
+        return self._filtered(
+            self.store.read_page(position, types=self.types, limit=self.limit, until=until))
+
+    def _filtered(self, page: Page) -> tuple[Page, bool]:
         full = len(page.events) >= self.limit
         if self.accept is not None:
             page = Page([e for e in page.events if self.accept(e)], page.end)

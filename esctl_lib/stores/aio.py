@@ -18,6 +18,7 @@ def open_async_store(
     schema: str | None = None,
     synchronous: str = "FULL",
     connect_timeout: float | None = None,
+    idle_in_transaction_timeout: float | None = None,
     **kwargs: Any,
 ) -> AsyncEventStore:
     """The async store a URL names, with the arguments of
@@ -41,6 +42,8 @@ def open_async_store(
             ) from e
         if connect_timeout is not None:
             kwargs["connect_timeout"] = connect_timeout
+        if idle_in_transaction_timeout is not None:
+            kwargs["idle_in_transaction_timeout"] = idle_in_transaction_timeout
         return AsyncPostgresStore(url, schema=schema, **kwargs)
     sync = open_store(url, base_dir=base_dir, schema=schema, synchronous=synchronous,
                       connect_timeout=connect_timeout, **kwargs)

@@ -12,7 +12,7 @@ from esctl_lib.processing import ConstantRetry, run_processor
 from esctl_lib.processing.parking import list_parked, process_parked, retry_parked
 from tests.backends import StoreSpec
 from tests.processing.handlers_outside_apps import HotReactor, ThreadGate
-from tests.processing.test_handlers_outside_tx import (
+from tests.processing.handlers_outside_support import (
     add_hot,
     append_while_blocked,
     noticed,

@@ -12,13 +12,14 @@ from collections import Counter
 import pytest
 
 from esctl_lib import Event, EventStore, ProcessingError, handles
-from esctl_lib.processing import BatchTransaction, ConstantRetry, process_available, run_processor
+from esctl_lib.processing import BatchTransaction, process_available
 from tests.backends import StoreSpec
 from tests.processing.handlers_outside_apps import Gate, HotAdded, HotNoticed, HotReactor, NoGate, ThreadGate
-from tests.processing.test_handlers_outside_tx import (
+from tests.processing.handlers_outside_support import (
     add_hot,
     append_while_blocked,
     noticed,
+    race_two_instances,
     rows,
     run_in_thread,
 )
@@ -117,23 +118,7 @@ def test_two_racing_instances_with_prefix_commits_store_everything_once(
                     barrier.wait()
             super()._added(event, tx)
 
-    errors: list[BaseException] = []
-
-    def instance(store: EventStore) -> None:
-        try:
-            run_processor(WithBarrier(), store, stop=threading.Event(), once=True,
-                          retry=ConstantRetry(interval=0.0, sleep=lambda s: None))
-        except BaseException as e:  # pragma: no cover - reported below
-            errors.append(e)
-
-    WithBarrier().setup(first)  # its tables (two setups at once may race on PostgreSQL)
-    threads = [threading.Thread(target=instance, args=(s,), daemon=True)
-               for s in (first, store_spec.open())]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-        assert not t.is_alive()
+    errors = race_two_instances(WithBarrier, first, store_spec.open())
     assert errors == []
     assert len(arrivals) >= 2
     # The loser's prefix commit found the tracker moved and carried on from it.

@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import threading
-import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,8 @@ from esctl_lib import EventStore, ProcessingError, handles
 from esctl_lib.events import Event
 from esctl_lib.processing import (
     BatchTransaction,
-    ConstantRetry,
-    NoRetry,
     Projector,
-    is_readable,
     process_available,
-    run_processor,
 )
 from esctl_lib.processing.processor import Processor
 from esctl_lib.testing import eventually
@@ -41,62 +36,15 @@ from tests.processing.handlers_outside_apps import (
     HotReactor,
     ThreadGate,
 )
+from tests.processing.handlers_outside_support import (
+    add_hot,
+    append_while_blocked,
+    noticed,
+    race_two_instances,
+    rows,
+    run_in_thread,
+)
 from tests.processing.runner_apps.support import python, shared_backends
-
-
-def add_hot(store: EventStore, count: int) -> list[Event]:
-    stored = []
-    for n in range(count):
-        stored += store.append([HotAdded(aggregate_id=str(uuid.uuid4()), body={"n": n})])
-    eventually(lambda: is_readable(store, stored[-1].id or 0), timeout=30,
-               what="the events to be readable")
-    return stored
-
-
-def rows(store: EventStore, table: str) -> list[int]:
-    with store.read_transaction() as tx:
-        return sorted(int(r[0]) for r in tx.fetchall(f"SELECT n FROM {table}"))
-
-
-def noticed(store: EventStore) -> Counter[str]:
-    """How often each triggering event's HotNoticed is stored (by causation id)."""
-    return Counter(e.causation_id for e in store.iter_range(0)
-                   if isinstance(e, HotNoticed) and e.causation_id)
-
-
-def run_in_thread(processor: Processor, store: EventStore) -> tuple[threading.Thread,
-                                                                     list[BaseException]]:
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            run_processor(processor, store, stop=threading.Event(), once=True, retry=NoRetry())
-        except BaseException as e:  # pragma: no cover - reported by the test
-            errors.append(e)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread, errors
-
-
-def append_while_blocked(spec: StoreSpec, gate: ThreadGate) -> None:
-    """An application append from another connection and thread completes, and becomes
-    readable, while the handler is still blocked on ``gate``."""
-    other = spec.open()
-    done = threading.Event()
-    appended: list[Event] = []
-
-    def append() -> None:
-        appended.extend(other.append([HotNoticed(aggregate_id=str(uuid.uuid4()))]))
-        done.set()
-
-    threading.Thread(target=append, daemon=True).start()
-    assert done.wait(20), "the append waited for the blocked handler"
-    assert not gate.release.is_set()
-    reader = spec.opened[0]  # the processor's handle: not the appender's own view
-    eventually(lambda: is_readable(reader, appended[0].id or 0), timeout=20,
-               what="the application's event to be readable while the handler blocks")
-    assert not gate.release.is_set()
 
 
 @pytest.mark.parametrize("kind", ["reactor", "projector"])
@@ -211,23 +159,7 @@ def test_two_racing_instances_store_each_row_and_event_once(
         if meeting:
             barrier.wait()
 
-    errors: list[BaseException] = []
-
-    def instance(store: EventStore) -> None:
-        try:
-            run_processor(HotReactor(barrier=meet), store, stop=threading.Event(), once=True,
-                          retry=ConstantRetry(interval=0.0, sleep=lambda s: None))
-        except BaseException as e:  # pragma: no cover - reported below
-            errors.append(e)
-
-    HotReactor().setup(first)  # its tables (two setups at once may race on PostgreSQL)
-    threads = [threading.Thread(target=instance, args=(s,), daemon=True)
-               for s in (first, store_spec.open())]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-        assert not t.is_alive()
+    errors = race_two_instances(lambda: HotReactor(barrier=meet), first, store_spec.open())
     assert errors == []
     assert len(arrivals) >= 2  # they did race on the first batch
     messages = [(r.levelno, r.getMessage()) for r in caplog.records]

@@ -14,7 +14,7 @@ import pytest
 from esctl_lib import Event, EventStore, ProcessingError, handles
 from esctl_lib.processing import BatchTransaction, process_available
 from tests.processing.handlers_outside_apps import HotAdded, HotNoticed, HotReactor
-from tests.processing.test_handlers_outside_tx import add_hot, noticed, rows
+from tests.processing.handlers_outside_support import add_hot, noticed, rows
 
 WATCHED = ("will_append", "execute", "executemany", "append", "advance_tracker",
            "set_tracker", "reset_tracker")

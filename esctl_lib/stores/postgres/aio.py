@@ -120,6 +120,7 @@ class AsyncPostgresStore(AsyncEventStore):
         schema: str | None = None,
         pool_size: int = 8,
         connect_timeout: float = 10.0,
+        idle_in_transaction_timeout: float = 60.0,
         poll_interval: float = 1.0,
         own_writes_wait: float = 2.0,
         notify: bool = True,
@@ -138,6 +139,9 @@ class AsyncPostgresStore(AsyncEventStore):
         self.encoder = encoder or default_encoder
         self.pool_size = max(2, pool_size)
         self.connect_timeout = connect_timeout
+        #: Seconds a session of this store may sit idle inside a transaction (one opened on
+        #: :meth:`connection`) before the server ends it, as on the sync store; 0: never.
+        self.idle_in_transaction_timeout = idle_in_transaction_timeout
         self.poll_interval = poll_interval
         self.own_writes_wait = own_writes_wait
         self.notify = notify
@@ -159,7 +163,9 @@ class AsyncPostgresStore(AsyncEventStore):
         if self._sync is None:
             self._sync = PostgresStore(
                 self.url, schema=self.schema, pool_size=self.pool_size,
-                connect_timeout=self.connect_timeout, poll_interval=self.poll_interval,
+                connect_timeout=self.connect_timeout,
+                idle_in_transaction_timeout=self.idle_in_transaction_timeout,
+                poll_interval=self.poll_interval,
                 own_writes_wait=self.own_writes_wait, notify=self.notify,
                 application_name=self.application_name, registry=self.registry,
                 encoder=self.encoder,
@@ -176,9 +182,11 @@ class AsyncPostgresStore(AsyncEventStore):
 
     async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
         path = sql.Identifier(self.schema).as_string(conn)
+        idle = str(max(0, round(self.idle_in_transaction_timeout * 1000)))
         await conn.execute(
-            "SELECT set_config('search_path', %s, false), set_config('TimeZone', 'UTC', false)",
-            (path,),
+            "SELECT set_config('search_path', %s, false), set_config('TimeZone', 'UTC', false), "
+            "set_config('idle_in_transaction_session_timeout', %s, false)",
+            (path, idle),
         )
 
     async def _dedicated(self, role: str) -> psycopg.AsyncConnection[Any]:

@@ -26,7 +26,7 @@ the transaction's end and never released earlier (no ``pg_advisory_unlock``; the
 taken at the transaction's top level, outside any savepoint that could undo it).
 
 **The refresh.** A reader that finds committed events at or beyond its bound runs, on its
-own autocommit connection:
+own autocommit connection, in one pipeline (one round trip; the server runs them in order):
 
 1. statement A, with snapshot ``s``: ``X = pg_snapshot_xmax(s)``, ``xip(s)`` (the ids in
    progress at ``s``, prepared transactions included) and, read during A (after ``s``),
@@ -185,17 +185,29 @@ class HorizonState:
                 "blk": None if self.blocker is None else str(self.blocker)}
 
     def refresh(self, conn: psycopg.Connection[Any], key: int) -> bool:
-        """Recompute the bound (two statements); True when it moved forward."""
-        cur = cursor(conn)
-        facts = cur.execute(_FACTS, prepare=False).fetchone()
-        holders = [r[0] for r in cur.execute(_HOLDERS, _key_halves(key)).fetchall()]
+        """Recompute the bound; True when it moved forward.
+
+        Statements A and B go in one pipeline: one round trip, and the server still runs
+        them one after the other (B's ``pg_locks`` read comes after A has ended)."""
+        facts_cur, holders_cur = cursor(conn), conn.cursor()
+        with conn.pipeline():
+            facts_cur.execute(_FACTS, prepare=False)
+            holders_cur.execute(_HOLDERS, _key_halves(key))
+        facts = facts_cur.fetchone()
+        holders = [r[0] for r in holders_cur.fetchall()]
+        holders_cur.close()
         return self._settle(facts, holders)
 
     async def refresh_async(self, conn: psycopg.AsyncConnection[Any], key: int) -> bool:
-        """:meth:`refresh` on an async connection (the same two statements, in order)."""
-        facts = await (await conn.execute(_FACTS, prepare=False)).fetchone()
-        cur = await conn.execute(_HOLDERS, _key_halves(key))
-        holders = [r[0] for r in await cur.fetchall()]
+        """:meth:`refresh` on an async connection (the same pipeline of two statements)."""
+        facts_cur, holders_cur = conn.cursor(), conn.cursor()
+        async with conn.pipeline():
+            await facts_cur.execute(_FACTS, prepare=False)
+            await holders_cur.execute(_HOLDERS, _key_halves(key))
+        facts = await facts_cur.fetchone()
+        holders = [r[0] for r in await holders_cur.fetchall()]
+        await facts_cur.close()
+        await holders_cur.close()
         return self._settle(facts, holders)
 
     def _settle(self, facts: Any, holders: list[int | None]) -> bool:

@@ -116,6 +116,8 @@ def execute_many(conn: psycopg.Connection[Any], sql: str,
 def _row(values: Sequence[Any] | Mapping[str, Any], names: tuple[str, ...] | None,
          count: int) -> Sequence[Any]:
     """One parameter set as a sequence in placeholder order (psycopg's checks and errors)."""
+    if values.__class__ is tuple and names is None and len(values) == count:
+        return values  # the common case, without the ABC checks below (~0.6 us a row)
     if isinstance(values, str | bytes) or not isinstance(values, Sequence | Mapping):
         raise TypeError(f"query parameters should be a sequence or a mapping, "
                         f"got {type(values).__name__}")

@@ -8,10 +8,18 @@ lock's holders (``horizon.py`` proves it), so nothing can later commit in front 
 Each horizon-bound read also reports (its first column) whether committed events lie
 beyond the bound it used; then the connection refreshes its bound and the read runs once
 more.
+
+**A worker's wake-up is one round trip** (``page_parked``; two for a filtered processor,
+whose head key comes first): the page's statement also returns the processor's parked
+rows among its events. A read that ends caught up notes the listener's generation from
+before it, so that :meth:`PostgresStore.wait` on the same thread and position sleeps until
+something is notified since (``caught_up``) instead of looking at the table once more; a
+commit the read's snapshot missed is notified after that generation was taken.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Collection
 from functools import lru_cache
@@ -29,6 +37,7 @@ from esctl_lib.stores.postgres.pool import cursor
 from esctl_lib.stores.postgres.stream import COLUMNS, key_of
 
 if TYPE_CHECKING:
+    from esctl_lib.stores.postgres.listen import Listener
     from esctl_lib.stores.postgres.store import PostgresStore
 
 
@@ -41,6 +50,20 @@ READ_ALL = (
     f"UNION ALL SELECT NULL, NULL, NULL, NULL, NULL, ({BEHIND})::int, NULL, NULL, NULL, NULL"
 )
 _VERSION_COLUMN = 5
+_BODY_COLUMN = 4
+# READ_ALL for a processor's worker: its row of NULLs also carries, in its body column,
+# the processor's parked rows among the page's events ("id:attempts,…"), read in the same
+# statement (one snapshot, one round trip) instead of a statement of its own afterwards.
+READ_ALL_PARKED = (
+    f"(SELECT {COLUMNS} FROM events WHERE (tx, id) > {key_of('p')} AND tx < {HORIZON} "
+    "ORDER BY tx, id LIMIT %(n)s) "
+    "UNION ALL SELECT NULL, NULL, NULL, NULL, "
+    "(SELECT string_agg(k.event_id::text || ':' || k.attempts::text, ',') "
+    " FROM parked_events AS k WHERE k.processor = %(proc)s AND k.event_id IN "
+    f" (SELECT id FROM events WHERE (tx, id) > {key_of('p')} AND tx < {HORIZON} "
+    "   ORDER BY tx, id LIMIT %(n)s)), "
+    f"({BEHIND})::int, NULL, NULL, NULL, NULL"
+)
 
 
 def sentinel_behind(rows: list[Any]) -> bool:
@@ -92,6 +115,16 @@ _CAST = (
     "e.id, e.uuid::text, e.aggregate_id::text, e.type, e.body::text, e.version, "
     "e.created_at, e.correlation_id::text, e.causation_id::text, e.metadata::text"
 )
+# The same columns named (a filtered page with parked rows is read from a CTE), and tx.
+_CAST_NAMED = (
+    "e.id, e.uuid::text AS uuid, e.aggregate_id::text AS aggregate_id, e.type, "
+    "e.body::text AS body, e.version, e.created_at, e.correlation_id::text AS correlation_id, "
+    "e.causation_id::text AS causation_id, e.metadata::text AS metadata, e.tx"
+)
+_OUTER = (
+    "e.id, e.uuid, e.aggregate_id, e.type, e.body, e.version, e.created_at, "
+    "e.correlation_id, e.causation_id, e.metadata"
+)
 
 
 def _types_in(count: int) -> sql.Composed:
@@ -105,6 +138,29 @@ def read_types_query(count: int) -> sql.Composed:
         f"SELECT {_CAST} FROM (SELECT {_RAW} FROM events WHERE {_RANGE} "
         "ORDER BY tx, id OFFSET 0) AS e WHERE {} ORDER BY e.tx, e.id LIMIT %(n)s"
     ).format(_types_in(count))
+
+
+#: A page query's rows (its columns and ``tx``) with a last row of NULLs whose body column
+#: carries the processor's parked rows among them, as in READ_ALL_PARKED.
+_WITH_PARKED = sql.SQL(
+    "WITH page AS MATERIALIZED ({}) "
+    f"(SELECT {_OUTER} FROM page AS e ORDER BY e.tx, e.id) "
+    "UNION ALL SELECT NULL, NULL, NULL, NULL, "
+    "(SELECT string_agg(k.event_id::text || ':' || k.attempts::text, ',') "
+    " FROM parked_events AS k WHERE k.processor = %(proc)s "
+    " AND k.event_id IN (SELECT id FROM page)), "
+    "NULL, NULL, NULL, NULL, NULL"
+)
+
+
+@lru_cache(maxsize=32)
+def read_types_parked_query(count: int) -> sql.Composed:
+    """:func:`read_types_query` with the parked rows (parameter ``proc`` too)."""
+    inner = sql.SQL(
+        f"SELECT {_CAST_NAMED} FROM (SELECT {_RAW} FROM events WHERE {_RANGE} "
+        "ORDER BY tx, id OFFSET 0) AS e WHERE {} ORDER BY e.tx, e.id LIMIT %(n)s"
+    ).format(_types_in(count))
+    return _WITH_PARKED.format(inner)
 
 
 @lru_cache(maxsize=32)
@@ -179,6 +235,28 @@ class Reads:
 
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
+        # (thread, position, listener, generation): a read on that thread found nothing
+        # readable after ``position``, and the listener was at ``generation`` before it.
+        self._caught_up: tuple[int, int, Listener, int] | None = None
+
+    def _generation(self) -> tuple[Listener, int] | None:
+        listener = self._store._listener
+        if listener is None or not listener.listening:
+            return None
+        return listener, listener.generation
+
+    def _note_caught_up(self, before: tuple[Listener, int] | None, end: int) -> None:
+        self._caught_up = None if before is None else (threading.get_ident(), end, *before)
+
+    def caught_up(self, position: int, listener: Listener) -> int | None:
+        """The listener's generation before this thread's last read, when that read found
+        nothing readable after ``position`` (once; else None): :meth:`PostgresStore.wait`
+        then waits for a notification since that read instead of reading again."""
+        found, self._caught_up = self._caught_up, None
+        if (found is None or found[0] != threading.get_ident() or found[1] != position
+                or found[2] is not listener):
+            return None
+        return found[3]
 
     def _rows(
         self, query: str | sql.Composed, params: Any, *, prepare: bool | None = None
@@ -230,14 +308,20 @@ class Reads:
     ) -> Page:
         """See ``EventStore.read_page``: events after ``position`` in stream order."""
         self.wait_for_own_writes()
+        self._caught_up = None
+        before = self._generation() if until is None else None
         if types is None and until is None:
             rows = self._bounded(READ_ALL, {"p": position, "n": limit},
                                  behind=sentinel_behind)
             events = self._decode(without_sentinel(rows))
-            return Page(events, _last_id(events) if events else position)
+            end = _last_id(events) if events else position
+            if len(events) < limit:
+                self._note_caught_up(before, end)
+            return Page(events, end)
         params = range_params(self._bounded(BOUNDS, {"p": position, "u": until})[0],
                               until, limit)
         if params is None:
+            self._note_caught_up(before, position)
             return Page([], position)
         if types is None:
             rows = self._rows(READ_RANGE, params)
@@ -249,7 +333,44 @@ class Reads:
             rows = self._rows(query, {**params, **type_params(type_list)}, prepare=False)
         events = self._decode(rows)
         full = len(events) >= limit
+        if not full:
+            self._note_caught_up(before, params["bid"])
         return Page(events, _last_id(events) if full else params["bid"])
+
+    def page_parked(self, position: int, processor: str, *, types: Collection[str] | None,
+                    limit: int) -> tuple[Page, dict[int, int]]:
+        """:meth:`page` up to the head, and ``processor``'s parked rows among its events
+        (event id -> attempts) in the same statement: one round trip for every type, two
+        for some (the head's key first, as in :meth:`page`)."""
+        self.wait_for_own_writes()
+        self._caught_up = None
+        before = self._generation()
+        if types is None:
+            rows = self._bounded(READ_ALL_PARKED,
+                                 {"p": position, "n": limit, "proc": processor},
+                                 behind=sentinel_behind)
+            parked = _parked(_sentinel(rows)[_BODY_COLUMN])
+            events = self._decode(without_sentinel(rows))
+            end = _last_id(events) if events else position
+            if len(events) < limit:
+                self._note_caught_up(before, end)
+            return Page(events, end), parked
+        params = range_params(self._bounded(BOUNDS, {"p": position, "u": None})[0],
+                              None, limit)
+        type_list = list(types)
+        if params is None or not type_list:
+            end = position if params is None else params["bid"]
+            self._note_caught_up(before, end)
+            return Page([], end), {}
+        query = read_types_parked_query(len(type_list))
+        rows = self._rows(query, {**params, **type_params(type_list), "proc": processor},
+                          prepare=False)
+        parked = _parked(_sentinel(rows)[_BODY_COLUMN])
+        events = self._decode(without_sentinel(rows))
+        if len(events) >= limit:
+            return Page(events, _last_id(events)), parked
+        self._note_caught_up(before, params["bid"])
+        return Page(events, params["bid"]), parked
 
     def aggregate(self, aggregate_id: str, from_version: int) -> list[Event]:
         """One aggregate's committed events in version order (no horizon applies here)."""
@@ -320,6 +441,16 @@ class Reads:
         pid, age, app, state_name, db = row
         return ReaderHorizon(pending=pending, pid=pid, age_seconds=age, application=app,
                              state=state_name, database=db)
+
+
+def _parked(found: str | None) -> dict[int, int]:
+    """The parked rows a page's row of NULLs carries: ``"id:attempts,…"``."""
+    parked: dict[int, int] = {}
+    if found:
+        for item in found.split(","):
+            event_id, attempts = item.split(":")
+            parked[int(event_id)] = int(attempts)
+    return parked
 
 
 def _last_id(events: list[Event]) -> int:

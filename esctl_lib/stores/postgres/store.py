@@ -336,6 +336,13 @@ class PostgresStore(EventStore):
     ) -> Page:
         return self._reads.page(position, types=types, limit=limit, until=until)
 
+    def read_page_parked(self, position: int, processor: str, *,
+                         types: Collection[str] | None = None,
+                         limit: int = DEFAULT_PAGE_SIZE) -> tuple[Page, dict[int, int]]:
+        """``read_page(position, types=types, limit=limit)`` and ``processor``'s parked rows
+        among its events (id -> attempts), read with the page: a worker's wake-up."""
+        return self._reads.page_parked(position, processor, types=types, limit=limit)
+
     def read_aggregate(self, aggregate_id: Any, *, from_version: int = 1) -> list[Event]:
         return self._reads.aggregate(normalize_uuid(aggregate_id, "aggregate_id"), from_version)
 
@@ -424,10 +431,16 @@ class PostgresStore(EventStore):
     def wait(self, position: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         listener = self._get_listener(timeout)
+        # A read on this thread just found nothing after ``position``: wait for what was
+        # notified since it began rather than look again (``Reads.caught_up``).
+        seen = self._reads.caught_up(position, listener)
         while True:
-            generation = listener.generation
-            if self._reads.readable_after(position):
-                return True
+            if seen is not None:
+                generation, seen = seen, None
+            else:
+                generation = listener.generation
+                if self._reads.readable_after(position):
+                    return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
