@@ -1,4 +1,6 @@
-"""A reader filtered on a rare type probes the (type, tx, id) index instead of scanning."""
+"""A reader filtered on a rare type reads the stream's (tx, id) index over its range, the
+type a filter (schema 3 has no (type, tx, id) index): never a sequential scan of the table
+nor a sort, and never more than the range from the reader's position to the head."""
 
 from __future__ import annotations
 
@@ -49,24 +51,50 @@ def scans(node: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def test_reading_a_rare_type_from_the_start_touches_only_its_index_entries(
+def node_types(node: dict[str, Any]) -> list[str]:
+    found = [str(node["Node Type"])]
+    for child in node.get("Plans", []):
+        found.extend(node_types(child))
+    return found
+
+
+def test_reading_a_rare_type_scans_the_stream_index_over_the_range_only(
     filled: PostgresStore,
 ) -> None:
+    middle = filled.stream_key(COMMON // 2 - 10)  # the rare event lies just after it
     head = filled.stream_key(filled.latest_position())
-    params = {"t0": "pg_rare", "ptx": "0", "pid": 0, "btx": str(head.tx), "bid": head.id,
-              "n": 1000}
-    [scan] = scans(plan(filled, read_types_query(1), params))
-    assert scan["Index Name"] == "events_type_tx_id"
-    assert scan["Actual Rows"] == 1
-    assert scan.get("Rows Removed by Filter", 0) == 0
+    params = {"t0": "pg_rare", "ptx": str(middle.tx), "pid": middle.id,
+              "btx": str(head.tx), "bid": head.id, "n": 1000}
+    tree = plan(filled, read_types_query(1), params)
+    [scan] = scans(tree)
+    assert scan["Index Name"] == "events_tx_id"
+    assert "Sort" not in node_types(tree) and "Seq Scan" not in node_types(tree)
+    assert tree["Actual Rows"] == 1
+    # the range after the position, not the table: ~10,000 events, not 20,001
+    assert scan["Actual Rows"] < COMMON // 2 + 100
 
 
-def test_the_newest_rare_event_is_found_by_one_index_probe(filled: PostgresStore) -> None:
-    found = scans(plan(filled, latest_of_types_query(1), {"t0": "pg_rare", "hb": "0", "blk": None}))
-    [scan] = [s for s in found if s.get("Index Name") != "events_tx_id"]  # not the horizon probe
-    assert scan["Index Name"] == "events_type_tx_id"
-    assert scan["Actual Rows"] == 1
-    assert scan.get("Rows Removed by Filter", 0) == 0
+def test_several_types_are_one_scan(filled: PostgresStore) -> None:
+    head = filled.stream_key(filled.latest_position())
+    params = {"t0": "pg_rare", "t1": "pg_common", "ptx": "0", "pid": 0,
+              "btx": str(head.tx), "bid": head.id, "n": 1000}
+    tree = plan(filled, read_types_query(2), params)
+    [scan] = scans(tree)
+    assert scan["Index Name"] == "events_tx_id" and tree["Actual Rows"] == 1000
+    assert scan["Actual Rows"] <= 1001  # stopped at the page's end
+    assert "Sort" not in node_types(tree)
+
+
+def test_the_newest_rare_event_is_found_scanning_back_from_the_head(
+    filled: PostgresStore,
+) -> None:
+    tree = plan(filled, latest_of_types_query(1), {"t0": "pg_rare", "hb": "0", "blk": None})
+    found = [s for s in scans(tree) if s["Relation Name"] == "events"]
+    assert "Seq Scan" not in node_types(tree) and "Sort" not in node_types(tree)
+    assert {s.get("Index Name") for s in found} == {"events_tx_id"}
+    # stopped at the rare event: about half the table scanned back from the head
+    assert max(s["Actual Rows"] for s in found) < COMMON // 2 + 100
+    assert filled.latest_position(types=["pg_rare"]) == COMMON // 2 + 1001
 
 
 def test_a_rare_type_reader_moves_to_the_head_without_matching(filled: PostgresStore) -> None:

@@ -28,7 +28,7 @@ def decode_rows(registry: EventRegistry, rows: Sequence[tuple[Any, ...]]) -> lis
     try:
         bodies = _loads("[" + ",".join([r[_BODY] for r in rows]) + "]")
     except (ValueError, RecursionError) as e:
-        # jsonb written by another tool may nest deeper, or hold longer integers, than
+        # JSON written by another tool may nest deeper, or hold longer integers, than
         # Python's parser takes: a store error naming the page, never the parser's own.
         raise StoreError(
             f"cannot decode the stored bodies of events {rows[0][0]}..{rows[-1][0]}: "

@@ -1,5 +1,6 @@
 """PostgreSQL: :meth:`EventStore.estimate_count` in stream order, one bounded range scan
-per type on ``(type, tx, id)`` (or ``(tx, id)`` for every type), below the readable horizon
+of ``(tx, id)`` per type (the type a filter above the ordered scan, as in ``reads.py``:
+schema 3 has no type index), below the readable horizon
 (see :mod:`esctl_lib.stores.estimates`)."""
 
 from __future__ import annotations
@@ -9,18 +10,20 @@ from typing import TYPE_CHECKING, Any
 
 from esctl_lib.stores.base import CountEstimate
 from esctl_lib.stores.estimates import combine
-from esctl_lib.stores.postgres.errors import translate_errors
-from esctl_lib.stores.postgres.pool import cursor
-from esctl_lib.stores.postgres.stream import HORIZON
+from esctl_lib.stores.postgres.horizon import BEHIND, BOUND
 
 if TYPE_CHECKING:
     from esctl_lib.stores.postgres.store import PostgresStore
 
-_AFTER = f"(tx, id) > (%(ptx)s::xid8, %(pid)s) AND tx < {HORIZON}"
-_ALL = (f"SELECT count(*), max(id) FROM (SELECT id FROM events WHERE {_AFTER} "
+# Below the reader horizon (horizon.BOUND, as every read): the server-wide oldest
+# transaction alone would count nothing while any session anywhere on the server has one
+# open. BEHIND first, so a stale bound is refreshed and the count taken again.
+_AFTER = f"(tx, id) > (%(ptx)s::xid8, %(pid)s) AND tx < {BOUND}"
+_ALL = (f"SELECT {BEHIND}, count(*), max(id) FROM (SELECT id FROM events WHERE {_AFTER} "
         "ORDER BY tx, id LIMIT %(n)s) AS s")
-_ONE_TYPE = (f"SELECT count(*), max(id) FROM (SELECT id FROM events WHERE type = %(t)s AND "
-             f"{_AFTER} ORDER BY tx, id LIMIT %(n)s) AS s")
+_ONE_TYPE = (f"SELECT {BEHIND}, count(*), max(id) FROM (SELECT e.id FROM (SELECT id, tx, type "
+             f"FROM events WHERE {_AFTER} ORDER BY tx, id OFFSET 0) AS e WHERE e.type = %(t)s "
+             "ORDER BY e.tx, e.id LIMIT %(n)s) AS s")
 
 
 def estimate_count(store: PostgresStore, after: int, types: Collection[str] | None,
@@ -29,14 +32,13 @@ def estimate_count(store: PostgresStore, after: int, types: Collection[str] | No
     ``exact_up_to``, else estimated from ids."""
     key = store.stream_key(after)
     params: dict[str, Any] = {"ptx": str(key.tx), "pid": key.id, "n": exact_up_to + 1}
-    with store.connection() as conn, translate_errors():
-        cur = cursor(conn)
-        if types is None:
-            rows = [cur.execute(_ALL, params).fetchone()]
-        else:  # each type planned with its own value: a rare type is an index probe
-            rows = [cur.execute(_ONE_TYPE, {**params, "t": t}, prepare=False).fetchone()
-                    for t in sorted(set(types))]
-    samples = [(int(r[0]), None if r[1] is None else int(r[1])) for r in rows if r is not None]
+    reads = store._reads
+    if types is None:
+        rows = [reads._bounded(_ALL, params)[0]]
+    else:  # each type planned with its own value
+        rows = [reads._bounded(_ONE_TYPE, {**params, "t": t}, prepare=False)[0]
+                for t in sorted(set(types))]
+    samples = [(int(r[1]), None if r[2] is None else int(r[2])) for r in rows]
     if all(n <= exact_up_to for n, _ in samples):
         return CountEstimate(sum(n for n, _ in samples), True)
     return combine(samples, after=after, head=store.latest_position(), limit=exact_up_to)

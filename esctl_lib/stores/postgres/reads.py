@@ -42,16 +42,6 @@ if TYPE_CHECKING:
 
 
 START = StreamKey(0, 0)
-_ALIASED = (
-    "id, uuid::text AS uuid, aggregate_id::text AS aggregate_id, type, body::text AS body, "
-    "version, created_at, correlation_id::text AS correlation_id, "
-    "causation_id::text AS causation_id, metadata::text AS metadata, tx"
-)
-_OUTER = (
-    "e.id, e.uuid, e.aggregate_id, e.type, e.body, e.version, e.created_at, "
-    "e.correlation_id, e.causation_id, e.metadata"
-)
-
 # The hot path: everything readable after a position, one statement. A last row of NULLs
 # but for its version column carries BEHIND (an Append costs less than a join per row).
 READ_ALL = (
@@ -111,26 +101,43 @@ LEFT JOIN LATERAL (SELECT tx, id FROM events WHERE id <= %(p)s
 """
 _RANGE = "(tx, id) > (%(ptx)s::xid8, %(pid)s) AND (tx, id) <= (%(btx)s::xid8, %(bid)s)"
 READ_RANGE = f"SELECT {COLUMNS} FROM events WHERE {_RANGE} ORDER BY tx, id LIMIT %(n)s"
-# Filtered reads: one ordered index range scan on (type, tx, id) per type, merged. The
-# types are bound values planned afresh each time (never a generic plan), so a rare type
-# costs an index probe, not a scan from the reader's position.
-_TYPE_SCAN = sql.SQL(
-    f"(SELECT {_ALIASED} FROM events WHERE type = {{}} AND {_RANGE} ORDER BY tx, id LIMIT %(n)s)"
+# Filtered reads (schema 3 has no (type, tx, id) index): one ordered range scan of the
+# stream's (tx, id) index from the reader's position, the types a filter applied above it,
+# so a filtered page costs at most an unfiltered scan of the same range. The types are
+# bound values planned afresh each time (never a generic plan). OFFSET 0 keeps the filter
+# out of the ordered scan: left inside, a type the statistics call rare makes a plan that
+# scans the whole table and sorts the matches, once for every page.
+_IN_TYPES = sql.SQL("e.type IN ({})")
+_COMMA = sql.SQL(", ")
+_RAW = ("id, tx, uuid, aggregate_id, type, body, version, created_at, correlation_id, "
+        "causation_id, metadata")
+_CAST = (
+    "e.id, e.uuid::text, e.aggregate_id::text, e.type, e.body::text, e.version, "
+    "e.created_at, e.correlation_id::text, e.causation_id::text, e.metadata::text"
 )
-_TYPE_LATEST = sql.SQL(
-    f"(SELECT tx, id FROM events WHERE type = {{}} AND tx < {HORIZON} "
-    "ORDER BY tx DESC, id DESC LIMIT 1)"
+# The same columns named (a filtered page with parked rows is read from a CTE), and tx.
+_CAST_NAMED = (
+    "e.id, e.uuid::text AS uuid, e.aggregate_id::text AS aggregate_id, e.type, "
+    "e.body::text AS body, e.version, e.created_at, e.correlation_id::text AS correlation_id, "
+    "e.causation_id::text AS causation_id, e.metadata::text AS metadata, e.tx"
 )
-_UNION = sql.SQL(" UNION ALL ")
+_OUTER = (
+    "e.id, e.uuid, e.aggregate_id, e.type, e.body, e.version, e.created_at, "
+    "e.correlation_id, e.causation_id, e.metadata"
+)
+
+
+def _types_in(count: int) -> sql.Composed:
+    return _IN_TYPES.format(_COMMA.join(sql.Placeholder(f"t{i}") for i in range(count)))
 
 
 @lru_cache(maxsize=32)
 def read_types_query(count: int) -> sql.Composed:
     """The filtered read for ``count`` types (parameters ``t0``, ``t1``, …)."""
-    arms = _UNION.join(_TYPE_SCAN.format(sql.Placeholder(f"t{i}")) for i in range(count))
     return sql.SQL(
-        f"SELECT {_OUTER} FROM ({{}}) AS e ORDER BY e.tx, e.id LIMIT %(n)s"
-    ).format(arms)
+        f"SELECT {_CAST} FROM (SELECT {_RAW} FROM events WHERE {_RANGE} "
+        "ORDER BY tx, id OFFSET 0) AS e WHERE {} ORDER BY e.tx, e.id LIMIT %(n)s"
+    ).format(_types_in(count))
 
 
 #: A page query's rows (its columns and ``tx``) with a last row of NULLs whose body column
@@ -149,18 +156,21 @@ _WITH_PARKED = sql.SQL(
 @lru_cache(maxsize=32)
 def read_types_parked_query(count: int) -> sql.Composed:
     """:func:`read_types_query` with the parked rows (parameter ``proc`` too)."""
-    arms = _UNION.join(_TYPE_SCAN.format(sql.Placeholder(f"t{i}")) for i in range(count))
-    inner = sql.SQL("SELECT e.* FROM ({}) AS e ORDER BY e.tx, e.id LIMIT %(n)s").format(arms)
+    inner = sql.SQL(
+        f"SELECT {_CAST_NAMED} FROM (SELECT {_RAW} FROM events WHERE {_RANGE} "
+        "ORDER BY tx, id OFFSET 0) AS e WHERE {} ORDER BY e.tx, e.id LIMIT %(n)s"
+    ).format(_types_in(count))
     return _WITH_PARKED.format(inner)
 
 
 @lru_cache(maxsize=32)
 def latest_of_types_query(count: int) -> sql.Composed:
     """The newest readable event among ``count`` types (parameters ``t0``, ``t1``, …)."""
-    arms = _UNION.join(_TYPE_LATEST.format(sql.Placeholder(f"t{i}")) for i in range(count))
     return sql.SQL(
-        f"SELECT {BEHIND}, (SELECT e.id FROM ({{}}) AS e ORDER BY e.tx DESC, e.id DESC LIMIT 1)"
-    ).format(arms)
+        f"SELECT {BEHIND}, (SELECT e.id FROM (SELECT id, tx, type FROM events "
+        f"WHERE tx < {HORIZON} ORDER BY tx DESC, id DESC OFFSET 0) AS e "
+        "WHERE {} ORDER BY e.tx DESC, e.id DESC LIMIT 1)"
+    ).format(_types_in(count))
 
 
 def type_params(types: list[str]) -> dict[str, str]:

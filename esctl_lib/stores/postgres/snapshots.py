@@ -1,7 +1,10 @@
 """Aggregate snapshots on PostgreSQL (schema ``002_snapshots.sql``).
 
-A load is one statement and one round trip: the snapshot row and the events after the
-version it covers come back together (the snapshot first, told apart by a null id).
+A load reads the events after the newest snapshot's version first, in one statement; only
+when they do not start at version 1 (a snapshot was used, or there are none) does a second
+one fetch the snapshot's state. So a short history, which has no snapshot yet, costs what
+a load without snapshots costs (a statement that also carried the snapshot row cost about
+20 µs more), and a long one a second round trip.
 A snapshot is a cache of folded state: a store created before schema 2 simply has none
 (reads find nothing; writes raise :class:`SchemaError` until ``esctl setup`` upgrades it).
 Written outside a transaction, a snapshot is one autocommit upsert; inside one, it sits
@@ -38,22 +41,14 @@ ON CONFLICT (aggregate_id, aggregate_type) DO UPDATE SET
 WHERE excluded.version > snapshots.version
    OR excluded.snapshot_version <> snapshots.snapshot_version
 """
-_SNAPSHOT = (
-    "SELECT version, state::text AS state, created_at FROM snapshots "
-    "WHERE aggregate_id = %(a)s AND aggregate_type = %(t)s AND snapshot_version = %(v)s"
+_WHERE = "aggregate_id = %(a)s AND aggregate_type = %(t)s AND snapshot_version = %(v)s"
+_SNAPSHOT = f"SELECT version, state::text AS state, created_at FROM snapshots WHERE {_WHERE}"
+# The events after the snapshot's version (all of them without a snapshot), in order.
+AFTER_SNAPSHOT = (
+    f"SELECT {COLUMNS} FROM events WHERE aggregate_id = %(a)s AND version > "
+    f"coalesce((SELECT version FROM snapshots WHERE {_WHERE}), 0) ORDER BY version"
 )
-SELECT = _SNAPSHOT.replace("%(a)s", "%s").replace("%(t)s", "%s").replace("%(v)s", "%s")
-# The snapshot (id null, its state in the body column) and the events after it, in one
-# statement; without a snapshot, the whole history.
-WITH_TAIL = f"""
-WITH s AS ({_SNAPSHOT})
-SELECT NULL::bigint, NULL::text, NULL::text, NULL::text, s.state, s.version,
-       to_timestamp(s.created_at), NULL::text, NULL::text, NULL::text FROM s
-UNION ALL
-SELECT {COLUMNS} FROM events
-WHERE aggregate_id = %(a)s AND version > coalesce((SELECT version FROM s), 0)
-ORDER BY 6
-"""
+_VERSION = 5  # the version column of COLUMNS
 INFOS = (
     "SELECT aggregate_type, count(*), max(created_at), sum(pg_column_size(state)) "
     "FROM snapshots GROUP BY aggregate_type ORDER BY aggregate_type"
@@ -97,31 +92,40 @@ def read_from_snapshot(
     store: PostgresStore, aggregate_id: Any, aggregate_type: str, snapshot_version: int,
     tail: bool,
 ) -> tuple[Snapshot | None, list[Event]]:
-    """The snapshot and the events after it, in one round trip."""
+    """The snapshot and the events after it: one round trip when the events start at
+    version 1 (no snapshot), else two."""
     agg = normalize_uuid(aggregate_id, "aggregate_id")
+    params = {"a": agg, "t": aggregate_type, "v": snapshot_version}
     try:
         with store.connection() as conn:
+            cur = cursor(conn)
             if not tail:
-                row = cursor(conn).execute(
-                    SELECT, (agg, aggregate_type, snapshot_version)).fetchone()
-                if row is None:
-                    return None, []
-                return Snapshot(agg, aggregate_type, int(row[0]), snapshot_version,
-                                json.loads(row[1]), float(row[2])), []
-            else:
-                rows = cursor(conn).execute(
-                    WITH_TAIL, {"a": agg, "t": aggregate_type, "v": snapshot_version}
-                ).fetchall()
+                row = cur.execute(_SNAPSHOT, params).fetchone()
+                return (None if row is None else _snapshot(agg, aggregate_type,
+                                                            snapshot_version, row)), []
+            rows = cur.execute(AFTER_SNAPSHOT, params).fetchall()
+            if rows and rows[0][_VERSION] == 1:
+                return None, decode_rows(store.registry, rows)
+            row = cur.execute(_SNAPSHOT, params).fetchone()
+            if row is not None and rows and int(row[0]) + 1 < rows[0][_VERSION]:
+                row = None  # replaced by an older one meanwhile (never by esctl): no use
+            if row is None and rows:  # dropped between the two statements: everything
+                rows = cur.execute(AFTER_SNAPSHOT, {**params, "t": None}).fetchall()
     except DRIVER_ERRORS as e:
         if is_undefined_table(e):  # before schema 2: no snapshots (or no store: says so)
             return None, store.read_aggregate(agg) if tail else []
         raise translate(e) from e
-    if not rows or rows[0][0] is not None:
+    if row is None:
         return None, decode_rows(store.registry, rows)
-    first = rows[0]
-    snapshot = Snapshot(agg, aggregate_type, int(first[5]), snapshot_version,
-                        json.loads(first[4]), first[6].timestamp())
-    return snapshot, decode_rows(store.registry, rows[1:])
+    snapshot = _snapshot(agg, aggregate_type, snapshot_version, row)
+    # a newer snapshot written between the two statements covers some of the rows
+    return snapshot, decode_rows(store.registry,
+                                 [r for r in rows if r[_VERSION] > snapshot.version])
+
+
+def _snapshot(agg: str, aggregate_type: str, snapshot_version: int, row: Any) -> Snapshot:
+    return Snapshot(agg, aggregate_type, int(row[0]), snapshot_version, json.loads(row[1]),
+                    float(row[2]))
 
 
 def infos(store: PostgresStore) -> list[SnapshotInfo]:

@@ -33,10 +33,13 @@ _INSERT = (
     "INSERT INTO events (uuid, aggregate_id, type, body, version, created_at, "
     "correlation_id, causation_id, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# The aggregate's version and the greatest id, in one statement (inside BEGIN IMMEDIATE).
+# The aggregate's version, the greatest id and the schema cookie, in one statement (inside
+# BEGIN IMMEDIATE): the cookie tells whether the uuid form cached on the connection still
+# holds, so an append is BEGIN, this, the INSERT and COMMIT (no PRAGMA of its own).
 _HEAD = (
     "SELECT (SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_id = ?), "
-    "(SELECT COALESCE(MAX(id), 0) FROM events)"
+    "(SELECT COALESCE(MAX(id), 0) FROM events), "
+    "(SELECT schema_version FROM pragma_schema_version)"
 )
 _UUID, _TYPE, _CREATED_AT = EventField.UUID, EventField.TYPE, EventField.CREATED_AT
 _CORRELATION, _CAUSATION = EventField.CORRELATION_ID, EventField.CAUSATION_ID
@@ -86,9 +89,12 @@ class SqliteTransaction(SqlTrackers):
             aggregate_id = check_one_aggregate(events)
         check_expected_version(expected_version)
         conn = self._conn
-        with translate_errors():
-            lean = compact(conn)  # 16-byte uuids (schema 3), or text (a store at schema 1)
-        form = to_blob if lean else _as_is
+        known = getattr(conn, "esctl_format", None)  # (schema cookie, lean) from compact()
+        if known is None:
+            with translate_errors():
+                lean = compact(conn)  # 16-byte uuids (schema 3), or text (a store at schema 1)
+        else:
+            lean = bool(known[1])
         # Encode and check everything first: a body that cannot be stored fails before any write.
         encode = self._encoder.encode_body
         now = utc_now()
@@ -106,9 +112,15 @@ class SqliteTransaction(SqlTrackers):
                 text = created.isoformat(timespec="microseconds")
             rows.append((e, f[_UUID], f[_TYPE], body, created, text, f[_CORRELATION],
                          f[_CAUSATION], meta))
-        key = form(aggregate_id)
         with translate_errors():
-            current, base_id = conn.execute(_HEAD, (key,)).fetchone()
+            form = to_blob if lean else _as_is
+            key = form(aggregate_id)
+            current, base_id, cookie = conn.execute(_HEAD, (key,)).fetchone()
+            if known is not None and cookie != known[0] and compact(conn) != lean:
+                lean = not lean  # upgraded (or rebuilt) under this connection: read again
+                form = to_blob if lean else _as_is
+                key = form(aggregate_id)
+                current, base_id, _ = conn.execute(_HEAD, (key,)).fetchone()
         if expected_version is not None and expected_version != current:
             raise ConcurrencyError(aggregate_id, expected_version, current)
         params = [
