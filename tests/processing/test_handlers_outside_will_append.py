@@ -25,9 +25,12 @@ def watch(store: EventStore, monkeypatch: pytest.MonkeyPatch) -> dict[int, list[
     with store.transaction() as tx:
         cls = type(tx)
     calls: dict[int, list[str]] = {}
+    seen: list[object] = []  # kept alive, so that no later transaction reuses an id
 
     def wrap(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
         def recorded(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if id(self) not in calls:
+                seen.append(self)
             calls.setdefault(id(self), []).append(name)
             return real(self, *args, **kwargs)
         return recorded
