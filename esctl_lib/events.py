@@ -28,8 +28,8 @@ from esctl_lib.errors import (
     StoreError,
     UnknownEventTypeError,
 )
-from esctl_lib.serialization import short_repr
-from esctl_lib.typed import install_body, upcasting
+from esctl_lib.serialization import CheckedJSON, short_repr
+from esctl_lib.typed import DATA_KEY, install_body, typed_body, upcasting
 
 if TYPE_CHECKING:
     from pydantic import BaseModel  # a typed event's body may be its model (esctl_lib.typed)
@@ -284,7 +284,8 @@ class Event:
         causation_id: Any = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
-        own_type = type_name_of(self.__class__)
+        cls = self.__class__
+        own_type = type_name_of(cls)
         if own_type is not None:
             if type is not None and type != own_type:
                 raise InvalidEventError(
@@ -294,8 +295,15 @@ class Event:
             type = own_type
         if not type:
             raise InvalidEventError("an untyped Event needs a type name")
-        if body.__class__ is dict:  # the common case, without the ABC check
+        body_dict: Any
+        model = cls.body_model
+        data = None
+        if model is not None:  # a typed body: validated and dumped (esctl_lib.typed)
+            body_dict, data = typed_body(cls, model, body)
+        elif body.__class__ is dict:  # the common case, without the ABC check
             body_dict = dict(body)
+        elif body.__class__ is CheckedJSON:  # type: ignore[comparison-overlap]  # a typed dump
+            body_dict = body
         elif body is None:
             body_dict = {}
         elif isinstance(body, Mapping):
@@ -316,6 +324,11 @@ class Event:
             None if causation_id is None else normalize_uuid(causation_id, "causation_id"),
             meta_dict,
         ))
+        if data is not None:
+            try:  # noqa: SIM105 (contextlib.suppress costs a microsecond per event here)
+                self.__dict__[DATA_KEY] = data
+            except AttributeError:  # a class with __slots__ only: validated on every read
+                pass
 
     @classmethod
     def from_stored(
@@ -349,7 +362,8 @@ class Event:
         """The event's data: a dict with string keys and JSON values."""
         fields = self._f
         raw: Any = fields[_BODY]
-        if raw.__class__ is not str:
+        cls = raw.__class__
+        if cls is not str and cls is not CheckedJSON:
             decoded: dict[str, Any] = raw
             return decoded
         body: dict[str, Any] = _loads(raw)
@@ -408,7 +422,15 @@ class Event:
         unknown = set(changes) - set(EVENT_FIELDS)
         if unknown:
             raise InvalidEventError(f"unknown event field(s): {', '.join(sorted(unknown))}")
-        fields = self.to_dict()
+        # The stored values as they are (a typed body's checked JSON text stays text;
+        # ``created_at`` text is parsed by __init__); body or metadata read as JSON text
+        # from a store is decoded, as __init__ takes only a mapping there.
+        f = self._f
+        fields = dict(zip(EVENT_FIELDS, f, strict=True))
+        if f[_BODY].__class__ is str:
+            fields["body"] = self.body
+        if f[_METADATA].__class__ is str:
+            fields["metadata"] = self.metadata
         cls = event_class or type(self)
         if event_class is not None and type_name_of(event_class) is not None:
             fields.pop("type")

@@ -32,25 +32,34 @@ does not load it: the CLI starts fast).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from esctl_lib.errors import InvalidEventError
-from esctl_lib.serialization import short_repr
+from esctl_lib.serialization import MAX_DEPTH, CheckedJSON, short_repr
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
-else:
-    ValidationError = None  # pydantic's, set by install_body (no pydantic import here)
+    from pydantic_core import PydanticSerializationError
+else:  # pydantic's, set by install_body (no pydantic import here)
+    ValidationError = PydanticSerializationError = None
 
-__all__ = ["body_model_of", "check_data", "install_body", "upcasting"]
+__all__ = ["body_model_of", "check_data", "install_body", "typed_body", "upcasting"]
 
 _UNCHECKED: ContextVar[bool] = ContextVar("esctl_unchecked_bodies", default=False)
 #: Where a typed event keeps its validated model (in the instance ``__dict__``).
-_DATA = "_esctl_data"
+DATA_KEY = "_esctl_data"
+_DATA = DATA_KEY
 _MAX_ERRORS = 3
+#: Where a typed event class keeps what its model's JSON text must be checked for
+#: (:func:`body_flags`).
+_FLAGS = "_esctl_body_flags"
+#: 19 digits in a row: maybe an integer of 2**63 or more (validate_body refuses those).
+_LONG_DIGITS = re.compile(rb"[0-9]{19}").search
+_DIGITS = b"0123456789"
 
 
 @contextmanager
@@ -72,26 +81,27 @@ def body_model_of(cls: type) -> type[BaseModel] | None:
 
 def install_body(cls: type, model: Any) -> None:
     """Make ``cls`` (an Event subclass, from ``class X(Event, body=Model)``) typed."""
-    global ValidationError
+    global ValidationError, PydanticSerializationError
     from pydantic import BaseModel  # loaded already: ``model`` is one
     from pydantic import ValidationError as loaded
+    from pydantic_core import PydanticSerializationError as loaded_ser
 
     ValidationError = loaded  # for the except clauses here, without an import per event
+    PydanticSerializationError = loaded_ser  # type: ignore[misc]
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise InvalidEventError(
             f"body= on {cls.__name__} must be a pydantic model class, got {short_repr(model)}")
     cls.body_model = model  # type: ignore[attr-defined]
+    setattr(cls, _FLAGS, body_flags(model))
     if not hasattr(cls, "body_exclude_unset"):  # a class attribute: no failed lookup per event
         cls.body_exclude_unset = False  # type: ignore[attr-defined]
     cls.data = property(_data, doc="The body as its model (validated once, then kept).")  # type: ignore[attr-defined]
-    if "__init__" not in cls.__dict__:
-        cls.__init__ = _typed_init(cls)  # type: ignore[misc]
     if "replace" not in cls.__dict__:
         cls.replace = _typed_replace(cls)  # type: ignore[attr-defined]
 
 
 def _typed_replace(owner: type) -> Any:
-    base_replace = super(owner, owner).replace  # type: ignore[misc,arg-type]  # Event.replace
+    base_replace = super(owner, owner).replace  # type: ignore[arg-type]  # Event.replace
 
     def replace(self: Any, *, event_class: Any = None, **changes: Any) -> Any:
         """A copy with some fields changed (see ``Event.replace``); a copy that keeps the
@@ -113,36 +123,121 @@ def _typed_replace(owner: type) -> Any:
     return replace
 
 
-def _typed_init(owner: type) -> Any:
-    base_init = super(owner, owner).__init__  # type: ignore[misc,arg-type]  # Event.__init__
+def typed_body(cls: Any, model: Any, body: Any) -> tuple[Any, Any]:
+    """What ``Event.__init__`` keeps for a typed event's ``body=``: (the stored body, the
+    model, or None when not validated now). The model given, or validated from a mapping,
+    is dumped once: to its JSON text, checked (a :class:`CheckedJSON`), when the text
+    alone shows that :func:`~esctl_lib.serialization.validate_body` accepts it; otherwise
+    to the JSON-mode dict, which the store checks (and refuses, naming the path).
 
-    def __init__(self: Any, *, body: Any = None, **fields: Any) -> None:
-        cls = self.__class__
-        model = cls.body_model
-        if body.__class__ is model or isinstance(body, model):
-            data = body
-        elif body is None or isinstance(body, Mapping):
-            if _UNCHECKED.get():  # an upcaster's intermediate shape: validated when read
-                base_init(self, body=body, **fields)
-                return
-            data = _validate(model, body or {}, self.__class__.type_name)
-        else:
-            raise InvalidEventError(
-                f"{self.__class__.type_name}: body must be a {model.__name__} or a mapping, "
-                f"got {short_repr(body)}")
-        # The serializer itself: model_dump's wrapper costs as much again (pydantic 2.14).
-        body = model.__pydantic_serializer__.to_python(
-            data, mode="json", exclude_unset=cls.body_exclude_unset)
-        base_init(self, body=body, **fields)
-        _keep(self, data)
+    The text shows it when it has no backslash (or none starting ``\\u0000``), fewer than
+    19 digits in all or no run of 19 (an integer of 2**63 or more), at most MAX_DEPTH
+    ``{``/``[`` (so no deeper nesting), and, for a model with floats, no ``null`` (pydantic
+    dumps a non-finite float as null) and no ``Infinity``/``NaN``; the checks a model's
+    schema rules out are skipped (:func:`body_flags`). A lone surrogate fails the dump."""
+    if body.__class__ is model or isinstance(body, model):
+        data = body
+    elif body.__class__ is dict or body is None or isinstance(body, Mapping):
+        if _UNCHECKED.get():  # an upcaster's intermediate shape: validated when read
+            return ({} if body is None else dict(body)), None
+        data = _validate(model, body or {}, cls.type_name)
+    elif body.__class__ is CheckedJSON:  # a copy (replace) of a typed event's body
+        if _UNCHECKED.get():
+            return body, None
+        data = _validate_json(model, body, cls.type_name)
+    else:
+        raise InvalidEventError(
+            f"{cls.type_name}: body must be a {model.__name__} or a mapping, "
+            f"got {short_repr(body)}")
+    serializer = model.__pydantic_serializer__
+    try:
+        raw = serializer.to_json(data, exclude_unset=cls.body_exclude_unset)
+    except PydanticSerializationError:
+        raw = None
+    if raw is not None:
+        text = CheckedJSON(raw, "utf-8")
+        if "\\" not in text or "\\u0000" not in text:
+            floats, ints, deep = getattr(cls, _FLAGS)
+            if ((not ints or len(raw) - len(raw.translate(None, _DIGITS)) < 19
+                 or not _LONG_DIGITS(raw))
+                    and (not deep or raw.count(b"{") + raw.count(b"[") <= MAX_DEPTH)
+                    and not (floats and ("null" in text or "Infinity" in text
+                                         or "NaN" in text))):
+                return text, data
+    # The serializer itself: model_dump's wrapper costs as much again (pydantic 2.14).
+    return serializer.to_python(data, mode="json", exclude_unset=cls.body_exclude_unset), data
 
-    __init__.__qualname__ = f"{owner.__qualname__}.__init__"
-    return __init__
+
+#: Core-schema types whose JSON dump holds only strings, booleans and nulls.
+_TEXT_TYPES = frozenset({
+    "str", "bool", "none", "decimal", "date", "datetime", "time", "uuid", "url",
+    "multi-host-url", "bytes", "missing-sentinel"})
+#: Core-schema types that only hold other schemas (walked into).
+_STRUCTURAL = frozenset({
+    "model", "model-fields", "model-field", "typed-dict", "typed-dict-field", "dataclass",
+    "dataclass-args", "dataclass-field", "computed-field", "list", "tuple", "set",
+    "frozenset", "dict", "nullable", "default", "union", "tagged-union", "chain",
+    "lax-or-strict", "json-or-python", "definitions", "definition-ref", "arguments"})
+_CONTAINERS = frozenset({
+    "model-fields", "typed-dict", "dataclass-args", "list", "tuple", "set", "frozenset",
+    "dict"})
+
+
+def _text_choice(kind: Any, node: dict[str, Any]) -> bool:
+    """A literal of strings/booleans/None, or an enum of strings."""
+    if kind == "literal":
+        return all(v is None or isinstance(v, str | bool) for v in node.get("expected", ()))
+    return bool(kind == "enum" and node.get("sub_type") == "str")
+
+
+def body_flags(model: Any) -> tuple[bool, bool, bool]:
+    """What :func:`dump_body` must look for in a model's JSON text, from its core schema:
+    (floats: a non-finite float dumps as null; ints: an integer may be too large; deep:
+    the nesting may exceed MAX_DEPTH). Anything it does not know sets all three."""
+    floats = ints = deep = False
+    containers = 0
+    seen: set[int] = set()
+    stack: list[Any] = [model.__pydantic_core_schema__]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list | tuple):
+            stack.extend(node)
+            continue
+        if not isinstance(node, dict) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        kind = node.get("type")
+        if not isinstance(kind, str):  # a mapping of schemas (a model's fields)
+            stack.extend(node.values())
+            continue
+        if kind in _STRUCTURAL:
+            containers += kind in _CONTAINERS
+            deep = deep or kind in ("definitions", "definition-ref")
+        elif kind == "int":
+            ints = True
+        elif kind in ("float", "timedelta"):
+            floats = True
+        elif not (kind in _TEXT_TYPES or _text_choice(kind, node)):
+            return True, True, True
+        ser = node.get("serialization")
+        if isinstance(ser, dict) and ser.get("type") not in ("format", "to-string", None):
+            return True, True, True
+        stack.extend(v for k, v in node.items() if k not in ("metadata", "serialization",
+                                                            "config", "cls", "ref"))
+    return floats, ints, deep or containers * 2 >= MAX_DEPTH
 
 
 def _validate(model: type[BaseModel], values: Mapping[str, Any], where: str) -> BaseModel:
     try:
         data: BaseModel = model.__pydantic_validator__.validate_python(values)
+    except ValidationError as e:
+        raise InvalidEventError(f"{where}: {describe(e)}") from None
+    return data
+
+
+def _validate_json(model: type[BaseModel], text: str, where: str) -> BaseModel:
+    try:
+        data: BaseModel = model.__pydantic_validator__.validate_json(text)
     except ValidationError as e:
         raise InvalidEventError(f"{where}: {describe(e)}") from None
     return data
