@@ -54,6 +54,7 @@ _UNCHECKED: ContextVar[bool] = ContextVar("esctl_unchecked_bodies", default=Fals
 DATA_KEY = "_esctl_data"
 _DATA = DATA_KEY
 _MAX_ERRORS = 3
+_BODY = 4  # EventField.BODY (events imports this module)
 #: Where a typed event class keeps what its model's JSON text must be checked for
 #: (:func:`body_flags`).
 _FLAGS = "_esctl_body_flags"
@@ -277,8 +278,18 @@ def check_data(event: Any, *, where: str | None = None) -> Any:
     """Validate a (stored) typed event's body against its model and return the model;
     raises :class:`InvalidEventError` naming the event (or ``where``) and the field."""
     model = event.__class__.body_model
+    raw = event._f[_BODY]
     try:
-        return model.model_validate(event.body)
+        if raw.__class__ is str or raw.__class__ is CheckedJSON:
+            # JSON text as read: parsed and validated in one pass by pydantic-core (the
+            # body dict is decoded only if asked for). Text that is not JSON goes the
+            # ordinary way, so that it fails as the store's error, as ``event.body`` does.
+            try:
+                return model.__pydantic_validator__.validate_json(raw)
+            except ValidationError as e:
+                if e.errors()[0]["type"] != "json_invalid":
+                    raise
+        return model.__pydantic_validator__.validate_python(event.body)
     except ValidationError as e:
         if where is None:
             where = f"event {event.id} ({event.type}, uuid {event.uuid})"

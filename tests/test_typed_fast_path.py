@@ -6,6 +6,7 @@ with nothing written. Run against real SQLite files, PostgreSQL and the memory s
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -16,7 +17,14 @@ import psycopg
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from esctl_lib import Event, EventRegistry, EventStore, InvalidEventError, open_store
+from esctl_lib import (
+    Event,
+    EventRegistry,
+    EventStore,
+    InvalidEventError,
+    StoreError,
+    open_store,
+)
 from esctl_lib.serialization import MAX_DEPTH, CheckedJSON
 from esctl_lib.typed import body_flags
 
@@ -226,3 +234,19 @@ def test_body_flags_read_the_schema() -> None:
     assert body_flags(Measured) == (True, False, False)
     assert body_flags(Node)[2] is True  # recursive: nesting not bounded
     assert body_flags(Loose) == (True, True, True)  # Any: anything
+
+
+def test_stored_text_is_validated_in_one_pass_and_bad_text_fails_as_before() -> None:
+    text = Ordered(aggregate_id=AGG, body=order()).body
+    good = Ordered.from_stored(7, str(CUSTOMER), AGG, "fast_ordered",
+                               json.dumps(text), 1, PLACED, None, None, None)
+    assert good.data == order()
+    wrong = Ordered.from_stored(8, str(CUSTOMER), AGG, "fast_ordered",
+                                json.dumps({**text, "count": "many"}), 1, PLACED, None,
+                                None, None)
+    with pytest.raises(InvalidEventError, match=r"event 8 \(fast_ordered, .*body\.count: "):
+        _ = wrong.data
+    broken = Ordered.from_stored(9, str(CUSTOMER), AGG, "fast_ordered", '{"title": ',
+                                 1, PLACED, None, None, None)
+    with pytest.raises(StoreError, match="not readable JSON"):
+        _ = broken.data
