@@ -29,7 +29,7 @@ from esctl_lib.errors import (
     UnknownEventTypeError,
 )
 from esctl_lib.serialization import CheckedJSON, short_repr
-from esctl_lib.typed import DATA_KEY, install_body, typed_body, upcasting
+from esctl_lib.typed import install_body, typed_body, upcasting
 
 if TYPE_CHECKING:
     from pydantic import BaseModel  # a typed event's body may be its model (esctl_lib.typed)
@@ -216,7 +216,8 @@ class Event:
     by the store. Events are equal, and hash, by ``uuid``.
     """
 
-    # Every field lives in one tuple (``_f``, in ``EVENT_FIELDS`` order) read through properties,
+    # Every field lives in one tuple (``_f``, in ``EVENT_FIELDS`` order; a typed event's
+    # model may follow, see esctl_lib.typed) read through properties,
     # so the store's read path builds an event with a single slot write. A body or metadata
     # read as JSON text is decoded on first access, and the tuple replaced by one holding it.
     __slots__ = ("_f",)
@@ -311,8 +312,7 @@ class Event:
         else:
             raise InvalidEventError(f"event body must be a mapping, got {short_repr(body)}")
         meta_dict = dict(metadata) if metadata else {}
-        put = object.__setattr__
-        put(self, "_f", (
+        fields = (
             None if id is None else int(id),
             new_uuid() if uuid is None else normalize_uuid(uuid, "uuid"),
             normalize_uuid(aggregate_id, "aggregate_id"),
@@ -323,12 +323,9 @@ class Event:
             None if correlation_id is None else normalize_uuid(correlation_id, "correlation_id"),
             None if causation_id is None else normalize_uuid(causation_id, "causation_id"),
             meta_dict,
-        ))
-        if data is not None:
-            try:  # noqa: SIM105 (contextlib.suppress costs a microsecond per event here)
-                self.__dict__[DATA_KEY] = data
-            except AttributeError:  # a class with __slots__ only: validated on every read
-                pass
+        )
+        # A typed event keeps its model after the fields (esctl_lib.typed): no __dict__.
+        _set_fields(self, fields if data is None else (*fields, data))
 
     @classmethod
     def from_stored(
@@ -426,7 +423,7 @@ class Event:
         # ``created_at`` text is parsed by __init__); body or metadata read as JSON text
         # from a store is decoded, as __init__ takes only a mapping there.
         f = self._f
-        fields = dict(zip(EVENT_FIELDS, f, strict=True))
+        fields = dict(zip(EVENT_FIELDS, f[:10], strict=True))
         if f[_BODY].__class__ is str:
             fields["body"] = self.body
         if f[_METADATA].__class__ is str:

@@ -50,9 +50,10 @@ else:  # pydantic's, set by install_body (no pydantic import here)
 __all__ = ["body_model_of", "check_data", "install_body", "typed_body", "upcasting"]
 
 _UNCHECKED: ContextVar[bool] = ContextVar("esctl_unchecked_bodies", default=False)
-#: Where a typed event keeps its validated model (in the instance ``__dict__``).
-DATA_KEY = "_esctl_data"
-_DATA = DATA_KEY
+#: Where a typed event keeps its validated model: after the ten fields of its ``_f``
+#: tuple (no instance ``__dict__`` to make per event).
+_DATA = 10
+_put = object.__setattr__
 _MAX_ERRORS = 3
 _BODY = 4  # EventField.BODY (events imports this module)
 #: Where a typed event class keeps what its model's JSON text must be checked for
@@ -115,9 +116,8 @@ def _typed_replace(owner: type) -> Any:
             copy = base_replace(self, **changes)
         finally:
             _UNCHECKED.reset(token)
-        data = getattr(self, "__dict__", {}).get(_DATA)
-        if data is not None:
-            _keep(copy, data)
+        if len(self._f) > _DATA:
+            _keep(copy, self._f[_DATA])
         return copy
 
     replace.__qualname__ = f"{owner.__qualname__}.replace"
@@ -152,7 +152,9 @@ def typed_body(cls: Any, model: Any, body: Any) -> tuple[Any, Any]:
             f"got {short_repr(body)}")
     serializer = model.__pydantic_serializer__
     try:
-        raw = serializer.to_json(data, exclude_unset=cls.body_exclude_unset)
+        # (no keyword when it is False: parsing one costs ~5 % of the dump)
+        raw = (serializer.to_json(data, exclude_unset=True) if cls.body_exclude_unset
+               else serializer.to_json(data))
     except PydanticSerializationError:
         raw = None
     if raw is not None:
@@ -258,19 +260,15 @@ def describe(error: ValidationError) -> str:
 
 
 def _keep(event: Any, data: Any) -> None:
-    try:  # noqa: SIM105 (contextlib.suppress costs a microsecond per event here)
-        event.__dict__[_DATA] = data
-    except AttributeError:  # a class with __slots__ only: validate on every read
-        pass
+    _put(event, "_f", (*event._f[:_DATA], data))
 
 
 def _data(event: Any) -> Any:
-    try:
-        return event.__dict__[_DATA]
-    except (KeyError, AttributeError):
-        pass
+    fields = event._f
+    if len(fields) > _DATA:
+        return fields[_DATA]
     data = check_data(event)
-    _keep(event, data)
+    _keep(event, data)  # after check_data: it may have decoded the body into ``_f``
     return data
 
 
