@@ -12,7 +12,9 @@
 
 The body is validated when the event is made (a bad one raises :class:`InvalidEventError`
 naming the field: ``todo_added: body.title: field required``), and ``event.body`` is the
-model dumped as JSON values (``model_dump(mode="json")``), so the stores keep JSON.
+model dumped as JSON values (``model_dump(mode="json")``), so the stores keep JSON. The
+dump is made once, as JSON text the store keeps as it is when the text shows it fits the
+body rule (:func:`typed_body`); the dict is decoded from it when first asked for.
 ``event.data`` is the model: ``Decimal``, ``datetime``, ``UUID`` and nested models are
 restored. A class that sets ``body_exclude_unset = True`` stores only the fields that were
 set (an "only what changed" event); otherwise defaults are stored too. A model passed in

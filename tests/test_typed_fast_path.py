@@ -250,3 +250,25 @@ def test_stored_text_is_validated_in_one_pass_and_bad_text_fails_as_before() -> 
                                  1, PLACED, None, None, None)
     with pytest.raises(StoreError, match="not readable JSON"):
         _ = broken.data
+
+
+def test_a_typed_class_with_its_own_init_is_validated_through_super() -> None:
+    class Stamped(Event, type_name="fast_stamped", body=Line, registry=EventRegistry()):
+        def __init__(self, **fields: Any) -> None:
+            fields.setdefault("metadata", {"source": "test"})
+            super().__init__(**fields)
+
+    event = Stamped(aggregate_id=AGG, body={"sku": "a", "qty": "2"})
+    assert event.data == Line(sku="a", qty=2)
+    assert event.metadata == {"source": "test"}
+    with pytest.raises(InvalidEventError, match=r"fast_stamped: body\.qty: "):
+        Stamped(aggregate_id=AGG, body={"sku": "a", "qty": "two"})
+
+
+def test_a_slotted_typed_class_keeps_its_model() -> None:
+    class Slotted(Event, type_name="fast_slotted", body=Line, registry=EventRegistry()):
+        __slots__ = ()
+
+    event = Slotted(aggregate_id=AGG, body=Line(sku="a", qty=1))
+    assert event.data is event.data
+    assert event.replace(correlation_id=CUSTOMER).data is event.data
