@@ -115,14 +115,26 @@ _uuid_tails: list[str] = []
 os.register_at_fork(after_in_child=_uuid_tails.clear)
 
 
+_TAILS_PER_FILL = 256
+#: Masks that set the version (7) and variant (RFC 4122 / 9562) bits of every 10-byte tail
+#: in one block, as integers: two big-int operations instead of a Python loop.
+_KEEP_BITS = int.from_bytes(bytes.fromhex("0fff3fffffffffffffff") * _TAILS_PER_FILL, "big")
+_SET_BITS = int.from_bytes(bytes.fromhex("70008000000000000000") * _TAILS_PER_FILL, "big")
+_concat = str.__add__
+
+
 def _fill_uuid_tails() -> None:
-    raw = bytearray(_urandom(10 * 256))
-    for i in range(0, len(raw), 10):
-        raw[i] = (raw[i] & 0x0F) | 0x70  # version 7
-        raw[i + 2] = (raw[i + 2] & 0x3F) | 0x80  # RFC 4122 / 9562 variant
-    h = raw.hex()
-    _uuid_tails.extend(f"{h[k:k + 4]}-{h[k + 4:k + 8]}-{h[k + 8:k + 20]}"
-                       for k in range(0, len(h), 20))
+    size = 10 * _TAILS_PER_FILL
+    bits = (int.from_bytes(_urandom(size), "big") & _KEEP_BITS) | _SET_BITS
+    # Hex in groups of 4 digits, 5 groups a tail "vxxx-yxxx-xxxxxxxxxxxx", joined by C
+    # functions mapped over the groups (no bytecode per tail).
+    g = bits.to_bytes(size, "big").hex("-", 2).split("-")
+    last = map(_concat, map(_concat, g[2::5], g[3::5]), g[4::5])
+    _uuid_tails.extend(map("-".join, zip(g[0::5], g[1::5], last, strict=True)))
+
+
+#: (the millisecond, the uuid's first 14 characters for it): one tuple, replaced whole.
+_ms_prefix: tuple[int, str] = (-1, "")
 
 
 def new_uuid() -> str:
@@ -133,19 +145,37 @@ def new_uuid() -> str:
     instead of on a random page each (one page written per commit, not one per event).
     The random bits come 256 uuids at a time from one ``os.urandom`` call; ``list.pop``
     is atomic, so no two threads get the same ones."""
+    global _ms_prefix
     try:
         tail = _uuid_tails.pop()
     except IndexError:
         _fill_uuid_tails()
         tail = _uuid_tails.pop()
-    ms = f"{_time_ns() // 1_000_000:012x}"
-    return f"{ms[:8]}-{ms[8:]}-{tail}"
+    now = _time_ns() // 1_000_000
+    ms, prefix = _ms_prefix
+    if ms != now:  # the time part is formatted once a millisecond
+        hexed = f"{now:012x}"
+        prefix = f"{hexed[:8]}-{hexed[8:]}-"
+        _ms_prefix = (now, prefix)
+    return prefix + tail
+
+
+#: Canonical uuid strings seen lately (an application's aggregate ids): a dict lookup
+#: instead of the regex. Cleared when full; only strings the regex accepted go in.
+_canonical_seen: dict[str, None] = {}
+_SEEN_MAX = 4096
 
 
 def normalize_uuid(value: Any, field: str) -> str:
     """Return ``value`` as a canonical lower-case UUID string, or raise :class:`InvalidEventError`."""
-    if value.__class__ is str and _CANONICAL_UUID(value):
-        return value  # the common case (an aggregate's own id): already canonical
+    if value.__class__ is str:
+        if value in _canonical_seen:
+            return value
+        if _CANONICAL_UUID(value):  # the common case (an aggregate's own id)
+            if len(_canonical_seen) >= _SEEN_MAX:
+                _canonical_seen.clear()
+            _canonical_seen[value] = None
+            return value
     if isinstance(value, uuid_mod.UUID):
         return str(value)
     if isinstance(value, str):
