@@ -234,6 +234,10 @@ def _loads(text: str) -> Any:
         raise StoreError(f"a stored body or metadata is not readable JSON: {reason}") from e
 
 
+#: The stores' JSON decoding (the C scanner first): for text this library wrote.
+load_json = _loads
+
+
 def _created_at(self: Event) -> dt.datetime | None:
     value = self._f[_CREATED_AT]
     return _fromiso(value) if value.__class__ is str else value

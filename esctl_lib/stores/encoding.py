@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from esctl_lib.events import Event, EventField, check_type_name, utc_now
+from esctl_lib.events import Event, EventField, check_type_name, load_json, utc_now
 from esctl_lib.serialization import (
     BodyEncoder,
     CheckedJSON,
@@ -18,7 +18,6 @@ from esctl_lib.serialization import (
 )
 
 _BODY = EventField.BODY
-_loads = json.loads
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +48,7 @@ def encode_checked(
         check_type_name(event.type)
     if (event._f[_BODY].__class__ is CheckedJSON
             and getattr(encode, "__func__", None) is _ENCODE_BODY):
-        body = _loads(event._f[_BODY])  # a typed body's dump, checked when it was made
+        body = load_json(event._f[_BODY])  # a typed body's dump, checked when it was made
     else:
         body = _checked_body(event, encode)
     if not event.metadata:
