@@ -28,8 +28,8 @@ from esctl_lib.errors import (
     StoreError,
     UnknownEventTypeError,
 )
-from esctl_lib.serialization import short_repr
-from esctl_lib.typed import install_body, upcasting
+from esctl_lib.serialization import CheckedJSON, short_repr
+from esctl_lib.typed import install_body, typed_body, upcasting
 
 if TYPE_CHECKING:
     from pydantic import BaseModel  # a typed event's body may be its model (esctl_lib.typed)
@@ -115,14 +115,26 @@ _uuid_tails: list[str] = []
 os.register_at_fork(after_in_child=_uuid_tails.clear)
 
 
+_TAILS_PER_FILL = 256
+#: Masks that set the version (7) and variant (RFC 4122 / 9562) bits of every 10-byte tail
+#: in one block, as integers: two big-int operations instead of a Python loop.
+_KEEP_BITS = int.from_bytes(bytes.fromhex("0fff3fffffffffffffff") * _TAILS_PER_FILL, "big")
+_SET_BITS = int.from_bytes(bytes.fromhex("70008000000000000000") * _TAILS_PER_FILL, "big")
+_concat = str.__add__
+
+
 def _fill_uuid_tails() -> None:
-    raw = bytearray(_urandom(10 * 256))
-    for i in range(0, len(raw), 10):
-        raw[i] = (raw[i] & 0x0F) | 0x70  # version 7
-        raw[i + 2] = (raw[i + 2] & 0x3F) | 0x80  # RFC 4122 / 9562 variant
-    h = raw.hex()
-    _uuid_tails.extend(f"{h[k:k + 4]}-{h[k + 4:k + 8]}-{h[k + 8:k + 20]}"
-                       for k in range(0, len(h), 20))
+    size = 10 * _TAILS_PER_FILL
+    bits = (int.from_bytes(_urandom(size), "big") & _KEEP_BITS) | _SET_BITS
+    # Hex in groups of 4 digits, 5 groups a tail "vxxx-yxxx-xxxxxxxxxxxx", joined by C
+    # functions mapped over the groups (no bytecode per tail).
+    g = bits.to_bytes(size, "big").hex("-", 2).split("-")
+    last = map(_concat, map(_concat, g[2::5], g[3::5]), g[4::5])
+    _uuid_tails.extend(map("-".join, zip(g[0::5], g[1::5], last, strict=True)))
+
+
+#: (the millisecond, the uuid's first 14 characters for it): one tuple, replaced whole.
+_ms_prefix: tuple[int, str] = (-1, "")
 
 
 def new_uuid() -> str:
@@ -133,19 +145,37 @@ def new_uuid() -> str:
     instead of on a random page each (one page written per commit, not one per event).
     The random bits come 256 uuids at a time from one ``os.urandom`` call; ``list.pop``
     is atomic, so no two threads get the same ones."""
+    global _ms_prefix
     try:
         tail = _uuid_tails.pop()
     except IndexError:
         _fill_uuid_tails()
         tail = _uuid_tails.pop()
-    ms = f"{_time_ns() // 1_000_000:012x}"
-    return f"{ms[:8]}-{ms[8:]}-{tail}"
+    now = _time_ns() // 1_000_000
+    ms, prefix = _ms_prefix
+    if ms != now:  # the time part is formatted once a millisecond
+        hexed = f"{now:012x}"
+        prefix = f"{hexed[:8]}-{hexed[8:]}-"
+        _ms_prefix = (now, prefix)
+    return prefix + tail
+
+
+#: Canonical uuid strings seen lately (an application's aggregate ids): a dict lookup
+#: instead of the regex. Cleared when full; only strings the regex accepted go in.
+_canonical_seen: dict[str, None] = {}
+_SEEN_MAX = 4096
 
 
 def normalize_uuid(value: Any, field: str) -> str:
     """Return ``value`` as a canonical lower-case UUID string, or raise :class:`InvalidEventError`."""
-    if value.__class__ is str and _CANONICAL_UUID(value):
-        return value  # the common case (an aggregate's own id): already canonical
+    if value.__class__ is str:
+        if value in _canonical_seen:
+            return value
+        if _CANONICAL_UUID(value):  # the common case (an aggregate's own id)
+            if len(_canonical_seen) >= _SEEN_MAX:
+                _canonical_seen.clear()
+            _canonical_seen[value] = None
+            return value
     if isinstance(value, uuid_mod.UUID):
         return str(value)
     if isinstance(value, str):
@@ -204,6 +234,10 @@ def _loads(text: str) -> Any:
         raise StoreError(f"a stored body or metadata is not readable JSON: {reason}") from e
 
 
+#: The stores' JSON decoding (the C scanner first): for text this library wrote.
+load_json = _loads
+
+
 def _created_at(self: Event) -> dt.datetime | None:
     value = self._f[_CREATED_AT]
     return _fromiso(value) if value.__class__ is str else value
@@ -216,7 +250,8 @@ class Event:
     by the store. Events are equal, and hash, by ``uuid``.
     """
 
-    # Every field lives in one tuple (``_f``, in ``EVENT_FIELDS`` order) read through properties,
+    # Every field lives in one tuple (``_f``, in ``EVENT_FIELDS`` order; a typed event's
+    # model may follow, see esctl_lib.typed) read through properties,
     # so the store's read path builds an event with a single slot write. A body or metadata
     # read as JSON text is decoded on first access, and the tuple replaced by one holding it.
     __slots__ = ("_f",)
@@ -284,7 +319,8 @@ class Event:
         causation_id: Any = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
-        own_type = type_name_of(self.__class__)
+        cls = self.__class__
+        own_type = type_name_of(cls)
         if own_type is not None:
             if type is not None and type != own_type:
                 raise InvalidEventError(
@@ -294,8 +330,15 @@ class Event:
             type = own_type
         if not type:
             raise InvalidEventError("an untyped Event needs a type name")
-        if body.__class__ is dict:  # the common case, without the ABC check
+        body_dict: Any
+        model = cls.body_model
+        data = None
+        if model is not None:  # a typed body: validated and dumped (esctl_lib.typed)
+            body_dict, data = typed_body(cls, model, body)
+        elif body.__class__ is dict:  # the common case, without the ABC check
             body_dict = dict(body)
+        elif body.__class__ is CheckedJSON:  # type: ignore[comparison-overlap]  # a typed dump
+            body_dict = body
         elif body is None:
             body_dict = {}
         elif isinstance(body, Mapping):
@@ -303,8 +346,7 @@ class Event:
         else:
             raise InvalidEventError(f"event body must be a mapping, got {short_repr(body)}")
         meta_dict = dict(metadata) if metadata else {}
-        put = object.__setattr__
-        put(self, "_f", (
+        fields = (
             None if id is None else int(id),
             new_uuid() if uuid is None else normalize_uuid(uuid, "uuid"),
             normalize_uuid(aggregate_id, "aggregate_id"),
@@ -315,7 +357,9 @@ class Event:
             None if correlation_id is None else normalize_uuid(correlation_id, "correlation_id"),
             None if causation_id is None else normalize_uuid(causation_id, "causation_id"),
             meta_dict,
-        ))
+        )
+        # A typed event keeps its model after the fields (esctl_lib.typed): no __dict__.
+        _set_fields(self, fields if data is None else (*fields, data))
 
     @classmethod
     def from_stored(
@@ -349,7 +393,8 @@ class Event:
         """The event's data: a dict with string keys and JSON values."""
         fields = self._f
         raw: Any = fields[_BODY]
-        if raw.__class__ is not str:
+        cls = raw.__class__
+        if cls is not str and cls is not CheckedJSON:
             decoded: dict[str, Any] = raw
             return decoded
         body: dict[str, Any] = _loads(raw)
@@ -408,7 +453,15 @@ class Event:
         unknown = set(changes) - set(EVENT_FIELDS)
         if unknown:
             raise InvalidEventError(f"unknown event field(s): {', '.join(sorted(unknown))}")
-        fields = self.to_dict()
+        # The stored values as they are (a typed body's checked JSON text stays text;
+        # ``created_at`` text is parsed by __init__); body or metadata read as JSON text
+        # from a store is decoded, as __init__ takes only a mapping there.
+        f = self._f
+        fields = dict(zip(EVENT_FIELDS, f[:10], strict=True))
+        if f[_BODY].__class__ is str:
+            fields["body"] = self.body
+        if f[_METADATA].__class__ is str:
+            fields["metadata"] = self.metadata
         cls = event_class or type(self)
         if event_class is not None and type_name_of(event_class) is not None:
             fields.pop("type")

@@ -406,5 +406,14 @@ def _check_text(text: str, path: str) -> None:
         raise InvalidEventError(f"{path}: not valid Unicode (a lone surrogate); it cannot be stored")
 
 
+class CheckedJSON(str):
+    """Compact JSON text of a body already known to pass :func:`validate_body`: a typed
+    body's dump (:mod:`esctl_lib.typed`). An event may hold it in place of its body dict
+    (decoded on first access); a store given it with the default encoder stores the text
+    as it is, with no walk over the values and no second dump. Built only by this library."""
+
+    __slots__ = ()
+
+
 default_encoder = BodyEncoder()
 """The encoder stores use unless given another."""

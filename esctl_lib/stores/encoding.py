@@ -8,8 +8,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from esctl_lib.events import Event, check_type_name, utc_now
-from esctl_lib.serialization import BodyEncoder, checked_copy, is_plain, validate_body
+from esctl_lib.events import Event, EventField, check_type_name, load_json, utc_now
+from esctl_lib.serialization import (
+    BodyEncoder,
+    CheckedJSON,
+    checked_copy,
+    is_plain,
+    validate_body,
+)
+
+_BODY = EventField.BODY
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +46,19 @@ def encode_checked(
     """
     if event.__class__ is Event:
         check_type_name(event.type)
+    if (event._f[_BODY].__class__ is CheckedJSON
+            and getattr(encode, "__func__", None) is _ENCODE_BODY):
+        body = load_json(event._f[_BODY])  # a typed body's dump, checked when it was made
+    else:
+        body = _checked_body(event, encode)
+    if not event.metadata:
+        return body, None
+    metadata = encode(event.metadata)
+    validate_body(metadata, field="metadata")
+    return body, metadata
+
+
+def _checked_body(event: Event, encode: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
     raw = event.body
     # JSON values only (the common body): copied and checked in one pass. The library's
     # own encoder returns such values unchanged, so the result is the same; anything else
@@ -47,11 +68,7 @@ def encode_checked(
     if body is None:
         body = encode(raw)
         validate_body(body)
-    if not event.metadata:
-        return body, None
-    metadata = encode(event.metadata)
-    validate_body(metadata, field="metadata")
-    return body, metadata
+    return body
 
 
 _ENCODE_BODY = BodyEncoder.encode_body
@@ -85,9 +102,11 @@ def dump_checked(event: Event, encode: Callable[[Any], dict[str, Any]]
     no encoded copy (the SQLite append path: the stored event decodes the text if asked)."""
     if event.__class__ is Event:
         check_type_name(event.type)
-    raw = event.body
-    if (raw.__class__ is dict and getattr(encode, "__func__", None) is _ENCODE_BODY
-            and is_plain(raw)):
+    raw: Any = event._f[_BODY]
+    if raw.__class__ is CheckedJSON and getattr(encode, "__func__", None) is _ENCODE_BODY:
+        body = str(raw)  # a typed body's dump, checked when it was made: stored as it is
+    elif ((raw := event.body).__class__ is dict
+          and getattr(encode, "__func__", None) is _ENCODE_BODY and is_plain(raw)):
         body = dump_json(raw)
     else:
         encoded = encode(raw)
