@@ -11,6 +11,7 @@ import pytest
 
 from esctl_lib import Event, TrackerError
 from esctl_lib.stores.postgres import PostgresStore
+from esctl_lib.stores.postgres.horizon import append_lock_key
 from tests.postgres.conftest import PgSpec
 
 
@@ -100,12 +101,24 @@ def test_a_store_reads_its_own_append_once_a_transaction_elsewhere_ends(
 ) -> None:
     store = pg.open(own_writes_wait=30.0)
     blocker = psycopg.connect(pg.url)
-    blocker.execute("SELECT pg_current_xact_id()")  # an open transaction with an id
+    # A transaction that may still append (it holds the append lock) and has an id: it
+    # holds readers back until it ends (``horizon.py``).
+    blocker.execute("SELECT pg_advisory_xact_lock_shared(%s)", (append_lock_key(pg.schema),))
+    blocker.execute("SELECT pg_current_xact_id()")
     store.append([ev(1)])
-    threading.Timer(0.2, blocker.commit).start()
+    ending = threading.Event()
+
+    def end() -> None:
+        ending.set()  # before the commit: the read cannot see the event earlier
+        blocker.commit()
+
+    timer = threading.Timer(0.2, end)
+    timer.start()
     try:
         assert [e.body["n"] for e in store.read_after(0)] == [1]
+        assert ending.is_set()  # the read waited for the transaction to end
     finally:
+        timer.join(30)
         blocker.close()
 
 
