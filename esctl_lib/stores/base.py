@@ -306,7 +306,10 @@ class EventStore(ABC):
     ) -> CountEstimate:
         """:meth:`count`, in bounded time: exact while at most ``exact_up_to`` events (of
         ``types``) lie after ``after``; beyond that an estimate from positions (marked
-        ``exact=False``), read from at most ``exact_up_to + 1`` index entries per type.
+        ``exact=False``), read from at most ``exact_up_to + 1`` index entries per type
+        (PostgreSQL, which has no type index, scans at most ``max(100,000, 10 ×
+        (exact_up_to + 1))`` stream entries per type, and estimates a type rarer than that
+        from its density in them).
 
         This default counts exactly (the memory store); SQL backends bound the scan.
         """

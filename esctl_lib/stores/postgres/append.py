@@ -21,7 +21,7 @@ from esctl_lib.errors import ConcurrencyError, DuplicateEventError, EsctlError
 from esctl_lib.events import Event, utc_now
 from esctl_lib.serialization import BodyEncoder
 from esctl_lib.stores.base import check_expected_version, check_one_aggregate
-from esctl_lib.stores.encoding import encode_checked
+from esctl_lib.stores.encoding import dump_checked
 from esctl_lib.stores.postgres.errors import (
     UUID_CONSTRAINT,
     VERSION_CONSTRAINT,
@@ -65,14 +65,13 @@ LOCKED_MANY = LOCKED + APPEND_MANY.replace(f"FROM {_VERSION},", f"FROM lk, {_VER
 AGGREGATE_VERSION = (
     "SELECT coalesce(max(version), 0) FROM events WHERE aggregate_id = %s"
 )
-# Compact JSON (no space after ":" and ","): schema 3 stores the text as written, and the
-# spaces were about 10 bytes of a 100-byte body. The C encoder, like json.dumps's; bodies
-# are already JSON-safe.
+# Small values of a batch's JSON rows (uuids, type names, times): the C encoder.
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class Batch:
-    """An append's events, encoded once (bodies through the store's BodyEncoder)."""
+    """An append's events, checked and dumped to JSON text once (bodies through the
+    store's BodyEncoder; a typed body's checked dump is used as it is)."""
 
     __slots__ = ("aggregate_id", "classes", "now", "rows")
 
@@ -84,8 +83,8 @@ class Batch:
         self.now = now = utc_now()
         encode = encoder.encode_body
         rows = []
-        for e in events:  # encode and check everything before anything is sent
-            body, meta = encode_checked(e, encode)
+        for e in events:  # check and dump everything before anything is sent
+            body, meta = dump_checked(e, encode)
             rows.append((e.uuid, e.type, body, e.created_at or now, e.correlation_id,
                          e.causation_id, meta))
         self.rows = rows
@@ -97,24 +96,28 @@ class Batch:
         if len(self.rows) == 1:
             uuid, type_, body, created, corr, caus, meta = self.rows[0]
             params: tuple[Any, ...] = (
-                uuid, self.aggregate_id, type_, _dumps(body), base + 1, created, corr, caus,
-                None if meta is None else _dumps(meta), self.aggregate_id, base)
+                uuid, self.aggregate_id, type_, body, base + 1, created, corr, caus, meta,
+                self.aggregate_id, base)
             if lock is None:
                 return APPEND_ONE, params
             return LOCKED_ONE, (lock, *params)
         now = self.now
-        doc = _dumps([(u, t, b, None if c is now else c.isoformat(), co, ca, m)
-                      for u, t, b, c, co, ca, m in self.rows])
+        # One JSON array of rows; each body (and metadata) is spliced in as the JSON text
+        # it already is, so nothing is decoded or dumped twice.
+        doc = "[" + ",".join([
+            f"[{_dumps(u)},{_dumps(t)},{b},{_dumps(None if c is now else c.isoformat())},"
+            f"{_dumps(co)},{_dumps(ca)},{'null' if m is None else m}]"
+            for u, t, b, c, co, ca, m in self.rows]) + "]"
         if lock is None:
             return APPEND_MANY, (self.aggregate_id, now, self.aggregate_id, doc, base)
         return LOCKED_MANY, (lock, self.aggregate_id, now, self.aggregate_id, doc, base)
 
     def stored(self, ids: Sequence[int], first_version: int) -> list[Event]:
-        """The appended events as a read would return them."""
+        """The appended events as a read would return them (bodies decoded on first use)."""
         agg = self.aggregate_id
         return [
             cls.from_stored(id_, uuid, agg, type_, body, first_version + i, created, corr, caus,
-                            meta or {})
+                            meta)
             for i, ((uuid, type_, body, created, corr, caus, meta), cls, id_) in enumerate(
                 zip(self.rows, self.classes, ids, strict=True))
         ]
