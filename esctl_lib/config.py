@@ -426,7 +426,7 @@ def _check_values(settings: Settings) -> None:
     def bad(section: str, key: str, value: Any, why: str) -> ConfigError:
         return ConfigError(f"{settings.origin(section, key)} = {value!r}: {why}")
 
-    from esctl_lib.stores.sqlite import SYNCHRONOUS_MODES  # the SQLite backend's own list
+    from esctl_lib.stores.options import SYNCHRONOUS_MODES  # the SQLite backend's own list
 
     if settings.store.synchronous not in SYNCHRONOUS_MODES:
         raise bad("store", "synchronous", settings.store.synchronous,

@@ -41,14 +41,16 @@ import weakref
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from esctl_lib.errors import EsctlError, ProcessorLockedError, StoreError
-from esctl_lib.processing.batching import BatchTransaction
-from esctl_lib.processing.processor import Processor
 from esctl_lib.processing.tables import Tables
-from esctl_lib.stores.base import EventStore, Page, Transaction
-from esctl_lib.stores.shadow import TableShadow
+from esctl_lib.stores.base import EventStore
+
+if TYPE_CHECKING:  # the rebuild's own machinery; reading a record (esctl status) needs none
+    from esctl_lib.processing.processor import Processor
+    from esctl_lib.stores.base import Page, Transaction
+    from esctl_lib.stores.shadow import TableShadow
 
 log = logging.getLogger("esctl.processing")
 
@@ -220,6 +222,8 @@ class _Rebuild:
             Tables(raw).delete("trackers", where={"name": name})
 
     def _handle(self, page: Page, tx: Transaction) -> int:
+        from esctl_lib.processing.batching import BatchTransaction
+
         with BatchTransaction(tx) as batch:
             return self.processor.process_batch(page.events, batch, self.store)
 

@@ -307,7 +307,7 @@ class EventStore(ABC):
         """:meth:`count`, in bounded time: exact while at most ``exact_up_to`` events (of
         ``types``) lie after ``after``; beyond that an estimate from positions (marked
         ``exact=False``), read from at most ``exact_up_to + 1`` index entries per type
-        (PostgreSQL, which has no type index, scans at most ``max(100,000, 10 ×
+        (PostgreSQL, which has no type index, scans at most ``max(100_000, 10 *
         (exact_up_to + 1))`` stream entries per type, and estimates a type rarer than that
         from its density in them).
 

@@ -52,9 +52,11 @@ print(json.dumps({"code": code, "modules": sorted(sys.modules)}), file=sys.stder
 COMMAND_MODULES = {"esctl.commands.project", "esctl.commands.stream",
                    "esctl.commands.transfer", "esctl.commands.types", "esctl.commands.trace",
                    "esctl.commands.snapshots"}
-#: Never needed to show a status: the settings library, the runner, the async store.
+#: Never needed to show a status: the settings library, the runner, the async store, the
+#: worker loop and its batching (the processors' classes load, not what runs them).
 HEAVY = {"pydantic", "pydantic_settings", "typer._adapters", "esctl_lib.runner",
-         "esctl_lib.aio", "esctl_lib.stores.aio", "multiprocessing"}
+         "esctl_lib.aio", "esctl_lib.stores.aio", "multiprocessing",
+         "esctl_lib.processing.worker", "esctl_lib.processing.batching"}
 
 
 def project(folder: Path, url: str, schema: str | None = None) -> Path:
@@ -121,6 +123,7 @@ def test_status_on_postgres_imports_psycopg_but_nothing_else_it_does_not_need(
         assert code == 0, out
         assert "psycopg" in modules
         assert not loaded(modules, HEAVY)
+        assert not loaded(modules, {"esctl_lib.stores.sqlite"})  # another backend
         assert not modules & COMMAND_MODULES
         assert "rich" not in modules
     finally:

@@ -29,6 +29,7 @@ from esctl_lib.stores.base import (
     SnapshotInfo,
 )
 from esctl_lib.stores.locks import ProcessorLock
+from esctl_lib.stores.options import SYNCHRONOUS_MODES
 from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
 from esctl_lib.stores.shadow import TableShadow
 from esctl_lib.stores.sqlite import snapshots
@@ -39,7 +40,6 @@ from esctl_lib.stores.sqlite.trace import find_events as find_by_keys
 from esctl_lib.stores.sqlite.tx import SqliteTransaction, Write
 from esctl_lib.stores.sqlite.uuids import Connection, compact, register, to_blob, to_text
 
-SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA", "OFF")
 _COLUMNS = (
     "id, uuid, aggregate_id, type, body, version, created_at, "
     "correlation_id, causation_id, metadata"
