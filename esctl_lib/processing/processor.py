@@ -226,6 +226,7 @@ class Processor:
         if not self.tables:
             return
         with store.transaction() as tx:
+            tx.lock_schema_changes()  # instances or partitions set up at once
             self.create_tables(tx)
 
     def reset(self, store: EventStore) -> None:
@@ -235,6 +236,7 @@ class Processor:
         half-dropped state.
         """
         with store.transaction() as tx:
+            tx.lock_schema_changes()
             self.drop_tables(tx)
             self.create_tables(tx)
             Tables(tx).delete("parked_events", where={"processor": self.name})

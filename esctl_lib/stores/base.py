@@ -170,6 +170,12 @@ class Transaction(ABC):
         A crash may then lose this transaction whole, never half of it.
         """
 
+    def lock_schema_changes(self) -> None:
+        """Make this transaction's DDL wait for any other transaction's that called it too,
+        until that one ends, where concurrent DDL can fail (PostgreSQL: two ``CREATE TABLE
+        IF NOT EXISTS`` of one name at once collide on the catalog); else a no-op (SQLite's
+        one writer, memory)."""
+
     def will_append(self) -> None:
         """Declare, before this transaction's first write, that it may append events.
 

@@ -90,6 +90,9 @@ class RedirectedTransaction(Transaction):
     def relax_durability(self) -> None:
         self.inner.relax_durability()
 
+    def lock_schema_changes(self) -> None:
+        self.inner.lock_schema_changes()
+
     def append(self, events: Sequence[Event], *, expected_version: int | None = None) -> list[Event]:
         return self.inner.append(events, expected_version=expected_version)
 

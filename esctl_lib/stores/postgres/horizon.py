@@ -99,6 +99,13 @@ def append_lock_key(schema: str) -> int:
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big", signed=True)
 
 
+def schema_lock_key(schema: str) -> int:
+    """The advisory-lock key that serializes processors' DDL in ``schema``
+    (``Transaction.lock_schema_changes``)."""
+    text = f"esctl.ddl\0{schema}".encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big", signed=True)
+
+
 #: The best known bound on this connection, or the cheap one if that is better.
 BOUND = "greatest(pg_snapshot_xmin(pg_current_snapshot()), %(hb)s::xid8)"
 #: True when committed events lie at or beyond the bound and refreshing may help.

@@ -20,7 +20,7 @@ from esctl_lib.stores.base import Snapshot
 from esctl_lib.stores.postgres import snapshots
 from esctl_lib.stores.postgres.append import append
 from esctl_lib.stores.postgres.errors import translate_errors
-from esctl_lib.stores.postgres.horizon import take_lock
+from esctl_lib.stores.postgres.horizon import schema_lock_key, take_lock
 from esctl_lib.stores.postgres.pipeline import execute_many
 from esctl_lib.stores.postgres.pool import cursor
 from esctl_lib.stores.postgres.stream import key_of
@@ -82,6 +82,10 @@ class PostgresTransaction(SqlTrackers):
         """Commit without waiting for the WAL flush (``synchronous_commit`` off for this
         transaction only): a server crash can lose it whole, never half of it."""
         self.execute("SET LOCAL synchronous_commit TO OFF")
+
+    def lock_schema_changes(self) -> None:
+        """The store's schema-change lock, held until this transaction ends."""
+        self.execute("SELECT pg_advisory_xact_lock(%s)", (schema_lock_key(self._store.schema),))
 
     def will_append(self) -> None:
         """Take the store's append lock (once), which this transaction must do before it has
