@@ -103,10 +103,12 @@ _RANGE = "(tx, id) > (%(ptx)s::xid8, %(pid)s) AND (tx, id) <= (%(btx)s::xid8, %(
 READ_RANGE = f"SELECT {COLUMNS} FROM events WHERE {_RANGE} ORDER BY tx, id LIMIT %(n)s"
 # Filtered reads (schema 3 has no (type, tx, id) index): one ordered range scan of the
 # stream's (tx, id) index from the reader's position, the types a filter applied above it,
-# so a filtered page costs at most an unfiltered scan of the same range. The types are
-# bound values planned afresh each time (never a generic plan). OFFSET 0 keeps the filter
-# out of the ordered scan: left inside, a type the statistics call rare makes a plan that
-# scans the whole table and sorts the matches, once for every page.
+# so a filtered page costs at most an unfiltered scan of the same range. OFFSET 0 keeps the
+# filter out of the ordered scan: left inside, a type the statistics call rare makes a plan
+# that scans the whole table and sorts the matches, once for every page. With the fence the
+# plan has one shape whatever the values (the generic plan psycopg's automatic preparing
+# leads to is that ordered scan too), so a page read is prepared like any other: planning it
+# afresh cost ~0.8 ms of every push wake-up (bench/README.md, "Where W4's time goes").
 _IN_TYPES = sql.SQL("e.type IN ({})")
 _COMMA = sql.SQL(", ")
 _RAW = ("id, tx, uuid, aggregate_id, type, body, version, created_at, correlation_id, "
@@ -330,7 +332,7 @@ class Reads:
             if not type_list:
                 return Page([], params["bid"])
             query = read_types_query(len(type_list))
-            rows = self._rows(query, {**params, **type_params(type_list)}, prepare=False)
+            rows = self._rows(query, {**params, **type_params(type_list)})
         events = self._decode(rows)
         full = len(events) >= limit
         if not full:
@@ -363,8 +365,7 @@ class Reads:
             self._note_caught_up(before, end)
             return Page([], end), {}
         query = read_types_parked_query(len(type_list))
-        rows = self._rows(query, {**params, **type_params(type_list), "proc": processor},
-                          prepare=False)
+        rows = self._rows(query, {**params, **type_params(type_list), "proc": processor})
         parked = _parked(_sentinel(rows)[_BODY_COLUMN])
         events = self._decode(without_sentinel(rows))
         if len(events) >= limit:
