@@ -9,8 +9,9 @@ a one-shot command such as ``esctl status`` starts in a fraction of the time.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from esctl_lib._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from esctl_lib.aggregates import Aggregate, collect_handlers, handles
@@ -330,15 +331,4 @@ __all__ = [
     "wait_for",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'esctl_lib' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # the next lookup is a plain global
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -8,8 +8,9 @@ Each name is imported on first use (PEP 562), so a command loads only its own op
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from esctl_lib._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from esctl_lib.operations.append import append_one
@@ -98,15 +99,4 @@ __all__ = [
     "trace_events",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'esctl_lib.operations' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -10,8 +10,9 @@ without the worker, batching and parking code.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from esctl_lib._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from esctl_lib.processing.batching import BatchTransaction
@@ -96,15 +97,4 @@ _LAZY: dict[str, str] = {
     "wait_for": "esctl_lib.processing.waiting",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'esctl_lib.processing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # the next lookup is a plain global
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
