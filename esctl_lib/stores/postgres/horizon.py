@@ -80,13 +80,13 @@ events beyond the bound refreshes each time.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
 from esctl_lib.errors import StoreError
+from esctl_lib.stores.postgres.lock import lock_key
 from esctl_lib.stores.postgres.pool import cursor
 
 #: 2**32: an ``xid8`` modulo this is the 32-bit ``xid`` that ``pg_stat_activity`` shows.
@@ -95,15 +95,13 @@ _EPOCH = 1 << 32
 
 def append_lock_key(schema: str) -> int:
     """The signed 64-bit advisory-lock key of ``schema``'s append lock."""
-    text = f"esctl.append\0{schema}".encode()
-    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big", signed=True)
+    return lock_key("append", schema)
 
 
 def schema_lock_key(schema: str) -> int:
     """The advisory-lock key that serializes processors' DDL in ``schema``
     (``Transaction.lock_schema_changes``)."""
-    text = f"esctl.ddl\0{schema}".encode()
-    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big", signed=True)
+    return lock_key("ddl", schema)
 
 
 #: The best known bound on this connection, or the cheap one if that is better.

@@ -34,10 +34,16 @@ _HOLDER_SQL = (
 )
 
 
+def lock_key(*parts: str) -> int:
+    """The signed 64-bit advisory-lock key of one of esctl's locks, named by ``parts``
+    (a hash of ``esctl.`` and the parts joined by NUL)."""
+    text = ("esctl." + "\0".join(parts)).encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big", signed=True)
+
+
 def advisory_key(schema: str | None, name: str) -> int:
     """A signed 64-bit advisory-lock key for processor ``name`` in ``schema``."""
-    text = f"esctl.processor\0{schema or 'public'}\0{name}".encode()
-    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big", signed=True)
+    return lock_key("processor", schema or "public", name)
 
 
 class PostgresAdvisoryLock(ProcessorLock):
