@@ -22,6 +22,21 @@ __all__ = [
 ]
 
 
+#: Why a PostgreSQL URL cannot be opened without the driver.
+NO_PSYCOPG = "PostgreSQL support needs psycopg: pip install 'esctl[postgres]'"
+
+
+def postgres_kwargs(kwargs: dict[str, Any], connect_timeout: float | None,
+                    idle_in_transaction_timeout: float | None) -> dict[str, Any]:
+    """A PostgreSQL store's keyword arguments: ``kwargs`` with the timeouts that were given
+    (:func:`open_store` and :func:`~esctl_lib.stores.aio.open_async_store` take them by name)."""
+    if connect_timeout is not None:
+        kwargs["connect_timeout"] = connect_timeout
+    if idle_in_transaction_timeout is not None:
+        kwargs["idle_in_transaction_timeout"] = idle_in_transaction_timeout
+    return kwargs
+
+
 def open_store(
     url: str,
     *,
@@ -65,14 +80,9 @@ def open_store(
         try:
             from esctl_lib.stores.postgres import PostgresStore
         except ImportError as e:
-            raise ConfigError(
-                "PostgreSQL support needs psycopg: pip install 'esctl[postgres]'"
-            ) from e
-        if connect_timeout is not None:
-            kwargs["connect_timeout"] = connect_timeout
-        if idle_in_transaction_timeout is not None:
-            kwargs["idle_in_transaction_timeout"] = idle_in_transaction_timeout
-        store: EventStore = PostgresStore(url, schema=schema, **kwargs)
+            raise ConfigError(NO_PSYCOPG) from e
+        store: EventStore = PostgresStore(url, schema=schema, **postgres_kwargs(
+            kwargs, connect_timeout, idle_in_transaction_timeout))
         return store
     raise ConfigError(
         f"unsupported store URL {mask_url(url)!r}: use memory://, sqlite:///path.db "

@@ -27,7 +27,7 @@ def open_async_store(
     Nothing connects until first use. PostgreSQL takes ``pool_size``, ``poll_interval``,
     ``own_writes_wait``, ``notify`` and ``application_name`` as the sync store does.
     """
-    from esctl_lib.stores import open_store
+    from esctl_lib.stores import NO_PSYCOPG, open_store, postgres_kwargs
     from esctl_lib.stores.dsn import classify
 
     scheme = classify(url) or ""
@@ -37,14 +37,9 @@ def open_async_store(
         except ImportError as e:
             from esctl_lib.errors import ConfigError
 
-            raise ConfigError(
-                "PostgreSQL support needs psycopg: pip install 'esctl[postgres]'"
-            ) from e
-        if connect_timeout is not None:
-            kwargs["connect_timeout"] = connect_timeout
-        if idle_in_transaction_timeout is not None:
-            kwargs["idle_in_transaction_timeout"] = idle_in_transaction_timeout
-        return AsyncPostgresStore(url, schema=schema, **kwargs)
+            raise ConfigError(NO_PSYCOPG) from e
+        return AsyncPostgresStore(url, schema=schema, **postgres_kwargs(
+            kwargs, connect_timeout, idle_in_transaction_timeout))
     sync = open_store(url, base_dir=base_dir, schema=schema, synchronous=synchronous,
                       connect_timeout=connect_timeout, **kwargs)
     if sync.backend == "memory":
