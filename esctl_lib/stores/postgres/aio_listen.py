@@ -17,6 +17,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from esctl_lib.stores.postgres.listen import TokenBucket
+
 log = logging.getLogger("esctl.postgresql")
 AsyncConnect = Callable[[], Awaitable["psycopg.AsyncConnection[Any]"]]
 
@@ -112,11 +114,8 @@ class AsyncNotifier:
                  burst: int = 8, busy_interval: float = 0.025) -> None:
         self._connect = connect
         self._channel = channel
-        self.rate = rate
-        self.burst = burst
         self.busy_interval = busy_interval
-        self._tokens = float(burst)
-        self._filled_at = 0.0
+        self._bucket = TokenBucket(rate, burst)
         self._pending = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -146,23 +145,16 @@ class AsyncNotifier:
             self._conn = None
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._filled_at = loop.time()
         while True:
             await self._wake.wait()
             self._wake.clear()
-            now = loop.time()
-            self._tokens = min(self.burst, self._tokens + (now - self._filled_at) * self.rate)
-            self._filled_at = now
-            busy = self._tokens < 1.0
+            busy = not self._bucket.take()
             if busy:  # let this notification cover more commits
                 await asyncio.sleep(self.busy_interval)
-            else:
-                self._tokens -= 1.0
             self._pending = False
             await self._send()
             if busy:  # stay busy until the pace drops
-                self._tokens, self._filled_at = 0.0, loop.time()
+                self._bucket.empty()
 
     async def _send(self) -> None:
         for _attempt in range(2):

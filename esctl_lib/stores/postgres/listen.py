@@ -107,6 +107,32 @@ class Listener:
                 last_seen = time.monotonic()
 
 
+class TokenBucket:
+    """The notifiers' pacing: ``burst`` tokens at once, refilled at ``rate`` a second."""
+
+    __slots__ = ("burst", "filled_at", "rate", "tokens")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.filled_at = time.monotonic()
+
+    def take(self) -> bool:
+        """Spend a token if the bucket has one (refilling it for the time gone by)."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.filled_at) * self.rate)
+        self.filled_at = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+    def empty(self) -> None:
+        """No tokens from now: a busy writer stays busy through its wait and its send."""
+        self.tokens, self.filled_at = 0.0, time.monotonic()
+
+
 class Notifier:
     """Sends ``pg_notify`` after commits, from its own thread and connection.
 
@@ -129,11 +155,8 @@ class Notifier:
                  burst: int = 8, busy_interval: float = 0.025) -> None:
         self._connect = connect
         self._channel = channel
-        self.rate = rate
-        self.burst = burst
         self.busy_interval = busy_interval
-        self._tokens = float(burst)
-        self._filled_at = time.monotonic()
+        self._bucket = TokenBucket(rate, burst)
         self._cond = threading.Condition()
         self._pending = False
         self._stop = False
@@ -168,26 +191,16 @@ class Notifier:
                 self._cond.wait_for(lambda: self._pending or self._stop)
                 if not self._pending and self._stop:
                     break
-                busy = not self._take_token()
+                busy = not self._bucket.take()
                 if busy:  # let this notification cover more commits
                     self._cond.wait_for(lambda: self._stop, self.busy_interval)
                 self._pending = False
             self._send()
             if busy:  # stay busy until the pace drops: no tokens for the wait or the send
                 with self._cond:
-                    self._tokens, self._filled_at = 0.0, time.monotonic()
+                    self._bucket.empty()
         if self._conn is not None:
             self._conn.close()
-
-    def _take_token(self) -> bool:
-        """Spend a token if the bucket has one (refilling it for the time gone by)."""
-        now = time.monotonic()
-        self._tokens = min(self.burst, self._tokens + (now - self._filled_at) * self.rate)
-        self._filled_at = now
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
 
     def _send(self) -> None:
         for _attempt in range(2):
