@@ -29,7 +29,6 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from esctl_lib.errors import (
     ConcurrencyError,
-    ConfigError,
     DuplicateEventError,
     EsctlError,
     StoreError,
@@ -43,7 +42,6 @@ from esctl_lib.stores.base import (
     StreamKey,
     check_expected_version,
     lower_uuids,
-    quote_identifier,
 )
 from esctl_lib.stores.dsn import dsn_secrets, mask_url
 from esctl_lib.stores.postgres.aio_listen import AsyncListener, AsyncNotifier
@@ -83,7 +81,14 @@ from esctl_lib.stores.postgres.reads import (
     type_params,
     without_sentinel,
 )
-from esctl_lib.stores.postgres.store import PostgresStore, channel_name, server_address
+from esctl_lib.stores.postgres.store import (
+    CONFIGURE,
+    PostgresStore,
+    channel_name,
+    checked_schema,
+    configure_params,
+    server_address,
+)
 from esctl_lib.stores.postgres.trace import BY_UUIDS
 
 GET_TRACKER = "SELECT position FROM trackers WHERE name = %s"
@@ -128,11 +133,7 @@ class AsyncPostgresStore(AsyncEventStore):
         registry: EventRegistry | None = None,
         encoder: BodyEncoder | None = None,
     ) -> None:
-        self.schema = schema or "public"
-        try:
-            quote_identifier(self.schema)
-        except ValueError as e:
-            raise ConfigError(f"invalid PostgreSQL schema name: {e}") from e
+        self.schema = checked_schema(schema)
         self.url = url
         self.display_url = mask_url(url)
         self.registry = registry or default_registry
@@ -181,13 +182,8 @@ class AsyncPostgresStore(AsyncEventStore):
         }
 
     async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        path = sql.Identifier(self.schema).as_string(conn)
-        idle = str(max(0, round(self.idle_in_transaction_timeout * 1000)))
-        await conn.execute(
-            "SELECT set_config('search_path', %s, false), set_config('TimeZone', 'UTC', false), "
-            "set_config('idle_in_transaction_session_timeout', %s, false)",
-            (path, idle),
-        )
+        await conn.execute(CONFIGURE, configure_params(conn, self.schema,
+                                                       self.idle_in_transaction_timeout))
 
     async def _dedicated(self, role: str) -> psycopg.AsyncConnection[Any]:
         conn = await psycopg.AsyncConnection.connect(self.url, **self._connect_kwargs(role))

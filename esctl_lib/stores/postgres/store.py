@@ -106,6 +106,30 @@ _SETUP_LOCK = 0x65736374  # advisory lock class for setup ("esct"), keyed by sch
 _ORPHANED: list[Any] = []  # a parent's pools seen after a fork: kept, never closed here
 
 
+#: A new connection's session settings: the store's schema, UTC, the idle timeout.
+CONFIGURE = (
+    "SELECT set_config('search_path', %s, false), set_config('TimeZone', 'UTC', false), "
+    "set_config('idle_in_transaction_session_timeout', %s, false)"
+)
+
+
+def configure_params(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any],
+                     schema: str, idle_in_transaction_timeout: float) -> tuple[str, str]:
+    """:data:`CONFIGURE`'s parameters for ``conn``: the quoted schema, the timeout in ms."""
+    return (sql.Identifier(schema).as_string(conn),
+            str(max(0, round(idle_in_transaction_timeout * 1000))))
+
+
+def checked_schema(schema: str | None) -> str:
+    """The store's schema name (``public`` when none), refused when it cannot be one."""
+    name = schema or "public"
+    try:
+        quote_identifier(name)
+    except ValueError as e:
+        raise ConfigError(f"invalid PostgreSQL schema name: {e}") from e
+    return name
+
+
 class PostgresStore(EventStore):
     """An event store in PostgreSQL (``postgresql://user@host:port/db``), in ``schema``.
 
@@ -138,11 +162,7 @@ class PostgresStore(EventStore):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.schema = schema or "public"
-        try:
-            quote_identifier(self.schema)
-        except ValueError as e:
-            raise ConfigError(f"invalid PostgreSQL schema name: {e}") from e
+        self.schema = checked_schema(schema)
         self.url = url
         self.display_url = mask_url(url)
         self.pool_size = max(2, pool_size)
@@ -175,13 +195,8 @@ class PostgresStore(EventStore):
         }
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
-        path = sql.Identifier(self.schema).as_string(conn)
-        idle = str(max(0, round(self.idle_in_transaction_timeout * 1000)))
-        conn.execute(
-            "SELECT set_config('search_path', %s, false), set_config('TimeZone', 'UTC', false), "
-            "set_config('idle_in_transaction_session_timeout', %s, false)",
-            (path, idle),
-        )
+        conn.execute(CONFIGURE, configure_params(conn, self.schema,
+                                                 self.idle_in_transaction_timeout))
 
     def _dedicated(self, role: str, timeout: float | None = None) -> psycopg.Connection[Any]:
         conn = psycopg.connect(self.url, **self._connect_kwargs(role, timeout))
