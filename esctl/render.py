@@ -216,18 +216,25 @@ def _status_console() -> Console:
                    no_color=not colours_wanted(sys.stdout), emoji=False)  # ":a:" stays
 
 
-def _store_lines(report: StatusReport) -> list[str]:
-    from rich.markup import escape
+def _store_lines(report: StatusReport, *, markup: bool = True) -> list[str]:
+    """The status's store lines, as Rich markup or (``markup=False``) as the plain text
+    Rich would print for them."""
+    escape: Callable[[str], str] = str
+    if markup:
+        from rich.markup import escape
 
-    lines = [f"store [bold]{escape(printable(report.store_url))}[/] ({report.backend}, schema "
-             f"version {report.schema_version}): "
+    def styled(style: str, text: str) -> str:
+        return f"[{style}]{text}[/]" if markup else text
+
+    lines = [f"store {styled('bold', escape(printable(report.store_url)))} ({report.backend}, "
+             f"schema version {report.schema_version}): "
              f"{'≈ ' if report.total_estimated else ''}{report.total_events} events, head "
              f"{report.head}"]
     horizon = report.horizon
     if horizon and horizon.get("pending"):
+        waiting = f"{horizon['pending']} committed events are not readable yet"
         lines.append(
-            f"[yellow]{horizon['pending']} committed events are not readable yet[/]: "
-            f"transaction of pid {horizon.get('pid')} "
+            f"{styled('yellow', waiting)}: transaction of pid {horizon.get('pid')} "
             f"({escape(printable(horizon.get('application') or '?'))}, open "
             f"{_ago(horizon.get('age_seconds') or 0)}) is still in progress")
     return lines
@@ -299,7 +306,7 @@ def status_table_plain(report: StatusReport) -> str | None:
     if is_terminal(sys.stdout) or any(os.environ.get(v) for v in _RICH_FORCING):
         return None
     width = _width() or 100
-    lines = _plain_store_lines(report)
+    lines = _store_lines(report, markup=False)
     out = [wrapped for text in lines for wrapped in _wrap(text, width)]
     if not report.processors:
         return "\n".join([*out, "no processors configured ([app] processors)", ""])
@@ -380,21 +387,6 @@ def _wrap(text: str, width: int) -> list[str]:
             part = part[:len(part) - min(spaces, len(part) - width)]
         out.append(part)
     return out or [""]
-
-
-def _plain_store_lines(report: StatusReport) -> list[str]:
-    lines = [f"store {printable(report.store_url)} ({report.backend}, schema "
-             f"version {report.schema_version}): "
-             f"{'≈ ' if report.total_estimated else ''}{report.total_events} events, head "
-             f"{report.head}"]
-    horizon = report.horizon
-    if horizon and horizon.get("pending"):
-        lines.append(
-            f"{horizon['pending']} committed events are not readable yet: "
-            f"transaction of pid {horizon.get('pid')} "
-            f"({printable(horizon.get('application') or '?')}, open "
-            f"{_ago(horizon.get('age_seconds') or 0)}) is still in progress")
-    return lines
 
 
 def _plain_cells(p: Any) -> dict[str, str]:
