@@ -65,8 +65,13 @@ LOCKED_MANY = LOCKED + APPEND_MANY.replace(f"FROM {_VERSION},", f"FROM lk, {_VER
 AGGREGATE_VERSION = (
     "SELECT coalesce(max(version), 0) FROM events WHERE aggregate_id = %s"
 )
-# Small values of a batch's JSON rows (uuids, type names, times): the C encoder.
+# A batch row's type name: the C encoder.
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _quoted(text: str | None) -> str:
+    """A JSON string (or null) of text with nothing to escape: a canonical uuid, a time."""
+    return "null" if text is None else f'"{text}"'
 
 
 class Batch:
@@ -103,10 +108,12 @@ class Batch:
             return LOCKED_ONE, (lock, *params)
         now = self.now
         # One JSON array of rows; each body (and metadata) is spliced in as the JSON text
-        # it already is, so nothing is decoded or dumped twice.
+        # it already is, so nothing is decoded or dumped twice. Uuids are canonical and
+        # times ISO 8601 (nothing to escape in either); the type name goes through the
+        # encoder. (Calling the encoder for every field cost ~2.5 us a row.)
         doc = "[" + ",".join([
-            f"[{_dumps(u)},{_dumps(t)},{b},{_dumps(None if c is now else c.isoformat())},"
-            f"{_dumps(co)},{_dumps(ca)},{'null' if m is None else m}]"
+            f'["{u}",{_dumps(t)},{b},{"null" if c is now else _quoted(c.isoformat())},'
+            f'{_quoted(co)},{_quoted(ca)},{"null" if m is None else m}]'
             for u, t, b, c, co, ca, m in self.rows]) + "]"
         if lock is None:
             return APPEND_MANY, (self.aggregate_id, now, self.aggregate_id, doc, base)
