@@ -62,6 +62,39 @@ def test_resuming_after_each_page_end_never_skips(pg: PgSpec) -> None:
     assert seen == order
 
 
+def test_a_filtered_reader_resumes_after_each_page_end_in_stream_order(pg: PgSpec) -> None:
+    reader, order = out_of_order(pg)
+    for read in (reader.read_page, lambda p, **kw: reader.read_page_parked(p, "pg_proc", **kw)[0]):
+        seen, position = [], 0
+        while True:
+            page = read(position, types=["pg_thing"], limit=1)
+            if not page.events:
+                break
+            seen.extend(e.id for e in page.events)
+            position = page.end
+        assert seen == order
+        assert position == 3
+
+
+def test_a_filtered_page_ends_at_a_head_whose_id_is_below_the_position(pg: PgSpec) -> None:
+    """The head's key orders it after the position, though its id is lower: a page of no
+    match ends there (at id 1, after id 2 in stream order), never back at the position."""
+    slow, fast = pg.open(), pg.open()
+    with slow.transaction() as tx:
+        tx.will_append()
+        tx.set_tracker("pg_start_xid", 0)
+        fast.append([ev(1)])
+        tx.append([ev(2)])
+    reader = pg.open()
+    for page in (reader.read_page(2, types=["pg_other"]),
+                 reader.read_page_parked(2, "pg_proc", types=["pg_other"])[0]):
+        assert (page.events, page.end) == ([], 1)
+    for page in (reader.read_page(1, types=["pg_other"]),  # at the head already
+                 reader.read_page_parked(1, "pg_proc", types=["pg_other"])[0]):
+        assert (page.events, page.end) == ([], 1)
+    assert [e.id for e in reader.read_page(2, types=["pg_thing"]).events] == [1]
+
+
 def test_latest_position_and_count_follow_stream_order(pg: PgSpec) -> None:
     reader, _ = out_of_order(pg)
     assert reader.latest_position() == 3

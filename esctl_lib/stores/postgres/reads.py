@@ -9,9 +9,9 @@ Each horizon-bound read also reports (its first column) whether committed events
 beyond the bound it used; then the connection refreshes its bound and the read runs once
 more.
 
-**A worker's wake-up is one round trip** (``page_parked``; two for a filtered processor,
-whose head key comes first): the page's statement also returns the processor's parked
-rows among its events. A read that ends caught up notes the listener's generation from
+**A worker's wake-up is one round trip** (``page_parked``, filtered or not): the page's
+statement also returns the processor's parked rows among its events, and a filtered one
+the readable head's key it reads up to. A read that ends caught up notes the listener's generation from
 before it, so that :meth:`PostgresStore.wait` on the same thread and position sleeps until
 something is notified since (``caught_up``) instead of looking at the table once more; a
 commit the read's snapshot missed is notified after that generation was taken.
@@ -51,6 +51,7 @@ READ_ALL = (
 )
 _VERSION_COLUMN = 5
 _BODY_COLUMN = 4
+_HEAD_COLUMN = 2
 # READ_ALL for a processor's worker: its row of NULLs also carries, in its body column,
 # the processor's parked rows among the page's events ("id:attempts,…"), read in the same
 # statement (one snapshot, one round trip) instead of a statement of its own afterwards.
@@ -142,27 +143,41 @@ def read_types_query(count: int) -> sql.Composed:
     ).format(_types_in(count))
 
 
-#: A page query's rows (its columns and ``tx``) with a last row of NULLs whose body column
-#: carries the processor's parked rows among them, as in READ_ALL_PARKED.
-_WITH_PARKED = sql.SQL(
-    "WITH page AS MATERIALIZED ({}) "
-    f"(SELECT {_OUTER} FROM page AS e ORDER BY e.tx, e.id) "
-    "UNION ALL SELECT NULL, NULL, NULL, NULL, "
-    "(SELECT string_agg(k.event_id::text || ':' || k.attempts::text, ',') "
-    " FROM parked_events AS k WHERE k.processor = %(proc)s "
-    " AND k.event_id IN (SELECT id FROM page)), "
-    "NULL, NULL, NULL, NULL, NULL"
+#: The readable head's key, once per statement: the range a filtered page reads ends there,
+#: and a page that is not full ends the reader's position there.
+_HEAD_CTE = (
+    f"h AS MATERIALIZED (SELECT tx, id FROM events WHERE tx < {HORIZON} "
+    "ORDER BY tx DESC, id DESC LIMIT 1)"
+)
+_TO_HEAD = (
+    f"(tx, id) > {key_of('p')} AND (tx, id) <= ((SELECT h.tx FROM h), (SELECT h.id FROM h))"
 )
 
 
 @lru_cache(maxsize=32)
-def read_types_parked_query(count: int) -> sql.Composed:
-    """:func:`read_types_query` with the parked rows (parameter ``proc`` too)."""
-    inner = sql.SQL(
-        f"SELECT {_CAST_NAMED} FROM (SELECT {_RAW} FROM events WHERE {_RANGE} "
+def read_types_head_query(count: int, parked: bool) -> sql.Composed:
+    """A filtered page up to the readable head in ONE statement (BOUNDS and the page in one
+    snapshot, one round trip): its event rows, then a row of NULLs that carries ``BEHIND``
+    in its version column, the head's id (text; NULL unless the head lies after the
+    position in stream order) in its aggregate_id column and, with
+    ``parked``, the processor's parked rows among the page's events in its body column
+    (parameter ``proc``). Every event at or below the head is final (``horizon.py``), so
+    a page that is not full lets the reader move to the head, as with :data:`BOUNDS`."""
+    page = sql.SQL(
+        f"SELECT {_CAST_NAMED} FROM (SELECT {_RAW} FROM events WHERE {_TO_HEAD} "
         "ORDER BY tx, id OFFSET 0) AS e WHERE {} ORDER BY e.tx, e.id LIMIT %(n)s"
     ).format(_types_in(count))
-    return _WITH_PARKED.format(inner)
+    parked_rows = (
+        "(SELECT string_agg(k.event_id::text || ':' || k.attempts::text, ',') "
+        " FROM parked_events AS k WHERE k.processor = %(proc)s "
+        " AND k.event_id IN (SELECT id FROM page))" if parked else "NULL")
+    return sql.SQL(
+        f"WITH {_HEAD_CTE}, page AS MATERIALIZED ({{}}) "
+        f"(SELECT {_OUTER} FROM page AS e ORDER BY e.tx, e.id) "
+        f"UNION ALL SELECT NULL, NULL, (SELECT h.id FROM h WHERE (h.tx, h.id) > {key_of('p')})"
+        "::text, NULL, "
+        f"{parked_rows}, ({BEHIND})::int, NULL, NULL, NULL, NULL"
+    ).format(page)
 
 
 @lru_cache(maxsize=32)
@@ -320,6 +335,12 @@ class Reads:
             if len(events) < limit:
                 self._note_caught_up(before, end)
             return Page(events, end)
+        if types is not None and until is None and types:
+            type_list = list(types)
+            rows = self._bounded(read_types_head_query(len(type_list), False),
+                                 {"p": position, "n": limit, **type_params(type_list)},
+                                 behind=sentinel_behind)
+            return self._head_page(rows, _sentinel(rows), position, limit, before)
         params = range_params(self._bounded(BOUNDS, {"p": position, "u": until})[0],
                               until, limit)
         if params is None:
@@ -342,8 +363,7 @@ class Reads:
     def page_parked(self, position: int, processor: str, *, types: Collection[str] | None,
                     limit: int) -> tuple[Page, dict[int, int]]:
         """:meth:`page` up to the head, and ``processor``'s parked rows among its events
-        (event id -> attempts) in the same statement: one round trip for every type, two
-        for some (the head's key first, as in :meth:`page`)."""
+        (event id -> attempts) in the same statement: one round trip, filtered or not."""
         self.wait_for_own_writes()
         self._caught_up = None
         before = self._generation()
@@ -357,21 +377,29 @@ class Reads:
             if len(events) < limit:
                 self._note_caught_up(before, end)
             return Page(events, end), parked
-        params = range_params(self._bounded(BOUNDS, {"p": position, "u": None})[0],
-                              None, limit)
         type_list = list(types)
-        if params is None or not type_list:
-            end = position if params is None else params["bid"]
-            self._note_caught_up(before, end)
-            return Page([], end), {}
-        query = read_types_parked_query(len(type_list))
-        rows = self._rows(query, {**params, **type_params(type_list), "proc": processor})
-        parked = _parked(_sentinel(rows)[_BODY_COLUMN])
+        if not type_list:  # nothing to read: as a page of no type would end
+            return self.page(position, types=(), limit=limit, until=None), {}
+        rows = self._bounded(read_types_head_query(len(type_list), True),
+                             {"p": position, "n": limit, "proc": processor,
+                              **type_params(type_list)}, behind=sentinel_behind)
+        sentinel = _sentinel(rows)
+        parked = _parked(sentinel[_BODY_COLUMN])
+        return self._head_page(rows, sentinel, position, limit, before), parked
+
+    def _head_page(self, rows: list[Any], sentinel: Any, position: int, limit: int,
+                   before: tuple[Listener, int] | None) -> Page:
+        """The page of a :func:`read_types_head_query` read: full, it ends at its last
+        event; else at the readable head (a position's key orders it, not its id: the head
+        may have a lower id), or where it was when the head is not after it; and the read
+        was caught up."""
         events = self._decode(without_sentinel(rows))
         if len(events) >= limit:
-            return Page(events, _last_id(events)), parked
-        self._note_caught_up(before, params["bid"])
-        return Page(events, params["bid"]), parked
+            return Page(events, _last_id(events))
+        head = sentinel[_HEAD_COLUMN]
+        end = position if head is None else int(head)
+        self._note_caught_up(before, end)
+        return Page(events, end)
 
     def aggregate(self, aggregate_id: str, from_version: int) -> list[Event]:
         """One aggregate's committed events in version order (no horizon applies here)."""
