@@ -142,7 +142,9 @@ class ReadsParked(Protocol):
 
     def read_page_parked(self, position: int, processor: str, *,
                          types: Collection[str] | None = ...,
-                         limit: int = ...) -> tuple[Page, dict[int, int]]: ...
+                         limit: int = ...,
+                         partition: tuple[int, int] | None = ...,
+                         ) -> tuple[Page, dict[int, int]]: ...
 
 
 #: The ``error`` of an event parked by hand (``esctl skip``), before its reason.

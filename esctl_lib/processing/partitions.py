@@ -4,12 +4,14 @@ A processor that declares ``partitions = N`` (a class attribute, or ``[processin
 partitions = {name = N}`` in ``eventsourcery.toml``) runs as ``N`` partitions. Partition
 ``i`` handles exactly the events whose aggregate id hashes to ``i``::
 
-    zlib.crc32(aggregate_id.encode()) % N        # aggregate_id: the lower-case UUID string
+    int(md5(aggregate_id.encode()).hexdigest()[:8], 16) % N   # the lower-case UUID string
 
-crc32 is stable across processes, hosts and Python versions (unlike ``hash()``), so every
-runner agrees on the split. All the events of one aggregate land in one partition, which
-reads them in stream order: order within an aggregate is kept; there is no order between
-aggregates of different partitions.
+MD5 here is a hash, not a safeguard: stable across processes, hosts and Python versions
+(unlike ``hash()``), so every runner agrees on the split, and one that PostgreSQL computes
+too, so a partition's reads are filtered by the server (``EventStore.partition_reads``):
+a partition neither receives nor decodes the other partitions' events. All the events of
+one aggregate land in one partition, which reads them in stream order: order within an
+aggregate is kept; there is no order between aggregates of different partitions.
 
 Each partition is a processor of its own for everything the runner does: its name is
 ``"<name>#<i>/<N>"`` (:func:`partition_name`), which names its tracker, its processor
@@ -30,8 +32,8 @@ trackers of the new partitions and removes the old ones).
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -64,8 +66,10 @@ class Partition:
 
 
 def partition_of(aggregate_id: Any, count: int) -> int:
-    """The partition (0 .. count-1) of ``aggregate_id``: crc32 of its canonical string."""
-    return zlib.crc32(str(aggregate_id).encode()) % count
+    """The partition (0 .. count-1) of ``aggregate_id``: the first 32 bits of the MD5 of
+    its canonical string, as an unsigned number, modulo ``count``."""
+    digest = hashlib.md5(str(aggregate_id).encode(), usedforsecurity=False).digest()
+    return int.from_bytes(digest[:4], "big") % count
 
 
 def partition_name(base: str, index: int, count: int) -> str:

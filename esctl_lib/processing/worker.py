@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from esctl_lib.errors import ProcessingError, StoreUnavailableError, TrackerError
 from esctl_lib.events import Event
@@ -52,7 +52,7 @@ from esctl_lib.processing.parking import (
     process_parked,
     split_parked,
 )
-from esctl_lib.processing.partitions import event_filter
+from esctl_lib.processing.partitions import event_filter, partition_of_processor
 from esctl_lib.processing.processor import Processor
 from esctl_lib.processing.reactor import Reactor, append_new
 from esctl_lib.processing.retry import NoRetry, RetryPolicy, retry_policy
@@ -148,8 +148,10 @@ class _Worker:
         #: The parked rows among the page's events, read with the page (one round trip
         #: on PostgreSQL); used by the page's first batch transaction only.
         self.known_parked: dict[int, int] | None = None
+        part = partition_of_processor(processor)
         self.ahead = _ReadAhead(store, self.types, processor.batch_size, self.name,
-                                accept=event_filter(processor), feed=feed)
+                                accept=event_filter(processor), feed=feed,
+                                partition=None if part is None else (part.index, part.count))
 
     # -- the loop ------------------------------------------------------------------------
     def run(self, *, once: bool) -> int:
@@ -518,7 +520,8 @@ class _ReadAhead:
     so a failed batch (which does not move the position) simply discards it. With
     ``feed`` (a runner's shared read, :mod:`esctl_lib.processing.fanout`) pages come from
     the feed while the worker is on it; ``accept`` keeps a partition's events only
-    (:mod:`esctl_lib.processing.partitions`). Each read returns the page and whether the
+    (:mod:`esctl_lib.processing.partitions`), unless the store reads only ``partition``'s
+    events itself (``EventStore.partition_reads``). Each read returns the page and whether the
     scan filled its limit (more may follow: the worker is not caught up), and the parked
     rows among its events when the store read them with the page (a page read on the loop's
     own thread, so that they are as fresh as the read; else None).
@@ -527,6 +530,7 @@ class _ReadAhead:
     def __init__(
         self, store: EventStore, types: list[str] | None, limit: int, name: str, *,
         accept: Callable[[Event], bool] | None = None, feed: FeedReader | None = None,
+        partition: tuple[int, int] | None = None,
     ) -> None:
         self.store = store
         self.types = types
@@ -534,6 +538,10 @@ class _ReadAhead:
         self.name = name
         self.accept = accept
         self.feed = feed
+        #: The store's own reads take the partition (the server filters them), or nothing.
+        self._partition: dict[str, Any] = {}
+        if partition is not None and store.partition_reads:
+            self._partition = {"partition": partition}
         self.enabled = store.remote_reads  # else the reader fights the writer for the GIL
         self._pool: ThreadPoolExecutor | None = None
         self._pending: tuple[int, int | None, Future[tuple[Page, bool]]] | None = None
@@ -549,19 +557,20 @@ class _ReadAhead:
         with_parked = self._with_parked
         if with_parked is not None and until is None and self.feed is None:
             page, parked = with_parked.read_page_parked(position, self.name, types=self.types,
-                                                        limit=self.limit)
+                                                        limit=self.limit, **self._partition)
             return (*self._filtered(page), parked)
         return (*self._read(position, until), None)
 
     def _read(self, position: int, until: int | None) -> tuple[Page, bool]:
         if self.feed is not None and until is None:
             return self.feed.read(self.store, position, types=self.types, limit=self.limit)
-        return self._filtered(
-            self.store.read_page(position, types=self.types, limit=self.limit, until=until))
+        return self._filtered(self.store.read_page(position, types=self.types,
+                                                   limit=self.limit, until=until,
+                                                   **self._partition))
 
     def _filtered(self, page: Page) -> tuple[Page, bool]:
         full = len(page.events) >= self.limit
-        if self.accept is not None:
+        if self.accept is not None and not self._partition:
             page = Page([e for e in page.events if self.accept(e)], page.end)
         return page, full
 

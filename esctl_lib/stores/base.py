@@ -260,6 +260,11 @@ class EventStore(ABC):
     #: True when reads wait on the network, so that reading the next page while a batch
     #: is being written pays off (on SQLite the reader would fight the writer for the GIL).
     remote_reads: bool = False
+    #: True when ``read_page`` (and ``read_page_parked``) take ``partition=(index, count)``
+    #: and return only that partition's events (:mod:`esctl_lib.processing.partitions`),
+    #: filtered where the events are (PostgreSQL: by the server); else a partition's worker
+    #: filters the pages it reads.
+    partition_reads: bool = False
 
     def __init__(
         self,

@@ -130,17 +130,41 @@ _OUTER = (
 )
 
 
+#: A partition's events (``esctl_lib.processing.partitions.partition_of``, computed by the
+#: server): the first 32 bits of the MD5 of the aggregate id's canonical text, unsigned,
+#: modulo the count (parameters ``pc``, ``pi``).
+_IN_PARTITION = sql.SQL(
+    "('x' || left(md5(e.aggregate_id::text), 8))::bit(32)::bigint %% %(pc)s::bigint "
+    "= %(pi)s::bigint"
+)
+_AND = sql.SQL(" AND ")
+
+
 def _types_in(count: int) -> sql.Composed:
     return _IN_TYPES.format(_COMMA.join(sql.Placeholder(f"t{i}") for i in range(count)))
 
 
+def _filter(count: int, partitioned: bool) -> sql.Composable:
+    """The filter of a page's scan: ``count`` types (none: every type) and a partition."""
+    parts: list[sql.Composable] = [_types_in(count)] if count else []
+    if partitioned:
+        parts.append(_IN_PARTITION)
+    return _AND.join(parts) if parts else sql.SQL("true")
+
+
+def partition_params(partition: tuple[int, int] | None) -> dict[str, int]:
+    """``{"pi": index, "pc": count}`` for the partition filter (nothing without one)."""
+    return {} if partition is None else {"pi": partition[0], "pc": partition[1]}
+
+
 @lru_cache(maxsize=32)
-def read_types_query(count: int) -> sql.Composed:
-    """The filtered read for ``count`` types (parameters ``t0``, ``t1``, …)."""
+def read_types_query(count: int, partitioned: bool = False) -> sql.Composed:
+    """The filtered read for ``count`` types (parameters ``t0``, ``t1``, …; none: every
+    type) and, ``partitioned``, one partition (``pi``, ``pc``)."""
     return sql.SQL(
         f"SELECT {_CAST} FROM (SELECT {_RAW} FROM events WHERE {_RANGE} "
         "ORDER BY tx, id OFFSET 0) AS e WHERE {} ORDER BY e.tx, e.id LIMIT %(n)s"
-    ).format(_types_in(count))
+    ).format(_filter(count, partitioned))
 
 
 #: The readable head's key, once per statement: the range a filtered page reads ends there,
@@ -155,8 +179,10 @@ _TO_HEAD = (
 
 
 @lru_cache(maxsize=32)
-def read_types_head_query(count: int, parked: bool) -> sql.Composed:
-    """A filtered page up to the readable head in ONE statement (BOUNDS and the page in one
+def read_types_head_query(count: int, parked: bool, partitioned: bool = False
+                          ) -> sql.Composed:
+    """A filtered page (``count`` types, a partition: as :func:`read_types_query`) up to
+    the readable head in ONE statement (BOUNDS and the page in one
     snapshot, one round trip): its event rows, then a row of NULLs that carries ``BEHIND``
     in its version column, the head's id (text; NULL unless the head lies after the
     position in stream order) in its aggregate_id column and, with
@@ -166,7 +192,7 @@ def read_types_head_query(count: int, parked: bool) -> sql.Composed:
     page = sql.SQL(
         f"SELECT {_CAST_NAMED} FROM (SELECT {_RAW} FROM events WHERE {_TO_HEAD} "
         "ORDER BY tx, id OFFSET 0) AS e WHERE {} ORDER BY e.tx, e.id LIMIT %(n)s"
-    ).format(_types_in(count))
+    ).format(_filter(count, partitioned))
     parked_rows = (
         "(SELECT string_agg(k.event_id::text || ':' || k.attempts::text, ',') "
         " FROM parked_events AS k WHERE k.processor = %(proc)s "
@@ -321,13 +347,16 @@ class Reads:
         own_writes.forget(newest)
 
     def page(
-        self, position: int, *, types: Collection[str] | None, limit: int, until: int | None
+        self, position: int, *, types: Collection[str] | None, limit: int, until: int | None,
+        partition: tuple[int, int] | None = None,
     ) -> Page:
-        """See ``EventStore.read_page``: events after ``position`` in stream order."""
+        """See ``EventStore.read_page``: events after ``position`` in stream order (of
+        ``partition`` = (index, count) only, filtered by the server)."""
         self.wait_for_own_writes()
         self._caught_up = None
         before = self._generation() if until is None else None
-        if types is None and until is None:
+        type_list = None if types is None else list(types)
+        if type_list is None and partition is None and until is None:
             rows = self._bounded(READ_ALL, {"p": position, "n": limit},
                                  behind=sentinel_behind)
             events = self._decode(without_sentinel(rows))
@@ -335,25 +364,25 @@ class Reads:
             if len(events) < limit:
                 self._note_caught_up(before, end)
             return Page(events, end)
-        if types is not None and until is None and types:
-            type_list = list(types)
-            rows = self._bounded(read_types_head_query(len(type_list), False),
-                                 {"p": position, "n": limit, **type_params(type_list)},
-                                 behind=sentinel_behind)
+        if type_list != [] and until is None:
+            rows = self._bounded(
+                read_types_head_query(len(type_list or ()), False, partition is not None),
+                {"p": position, "n": limit, **type_params(type_list or []),
+                 **partition_params(partition)}, behind=sentinel_behind)
             return self._head_page(rows, _sentinel(rows), position, limit, before)
         params = range_params(self._bounded(BOUNDS, {"p": position, "u": until})[0],
                               until, limit)
         if params is None:
             self._note_caught_up(before, position)
             return Page([], position)
-        if types is None:
+        if type_list == []:
+            return Page([], params["bid"])
+        if type_list is None and partition is None:
             rows = self._rows(READ_RANGE, params)
         else:
-            type_list = list(types)
-            if not type_list:
-                return Page([], params["bid"])
-            query = read_types_query(len(type_list))
-            rows = self._rows(query, {**params, **type_params(type_list)})
+            query = read_types_query(len(type_list or ()), partition is not None)
+            rows = self._rows(query, {**params, **type_params(type_list or []),
+                                      **partition_params(partition)})
         events = self._decode(rows)
         full = len(events) >= limit
         if not full:
@@ -361,13 +390,15 @@ class Reads:
         return Page(events, _last_id(events) if full else params["bid"])
 
     def page_parked(self, position: int, processor: str, *, types: Collection[str] | None,
-                    limit: int) -> tuple[Page, dict[int, int]]:
+                    limit: int, partition: tuple[int, int] | None = None
+                    ) -> tuple[Page, dict[int, int]]:
         """:meth:`page` up to the head, and ``processor``'s parked rows among its events
         (event id -> attempts) in the same statement: one round trip, filtered or not."""
         self.wait_for_own_writes()
         self._caught_up = None
         before = self._generation()
-        if types is None:
+        type_list = None if types is None else list(types)
+        if type_list is None and partition is None:
             rows = self._bounded(READ_ALL_PARKED,
                                  {"p": position, "n": limit, "proc": processor},
                                  behind=sentinel_behind)
@@ -377,12 +408,12 @@ class Reads:
             if len(events) < limit:
                 self._note_caught_up(before, end)
             return Page(events, end), parked
-        type_list = list(types)
-        if not type_list:  # nothing to read: as a page of no type would end
+        if type_list == []:  # nothing to read: as a page of no type would end
             return self.page(position, types=(), limit=limit, until=None), {}
-        rows = self._bounded(read_types_head_query(len(type_list), True),
-                             {"p": position, "n": limit, "proc": processor,
-                              **type_params(type_list)}, behind=sentinel_behind)
+        rows = self._bounded(
+            read_types_head_query(len(type_list or ()), True, partition is not None),
+            {"p": position, "n": limit, "proc": processor, **type_params(type_list or []),
+             **partition_params(partition)}, behind=sentinel_behind)
         sentinel = _sentinel(rows)
         parked = _parked(sentinel[_BODY_COLUMN])
         return self._head_page(rows, sentinel, position, limit, before), parked

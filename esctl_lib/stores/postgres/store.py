@@ -146,6 +146,7 @@ class PostgresStore(EventStore):
 
     backend = "postgresql"
     remote_reads = True
+    partition_reads = True
 
     def __init__(
         self,
@@ -348,15 +349,23 @@ class PostgresStore(EventStore):
         types: Collection[str] | None = None,
         limit: int = DEFAULT_PAGE_SIZE,
         until: int | None = None,
+        partition: tuple[int, int] | None = None,
     ) -> Page:
-        return self._reads.page(position, types=types, limit=limit, until=until)
+        """See ``EventStore.read_page``; with ``partition=(index, count)``, only the events
+        of that partition (filtered by the server: ``partition_reads``)."""
+        return self._reads.page(position, types=types, limit=limit, until=until,
+                                partition=partition)
 
     def read_page_parked(self, position: int, processor: str, *,
                          types: Collection[str] | None = None,
-                         limit: int = DEFAULT_PAGE_SIZE) -> tuple[Page, dict[int, int]]:
-        """``read_page(position, types=types, limit=limit)`` and ``processor``'s parked rows
-        among its events (id -> attempts), read with the page: a worker's wake-up."""
-        return self._reads.page_parked(position, processor, types=types, limit=limit)
+                         limit: int = DEFAULT_PAGE_SIZE,
+                         partition: tuple[int, int] | None = None,
+                         ) -> tuple[Page, dict[int, int]]:
+        """``read_page(position, types=types, limit=limit, partition=partition)`` and
+        ``processor``'s parked rows among its events (id -> attempts), read with the page:
+        a worker's wake-up."""
+        return self._reads.page_parked(position, processor, types=types, limit=limit,
+                                       partition=partition)
 
     def read_aggregate(self, aggregate_id: Any, *, from_version: int = 1) -> list[Event]:
         return self._reads.aggregate(normalize_uuid(aggregate_id, "aggregate_id"), from_version)
