@@ -56,7 +56,14 @@ COMMAND_MODULES = {"esctl.commands.project", "esctl.commands.stream",
 #: worker loop and its batching (the processors' classes load, not what runs them).
 HEAVY = {"pydantic", "pydantic_settings", "typer._adapters", "esctl_lib.runner",
          "esctl_lib.aio", "esctl_lib.stores.aio", "multiprocessing",
-         "esctl_lib.processing.worker", "esctl_lib.processing.batching"}
+         "esctl_lib.processing.worker", "esctl_lib.processing.batching",
+         # the rebuild itself: status reads its record (processing.rebuilds)
+         "esctl_lib.processing.rebuild"}
+#: What the PostgreSQL store imports only when used: shadow tables (a rebuild), the schema
+#: files (setup), LISTEN/NOTIFY (appends and waits) and the trace queries.
+POSTGRES_UNUSED = {"esctl_lib.stores.shadow", "esctl_lib.stores.postgres.shadow",
+                   "esctl_lib.stores.schema_files", "esctl_lib.stores.postgres.listen",
+                   "esctl_lib.stores.postgres.trace"}
 
 
 def project(folder: Path, url: str, schema: str | None = None) -> Path:
@@ -123,6 +130,7 @@ def test_status_on_postgres_imports_psycopg_but_nothing_else_it_does_not_need(
         assert code == 0, out
         assert "psycopg" in modules
         assert not loaded(modules, HEAVY)
+        assert not modules & POSTGRES_UNUSED
         assert not loaded(modules, {"esctl_lib.stores.sqlite"})  # another backend
         assert not modules & COMMAND_MODULES
         assert "rich" not in modules
