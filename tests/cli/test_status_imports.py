@@ -3,7 +3,8 @@
 Each command runs in a fresh interpreter, as a user runs it, against a real SQLite store
 (and the real PostgreSQL server for the psycopg case), and reports ``sys.modules`` at exit:
 the SQLite path must not import psycopg, and no command may import another command's
-module, pydantic, Rich (off a terminal), the runner or the async store.
+module, pydantic, Rich (off a terminal), Typer (a plain status line), the runner, the
+async store or the rebuild.
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ POSTGRES_UNUSED = {"esctl_lib.stores.shadow", "esctl_lib.stores.postgres.shadow"
                    "esctl_lib.stores.schema_files", "esctl_lib.stores.postgres.listen",
                    "esctl_lib.stores.postgres.trace"}
 
+#: Typer, Click and the CLI built on them: esctl.main.run answers a plain status itself.
+NO_TYPER = {"typer", "click", "esctl.cli", "esctl.parser", "esctl.commands.processing"}
+
 
 def project(folder: Path, url: str, schema: str | None = None) -> Path:
     (folder / "importsapp.py").write_text(APP)
@@ -104,6 +108,7 @@ def test_status_on_sqlite_imports_neither_psycopg_nor_what_it_does_not_need(
     assert not loaded(modules, HEAVY)
     assert not modules & COMMAND_MODULES
     assert "rich" not in modules  # off a terminal the table is plain text
+    assert not loaded(modules, NO_TYPER)  # a plain status line is parsed without Typer
 
 
 def test_the_table_off_a_terminal_is_what_the_command_prints(tmp_path: Path) -> None:
@@ -134,6 +139,7 @@ def test_status_on_postgres_imports_psycopg_but_nothing_else_it_does_not_need(
         assert not loaded(modules, {"esctl_lib.stores.sqlite"})  # another backend
         assert not modules & COMMAND_MODULES
         assert "rich" not in modules
+        assert not loaded(modules, NO_TYPER)
     finally:
         import psycopg
 
