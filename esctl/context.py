@@ -1,20 +1,25 @@
 """What every command shares: the lazily loaded settings, store and application, and the
-one place where library errors become a one-line message and a documented exit code."""
+one place where library errors become a one-line message and a documented exit code.
+
+Typer is imported only where a command raises its ``Exit``: ``esctl status`` runs without
+it (:mod:`esctl.status`).
+"""
 
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-import typer
-
 from esctl import exit_codes, render
 
 if TYPE_CHECKING:
+    import typer
+
     from esctl_lib import Application, EventRegistry, EventStore, Processor, Settings
 
 P = ParamSpec("P")
@@ -79,6 +84,15 @@ class Session:
             reset_logging()
 
 
+def new_session(config_path: Path | None = None, store_url: str | None = None,
+                schema: str | None = None, log_level: str | None = None) -> Session:
+    """The session of the global options (``--config``, ``--store-url``, ``--schema``,
+    ``--log-level``; None: not given)."""
+    return Session(config_path=config_path,
+                   overrides={"store": {"url": store_url, "schema": schema},
+                              "logging": {"level": log_level}})
+
+
 def session(ctx: typer.Context) -> Session:
     """The invocation's session (made by the main callback)."""
     obj = ctx.find_root().obj
@@ -100,22 +114,39 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except KeyboardInterrupt:
-            raise typer.Exit(exit_codes.INTERRUPTED) from None
-        except BrokenPipeError:  # the reader went away (`esctl tail | head`): not an error
-            _quiet_stdout()
-            raise typer.Exit(exit_codes.OK) from None
-        except Exception as e:
-            from esctl_lib import EsctlError  # imported late: `esctl --help` never needs it
-
-            if not isinstance(e, EsctlError):
+        except BaseException as e:
+            code = error_exit(e)
+            if code is None:
                 raise
-            render.error(_with_hint(e))
-            raise typer.Exit(exit_codes.exit_code_for(e)) from None
+            import typer
+
+            if isinstance(e, typer.Exit):
+                raise
+            raise typer.Exit(code) from None
 
     return wrapper
+
+
+def error_exit(error: BaseException) -> int | None:
+    """The exit code a command ends with on ``error``, once its message is printed: a
+    library error prints one line, Ctrl-C is 130, a reader that went away (``esctl tail |
+    head``) is no error, a Typer ``Exit`` keeps its code. None for anything else: a bug,
+    which keeps its traceback."""
+    if isinstance(error, KeyboardInterrupt):
+        return exit_codes.INTERRUPTED
+    if isinstance(error, BrokenPipeError):
+        _quiet_stdout()
+        return exit_codes.OK
+    typer = sys.modules.get("typer")  # only a command that raised its Exit imported it
+    if typer is not None and isinstance(error, typer.Exit):
+        return int(error.exit_code)
+    if isinstance(error, Exception):
+        from esctl_lib import EsctlError  # imported late: `esctl --help` never needs it
+
+        if isinstance(error, EsctlError):
+            render.error(_with_hint(error))
+            return exit_codes.exit_code_for(error)
+    return None
 
 
 def _with_hint(error: Exception) -> str:
@@ -130,7 +161,6 @@ def _with_hint(error: Exception) -> str:
 def _quiet_stdout() -> None:
     """After the reader of a pipe went away (``esctl tail | head``), drop further output."""
     import os
-    import sys
 
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -141,6 +171,8 @@ def _quiet_stdout() -> None:
 
 def fail(message: str, code: int = exit_codes.FAILURE) -> typer.Exit:
     """Print a one-line error and return the Exit to raise (for checks made by the CLI)."""
+    import typer
+
     render.error(message)
     return typer.Exit(code)
 
@@ -202,4 +234,6 @@ def interrupt_exits_130() -> Iterator[None]:
         os.close(read)
         os.close(write)
     if interrupted or signal.SIGINT in seen:
+        import typer
+
         raise typer.Exit(exit_codes.INTERRUPTED)

@@ -17,7 +17,7 @@ WIDTH = 88
 
 
 def _root() -> tuple[Any, Any]:
-    from esctl.main import app
+    from esctl.cli import app
 
     group = typer.main.get_command(app)
     ctx = group.make_context("esctl", [], resilient_parsing=True, terminal_width=WIDTH,

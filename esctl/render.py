@@ -19,8 +19,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-import typer
-
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -129,6 +127,8 @@ def confirm(question: str, *, yes: bool) -> bool:
     """Ask on a terminal unless ``yes``; off a terminal there is nobody to ask: proceed."""
     if yes or not is_terminal(sys.stdin):
         return True
+    import typer  # here only: esctl status runs without Typer
+
     try:
         return typer.confirm(question, default=False, err=True)
     except typer.Abort as e:  # Typer turns Ctrl-C and end-of-input into Abort

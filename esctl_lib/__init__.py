@@ -95,7 +95,8 @@ if TYPE_CHECKING:
         wait_for,
     )
     from esctl_lib.processing.locks import is_locked, lock_holder, processor_lock
-    from esctl_lib.processing.rebuild import RebuildResult, RebuildState
+    from esctl_lib.processing.rebuild import RebuildResult
+    from esctl_lib.processing.rebuilds import RebuildState
     from esctl_lib.processing.state import ProcessorState, read_state, read_states, record_state
     from esctl_lib.repository import Repository
     from esctl_lib.runner import Runner, RunnerSettings
@@ -146,7 +147,7 @@ _LAZY: dict[str, str] = {
     "Reactor": "esctl_lib.processing.reactor",
     "ReaderHorizon": "esctl_lib.stores.base",
     "RebuildResult": "esctl_lib.processing.rebuild",
-    "RebuildState": "esctl_lib.processing.rebuild",
+    "RebuildState": "esctl_lib.processing.rebuilds",
     "Repository": "esctl_lib.repository",
     "RetryPolicy": "esctl_lib.processing.retry",
     "Runner": "esctl_lib.runner",

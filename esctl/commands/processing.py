@@ -131,24 +131,13 @@ def status(
       esctl status outstanding_todos
       esctl status --check --max-lag 1000 --max-lag-seconds 60
     """
-    from esctl_lib import status_report
+    from esctl.status import show_status  # also run without Typer: esctl.main.run
 
-    s = session(ctx)
-    processors = list(s.app.processors.values())
-    if name is not None:
-        processors = [configured_processor(s, name)]
-    report = status_report(s.store(), processors, max_lag=max_lag,
-                           max_lag_seconds=max_lag_seconds, stale_after=stale_after)
-    if as_json:
-        render.json_out(render.status_json(report, name))
-    elif check:
-        render.status_check(report)
-    elif name is not None:
-        render.status_detail(report, name)
-    else:
-        render.status_table(report)
-    if report.failing:
-        raise typer.Exit(FAILURE)
+    code = show_status(session(ctx), name, check=check, max_lag=max_lag,
+                       max_lag_seconds=max_lag_seconds, stale_after=stale_after,
+                       as_json=as_json)
+    if code:
+        raise typer.Exit(code)
 
 
 @handle_errors

@@ -18,7 +18,8 @@ from esctl_lib.stores.base import EventStore
 if TYPE_CHECKING:
     from esctl_lib.processing.parking import ParkedEvent
     from esctl_lib.processing.processor import Processor
-    from esctl_lib.processing.rebuild import RebuildResult, RebuildState
+    from esctl_lib.processing.rebuild import RebuildResult
+    from esctl_lib.processing.rebuilds import RebuildState
 
 
 def setup_all(store: EventStore, processors: Iterable[Processor] = ()) -> list[str]:
@@ -78,8 +79,8 @@ def replay_processor(
 
 def rebuild_state(store: EventStore, name: str) -> RebuildState | None:
     """How processor ``name``'s latest rebuild went (None when it never had one): see
-    :class:`~esctl_lib.processing.rebuild.RebuildState`."""
-    from esctl_lib.processing.rebuild import rebuild_state as read
+    :class:`~esctl_lib.processing.rebuilds.RebuildState`."""
+    from esctl_lib.processing.rebuilds import rebuild_state as read
 
     return read(store, name)
 

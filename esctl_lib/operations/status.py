@@ -26,7 +26,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from esctl_lib.processing.rebuild import FAILED, INTERRUPTED, rebuild_state
+from esctl_lib.processing.rebuilds import FAILED, INTERRUPTED, rebuild_state
 from esctl_lib.stores.base import EXACT_COUNT_LIMIT, EventStore
 
 if TYPE_CHECKING:

@@ -37,13 +37,23 @@ import logging
 import os
 import socket
 import time
-import weakref
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from esctl_lib.errors import EsctlError, ProcessorLockedError, StoreError
+from esctl_lib.errors import EsctlError, ProcessorLockedError
+from esctl_lib.processing.rebuilds import (
+    FAILED,
+    INTERRUPTED,
+    RECORDS,
+    RUNNING,
+    SUCCEEDED,
+    RebuildState,
+    ensure_records_table,
+    rebuild_lock_name,
+    rebuild_state,
+)
 from esctl_lib.processing.tables import Tables
 from esctl_lib.stores.base import EventStore
 
@@ -54,49 +64,13 @@ if TYPE_CHECKING:  # the rebuild's own machinery; reading a record (esctl status
 
 log = logging.getLogger("esctl.processing")
 
+#: The record's names live in ``rebuilds.py`` (read by ``esctl status``); kept importable here.
+__all__ = ["FAILED", "INTERRUPTED", "RUNNING", "SUCCEEDED", "RebuildResult", "RebuildState",
+           "ensure_records_table", "rebuild", "rebuild_lock_name", "rebuild_state"]
+
 Progress = Callable[[int, int], None]
-#: The table of rebuild records, one row per processor (its latest rebuild).
-RECORDS = "processor_rebuilds"
-_RECORDS_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {RECORDS} (processor TEXT PRIMARY KEY, state TEXT NOT NULL, "
-    "position BIGINT NOT NULL, head BIGINT NOT NULL, events BIGINT NOT NULL, "
-    "handled BIGINT NOT NULL, holder TEXT, started_at DOUBLE PRECISION NOT NULL, "
-    "updated_at DOUBLE PRECISION NOT NULL, finished_at DOUBLE PRECISION, error TEXT)"
-)
-_ENSURED: weakref.WeakSet[EventStore] = weakref.WeakSet()
-#: The states of a rebuild record.
-RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
 #: How long to wait before trying the swap again when the live tables were busy.
 SWAP_RETRY_DELAY = 0.1
-
-
-@dataclass(frozen=True, slots=True)
-class RebuildState:
-    """A processor's latest rebuild, as recorded.
-
-    ``state``: ``"running"``, ``"succeeded"``, ``"failed"`` (``error`` says why) or
-    ``"interrupted"`` (Ctrl-C, or the rebuilding process is gone: it was recorded as
-    running but nobody holds its lock). ``position`` is the shadow's position (the
-    tracker's after a success), ``head`` the store's head when last recorded, ``events``
-    how many events it has read, ``handled`` how many had handlers; times are Unix
-    seconds; ``holder`` is ``"pid N on host"``.
-    """
-
-    processor: str
-    state: str
-    position: int
-    head: int
-    events: int
-    handled: int
-    holder: str | None
-    started_at: float
-    updated_at: float
-    finished_at: float | None
-    error: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as a dict (for JSON)."""
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,11 +87,6 @@ class RebuildResult:
     def to_dict(self) -> dict[str, Any]:
         """The fields as a dict (for JSON)."""
         return asdict(self)
-
-
-def rebuild_lock_name(name: str) -> str:
-    """The lock a rebuild of processor ``name`` holds."""
-    return f"{name}.rebuild"
 
 
 def rebuild(
@@ -258,43 +227,3 @@ class _Rebuild:
             self._record(tx, state, error=text)
 
 
-def ensure_records_table(store: EventStore) -> None:
-    """Create the table of rebuild records if it is missing (once per store object)."""
-    if store in _ENSURED:
-        return
-    with store.transaction() as tx:
-        tx.execute(_RECORDS_DDL)
-    _ENSURED.add(store)
-
-
-def rebuild_state(store: EventStore, name: str) -> RebuildState | None:
-    """Processor ``name``'s latest rebuild (None when it never had one).
-
-    A rebuild recorded as running whose lock nobody holds was killed: it is reported as
-    ``"interrupted"``.
-    """
-    try:
-        with store.transaction() as tx:
-            rows = Tables(tx).select(RECORDS, where={"processor": name})
-    except StoreError:  # no table: this store never recorded a rebuild (reads create nothing)
-        return None
-    if not rows:
-        return None
-    row = rows[0]
-    state = RebuildState(
-        processor=name, state=str(row["state"]), position=int(row["position"]),
-        head=int(row["head"]), events=int(row["events"]), handled=int(row["handled"]),
-        holder=row["holder"], started_at=float(row["started_at"]),
-        updated_at=float(row["updated_at"]),
-        finished_at=None if row["finished_at"] is None else float(row["finished_at"]),
-        error=row["error"])
-    if state.state == RUNNING and not _rebuild_is_live(store, name):
-        return RebuildState(**{**asdict(state), "state": INTERRUPTED,
-                               "error": "the rebuilding process is gone (killed?)"})
-    return state
-
-
-def _rebuild_is_live(store: EventStore, name: str) -> bool:
-    from esctl_lib.processing.locks import lock_holder
-
-    return lock_holder(store, rebuild_lock_name(name)) is not None

@@ -57,19 +57,19 @@ _KNOWN_SECRETS: set[str] = set()
 #: The start of a keyword/value DSN: ``keyword =`` (spaces allowed around ``=``).
 _KEYWORD_START = re.compile(r"\s*[A-Za-z_][A-Za-z0-9_]*\s*=")
 _URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+# The patterns below are compiled on first use (re's cache), not at import: a URL store
+# never needs the first, and only redacting text needs the others (start-up time).
 #: ``keyword = value`` in a keyword/value DSN; value quoted ('a \' b') or bare.
-_KEYWORD_PAIR = re.compile(
-    r"(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?P<eq>\s*=\s*)"
-    r"(?P<value>'(?:[^'\\]|\\.)*(?:'|$)|(?:\\.|[^\s'\\])(?:\\.|[^\s\\])*|(?=\s|$))",
-    re.DOTALL,
+_KEYWORD_PAIR = (
+    r"(?s)(?P<key>[A-Za-z_][A-Za-z0-9_]*)(?P<eq>\s*=\s*)"
+    r"(?P<value>'(?:[^'\\]|\\.)*(?:'|$)|(?:\\.|[^\s'\\])(?:\\.|[^\s\\])*|(?=\s|$))"
 )
 #: ``scheme://user:password@`` inside free text (up to the last ``@``: a password may hold one).
-_URL_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)\S*@")
+_URL_USERINFO = r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)\S*@"
 #: ``password=value`` (or ``password = 'value'``) inside free text, in a URL query or a DSN.
-_TEXT_SECRET = re.compile(
-    r"(?P<key>\b[A-Za-z_]*(?:password|secret|token)[A-Za-z0-9_]*)(?P<eq>\s*=\s*)"
-    r"(?P<value>'(?:[^'\\]|\\.)*(?:'|$)|[^\s&'\"]+)",
-    re.IGNORECASE | re.DOTALL,
+_TEXT_SECRET = (
+    r"(?is)(?P<key>\b[A-Za-z_]*(?:password|secret|token)[A-Za-z0-9_]*)(?P<eq>\s*=\s*)"
+    r"(?P<value>'(?:[^'\\]|\\.)*(?:'|$)|[^\s&'\"]+)"
 )
 
 
@@ -117,7 +117,7 @@ def dsn_secrets(dsn: str | None) -> tuple[str, ...]:
         return ()
     found: set[str] = set()
     if is_keyword_dsn(dsn):
-        for match in _KEYWORD_PAIR.finditer(dsn):
+        for match in re.finditer(_KEYWORD_PAIR, dsn):
             if is_secret_key(match["key"]):
                 raw = match["value"]
                 found.update((raw, _unquote_keyword(raw), *_unquote_keyword(raw).split()))
@@ -148,8 +148,8 @@ def redact_secrets(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in known:
         if secret:
             text = text.replace(secret, MASK)
-    text = _URL_USERINFO.sub(rf"\1{MASK}@", text)
-    return _TEXT_SECRET.sub(lambda m: f"{m['key']}{m['eq']}{MASK}", text)
+    text = re.sub(_URL_USERINFO, rf"\1{MASK}@", text)
+    return re.sub(_TEXT_SECRET, lambda m: f"{m['key']}{m['eq']}{MASK}", text)
 
 
 # -- URLs --------------------------------------------------------------------------------------
@@ -206,7 +206,7 @@ def _mask_url(url: str) -> str:
 
 def _mask_keyword_dsn(dsn: str) -> str:
     out, end = [], 0
-    for match in _KEYWORD_PAIR.finditer(dsn):
+    for match in re.finditer(_KEYWORD_PAIR, dsn):
         out.append(_mask_stray(dsn[end:match.start()]))
         secret = is_secret_key(match["key"])
         out.append(f"{match['key']}{match['eq']}{MASK}" if secret else match[0])
@@ -219,7 +219,7 @@ def _stray_words(dsn: str) -> list[str]:
     """Words of a keyword/value DSN outside any ``key=value`` pair: libpq refuses them, and
     they are most likely the rest of an unquoted value with a space (a password's)."""
     words, end = [], 0
-    for match in _KEYWORD_PAIR.finditer(dsn):
+    for match in re.finditer(_KEYWORD_PAIR, dsn):
         words += dsn[end:match.start()].split()
         end = match.end()
     return words + dsn[end:].split()

@@ -3,7 +3,8 @@
 Each command runs in a fresh interpreter, as a user runs it, against a real SQLite store
 (and the real PostgreSQL server for the psycopg case), and reports ``sys.modules`` at exit:
 the SQLite path must not import psycopg, and no command may import another command's
-module, pydantic, Rich (off a terminal), the runner or the async store.
+module, pydantic, Rich (off a terminal), Typer (a plain status line), the runner, the
+async store or the rebuild.
 """
 
 from __future__ import annotations
@@ -56,7 +57,17 @@ COMMAND_MODULES = {"esctl.commands.project", "esctl.commands.stream",
 #: worker loop and its batching (the processors' classes load, not what runs them).
 HEAVY = {"pydantic", "pydantic_settings", "typer._adapters", "esctl_lib.runner",
          "esctl_lib.aio", "esctl_lib.stores.aio", "multiprocessing",
-         "esctl_lib.processing.worker", "esctl_lib.processing.batching"}
+         "esctl_lib.processing.worker", "esctl_lib.processing.batching",
+         # the rebuild itself: status reads its record (processing.rebuilds)
+         "esctl_lib.processing.rebuild"}
+#: What the PostgreSQL store imports only when used: shadow tables (a rebuild), the schema
+#: files (setup), LISTEN/NOTIFY (appends and waits) and the trace queries.
+POSTGRES_UNUSED = {"esctl_lib.stores.shadow", "esctl_lib.stores.postgres.shadow",
+                   "esctl_lib.stores.schema_files", "esctl_lib.stores.postgres.listen",
+                   "esctl_lib.stores.postgres.trace"}
+
+#: Typer, Click and the CLI built on them: esctl.main.run answers a plain status itself.
+NO_TYPER = {"typer", "click", "esctl.cli", "esctl.parser", "esctl.commands.processing"}
 
 
 def project(folder: Path, url: str, schema: str | None = None) -> Path:
@@ -97,6 +108,7 @@ def test_status_on_sqlite_imports_neither_psycopg_nor_what_it_does_not_need(
     assert not loaded(modules, HEAVY)
     assert not modules & COMMAND_MODULES
     assert "rich" not in modules  # off a terminal the table is plain text
+    assert not loaded(modules, NO_TYPER)  # a plain status line is parsed without Typer
 
 
 def test_the_table_off_a_terminal_is_what_the_command_prints(tmp_path: Path) -> None:
@@ -123,9 +135,11 @@ def test_status_on_postgres_imports_psycopg_but_nothing_else_it_does_not_need(
         assert code == 0, out
         assert "psycopg" in modules
         assert not loaded(modules, HEAVY)
+        assert not modules & POSTGRES_UNUSED
         assert not loaded(modules, {"esctl_lib.stores.sqlite"})  # another backend
         assert not modules & COMMAND_MODULES
         assert "rich" not in modules
+        assert not loaded(modules, NO_TYPER)
     finally:
         import psycopg
 

@@ -111,21 +111,22 @@ def first_line(e: BaseException) -> str:
 
 
 # -- connecting ------------------------------------------------------------------------------
+# The patterns below are compiled on first use (re's cache), not at import: only a failed
+# connection needs them, and compiling them was a measurable part of esctl's start-up.
 #: libpq's prefixes before the cause (``connection to server at "h", port 5432 failed: ``).
-_CONNECT_PREFIXES = re.compile(
+_CONNECT_PREFIXES = (
     r"^(?:connection failed: )?(?:connection to server (?:at|on) .*? failed: )?"
     r"(?:connection is bad: )?(?:FATAL:\s+)?"
 )
-_RESOLVE = re.compile(r"failed to resolve host '(?P<host>[^']*)': (?:\[Errno [^\]]*\] )?(?P<why>.*)")
+_RESOLVE = r"failed to resolve host '(?P<host>[^']*)': (?:\[Errno [^\]]*\] )?(?P<why>.*)"
 #: SQLSTATEs of connection failures that no retry can fix (the server rarely gives one at
 #: connect time, so the message is matched too).
 _PERMANENT_STATES = {"28000", "28P01", "3D000", "42704"}
-_PERMANENT_TEXT = re.compile(
+_PERMANENT_TEXT = (
     r"authentication failed|role \".*\" does not exist|database \".*\" does not exist"
     r"|no pg_hba\.conf entry|invalid sslmode|invalid connection option|invalid .*value"
     r"|does not support SSL|certificate|sslrootcert|sslcert|sslkey|password is required"
-    r"|requires a password|not permitted to log in|is not permitted",
-    re.IGNORECASE,
+    r"|requires a password|not permitted to log in|is not permitted"
 )
 
 
@@ -148,8 +149,8 @@ def connect_cause(e: BaseException) -> str:
     if isinstance(e, psycopg.errors.ConnectionTimeout):
         return "timed out (connect_timeout expired)"
     text = first_line(e)
-    text = _CONNECT_PREFIXES.sub("", text, count=1).strip()
-    resolve = _RESOLVE.match(text)
+    text = re.sub(_CONNECT_PREFIXES, "", text, count=1).strip()
+    resolve = re.match(_RESOLVE, text)
     if resolve:
         return (f"could not translate host name \"{resolve['host']}\" to an address: "
                 f"{resolve['why']}")
@@ -163,4 +164,4 @@ def is_permanent(e: BaseException, cause: str) -> bool:
     if isinstance(e, psycopg.ProgrammingError | psycopg.errors.InvalidAuthorizationSpecification):
         return True
     state = getattr(e, "sqlstate", None)
-    return state in _PERMANENT_STATES or _PERMANENT_TEXT.search(cause) is not None
+    return state in _PERMANENT_STATES or re.search(_PERMANENT_TEXT, cause, re.IGNORECASE) is not None

@@ -59,7 +59,7 @@ import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
@@ -91,16 +91,15 @@ from esctl_lib.stores.postgres.errors import (
     translate_errors,
 )
 from esctl_lib.stores.postgres.horizon import append_lock_key
-from esctl_lib.stores.postgres.listen import Listener, Notifier
 from esctl_lib.stores.postgres.lock import PostgresAdvisoryLock
 from esctl_lib.stores.postgres.own_writes import OwnWrites, own_writes_registry
 from esctl_lib.stores.postgres.pool import Checkout, Connections, quiet_pool_warnings
 from esctl_lib.stores.postgres.reads import Reads
-from esctl_lib.stores.postgres.trace import by_correlation, caused_by
-from esctl_lib.stores.postgres.trace import find_events as find_by_keys
 from esctl_lib.stores.postgres.tx import PostgresTransaction
-from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
-from esctl_lib.stores.shadow import TableShadow
+
+if TYPE_CHECKING:  # imported where used: a one-shot read (esctl status) needs none of them
+    from esctl_lib.stores.postgres.listen import Listener, Notifier
+    from esctl_lib.stores.shadow import TableShadow
 
 _SETUP_LOCK = 0x65736374  # advisory lock class for setup ("esct"), keyed by schema name
 _ORPHANED: list[Any] = []  # a parent's pools seen after a fork: kept, never closed here
@@ -266,6 +265,8 @@ class PostgresStore(EventStore):
 
     # -- schema --------------------------------------------------------------------------
     def setup(self) -> list[str]:
+        from esctl_lib.stores.schema_files import check_not_newer, latest_version, schema_files
+
         done: list[str] = []
         with self.connection() as conn, translate_errors(), conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
@@ -337,6 +338,8 @@ class PostgresStore(EventStore):
             self._open()
             with self._lock:
                 if self._notifier is None:
+                    from esctl_lib.stores.postgres.listen import Notifier
+
                     self._notifier = Notifier(lambda: self._dedicated("notify"), self.channel)
                 notifier = self._notifier
         notifier.poke()
@@ -401,16 +404,22 @@ class PostgresStore(EventStore):
     def find_events(
         self, *, ids: Collection[int] = (), uuids: Collection[str] = ()
     ) -> list[Event]:
-        return find_by_keys(self, ids, uuids)
+        from esctl_lib.stores.postgres.trace import find_events
+
+        return find_events(self, ids, uuids)
 
     def read_by_correlation(
         self, correlation_id: str, *, after: int = 0, limit: int = DEFAULT_PAGE_SIZE
     ) -> list[Event]:
+        from esctl_lib.stores.postgres.trace import by_correlation
+
         return by_correlation(self, correlation_id, after, limit)
 
     def read_caused_by(
         self, uuids: Collection[str], *, after: int = 0, limit: int = DEFAULT_PAGE_SIZE
     ) -> list[Event]:
+        from esctl_lib.stores.postgres.trace import caused_by
+
         return caused_by(self, uuids, after, limit)
 
     def stream_keys(self, positions: Collection[int]) -> dict[int, StreamKey]:
@@ -480,6 +489,8 @@ class PostgresStore(EventStore):
         with self._lock:
             created = self._listener is None
             if self._listener is None:
+                from esctl_lib.stores.postgres.listen import Listener
+
                 self._listener = Listener(lambda: self._dedicated("listen"), self.channel)
             listener = self._listener
         # The first wait gives the new listener up to connect_timeout to LISTEN; later
