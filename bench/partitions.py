@@ -24,6 +24,7 @@ from projector_catchup import (
     catch_up_under_runner,
     fill,
     runner_settings,
+    server_cpu,
 )
 
 from esctl_lib import EventStore, open_store
@@ -39,34 +40,6 @@ def machine_busy() -> float:
         fields = [int(v) for v in f.readline().split()[1:]]
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def server_cpu() -> float | None:
-    """CPU seconds the local PostgreSQL server has used (None when it cannot be read): its
-    live processes' own, plus what the postmaster has reaped from backends that exited (a
-    child's CPU counts once it ends). CPU time, so another load on the machine does not
-    change it."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total, found = 0, False
-    try:
-        pids = [p for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:
-        return None
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                stat = f.read()
-            with open(f"/proc/{pid}/comm") as f:
-                comm = f.read().strip()
-        except OSError:
-            continue
-        if comm not in ("postgres", "postmaster"):
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        # utime + stime, and cutime + cstime (only the postmaster reaps children)
-        total += sum(int(v) for v in fields[11:15])
-        found = True
-    return total / tick if found else None
 
 
 def measure(label: str, store: EventStore, url: str, schema: str | None, rounds: int,
