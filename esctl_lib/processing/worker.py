@@ -521,8 +521,8 @@ class _ReadAhead:
     ``feed`` (a runner's shared read, :mod:`esctl_lib.processing.fanout`) pages come from
     the feed while the worker is on it; ``accept`` keeps a partition's events only
     (:mod:`esctl_lib.processing.partitions`), unless the store reads only ``partition``'s
-    events itself (``EventStore.partition_reads``). Each read returns the page and whether the
-    scan filled its limit (more may follow: the worker is not caught up), and the parked
+    events itself (``EventStore.partition_reads``). Each read returns the page and whether
+    the scan filled its limit (more may follow: the worker is not caught up), and the parked
     rows among its events when the store read them with the page (a page read on the loop's
     own thread, so that they are as fresh as the read; else None).
     """

@@ -11,10 +11,11 @@ more.
 
 **A worker's wake-up is one round trip** (``page_parked``, filtered or not): the page's
 statement also returns the processor's parked rows among its events, and a filtered one
-the readable head's key it reads up to. A read that ends caught up notes the listener's generation from
-before it, so that :meth:`PostgresStore.wait` on the same thread and position sleeps until
-something is notified since (``caught_up``) instead of looking at the table once more; a
-commit the read's snapshot missed is notified after that generation was taken.
+the readable head's key it reads up to. A read that ends caught up notes the listener's
+generation from before it, so that :meth:`PostgresStore.wait` on the same thread and
+position sleeps until something is notified since (``caught_up``) instead of looking at
+the table once more; a commit the read's snapshot missed is notified after that generation
+was taken.
 """
 
 from __future__ import annotations
