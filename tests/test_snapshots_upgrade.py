@@ -25,8 +25,10 @@ def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Locatio
 def create_at_schema_1(location: Location, monkeypatch: pytest.MonkeyPatch) -> None:
     """Set a store up with only the first schema file, as an older esctl did."""
     real = schema_module.schema_files
+    # The SQLite store imports the function at its top, the PostgreSQL store when setting
+    # up: replace it where each looks for it.
     module = ("esctl_lib.stores.sqlite.store" if location.backend == "sqlite"
-              else "esctl_lib.stores.postgres.store")
+              else "esctl_lib.stores.schema_files")
     with monkeypatch.context() as patch:
         patch.setattr(f"{module}.schema_files", lambda backend: real(backend)[:1])
         store = location.open()

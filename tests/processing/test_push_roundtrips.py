@@ -185,7 +185,14 @@ def test_push_round_trips(pg: PgSpec, counter: Counter, kind: str) -> None:  # n
     for trips, refreshed in zip(before, refreshes, strict=True):
         assert trips <= MAX_BEFORE_HANDLER[kind] + PER_REFRESH * refreshed, (before, refreshes)
     quiet = [n for n, r in zip(per_event, refreshes[1:], strict=True) if not r]
-    assert all(n <= MAX_PER_EVENT[kind] for n in quiet), (per_event, refreshes)
+    # A notification of the previous event can reach the listener after the worker read
+    # that event (it was awake already): the next wait then returns at once and the worker
+    # reads an empty page, one round trip more (seen once in a CI run: [7, 6, 6, 6, 6]).
+    # So one interval may carry that one extra read; the rest keep the bound.
+    over = [n for n in quiet if n > MAX_PER_EVENT[kind]]
+    assert len(over) <= 1 and all(n <= MAX_PER_EVENT[kind] + 1 for n in over), (
+        per_event, refreshes)
+    assert len(quiet) >= 3, (per_event, refreshes)
 
 
 @pytest.mark.parametrize("kind", ["every type", "some types"])
