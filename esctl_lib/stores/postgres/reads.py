@@ -158,14 +158,21 @@ def partition_params(partition: tuple[int, int] | None) -> dict[str, int]:
     return {} if partition is None else {"pi": partition[0], "pc": partition[1]}
 
 
+def _filtered_scan(columns: str, scan_range: str, count: int,
+                   partitioned: bool) -> sql.Composed:
+    """A page of ``columns``: the ordered ``(tx, id)`` scan of ``scan_range``, then the
+    filter (``count`` types, a partition) above its ``OFFSET 0`` fence (see above)."""
+    return sql.SQL(
+        f"SELECT {columns} FROM (SELECT {_RAW} FROM events WHERE {scan_range} "
+        "ORDER BY tx, id OFFSET 0) AS e WHERE {} ORDER BY e.tx, e.id LIMIT %(n)s"
+    ).format(_filter(count, partitioned))
+
+
 @lru_cache(maxsize=32)
 def read_types_query(count: int, partitioned: bool = False) -> sql.Composed:
     """The filtered read for ``count`` types (parameters ``t0``, ``t1``, …; none: every
     type) and, ``partitioned``, one partition (``pi``, ``pc``)."""
-    return sql.SQL(
-        f"SELECT {_CAST} FROM (SELECT {_RAW} FROM events WHERE {_RANGE} "
-        "ORDER BY tx, id OFFSET 0) AS e WHERE {} ORDER BY e.tx, e.id LIMIT %(n)s"
-    ).format(_filter(count, partitioned))
+    return _filtered_scan(_CAST, _RANGE, count, partitioned)
 
 
 #: The readable head's key, once per statement: the range a filtered page reads ends there,
@@ -190,10 +197,7 @@ def read_types_head_query(count: int, parked: bool, partitioned: bool = False
     ``parked``, the processor's parked rows among the page's events in its body column
     (parameter ``proc``). Every event at or below the head is final (``horizon.py``), so
     a page that is not full lets the reader move to the head, as with :data:`BOUNDS`."""
-    page = sql.SQL(
-        f"SELECT {_CAST_NAMED} FROM (SELECT {_RAW} FROM events WHERE {_TO_HEAD} "
-        "ORDER BY tx, id OFFSET 0) AS e WHERE {} ORDER BY e.tx, e.id LIMIT %(n)s"
-    ).format(_filter(count, partitioned))
+    page = _filtered_scan(_CAST_NAMED, _TO_HEAD, count, partitioned)
     parked_rows = (
         "(SELECT string_agg(k.event_id::text || ':' || k.attempts::text, ',') "
         " FROM parked_events AS k WHERE k.processor = %(proc)s "
