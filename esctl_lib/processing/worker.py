@@ -538,10 +538,12 @@ class _ReadAhead:
         self.name = name
         self.accept = accept
         self.feed = feed
-        #: The store's own reads take the partition (the server filters them), or nothing.
+        #: The store's own reads take the partition (the server filters them, so ``accept``
+        #: has nothing left to do on them), or nothing.
         self._partition: dict[str, Any] = {}
         if partition is not None and store.partition_reads:
             self._partition = {"partition": partition}
+            self.accept = None
         self.enabled = store.remote_reads  # else the reader fights the writer for the GIL
         self._pool: ThreadPoolExecutor | None = None
         self._pending: tuple[int, int | None, Future[tuple[Page, bool]]] | None = None
@@ -570,7 +572,7 @@ class _ReadAhead:
 
     def _filtered(self, page: Page) -> tuple[Page, bool]:
         full = len(page.events) >= self.limit
-        if self.accept is not None and not self._partition:
+        if self.accept is not None:
             page = Page([e for e in page.events if self.accept(e)], page.end)
         return page, full
 
