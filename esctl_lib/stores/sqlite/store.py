@@ -27,6 +27,7 @@ from esctl_lib.stores.base import (
     Page,
     Snapshot,
     SnapshotInfo,
+    check_expected_version,
 )
 from esctl_lib.stores.locks import ProcessorLock
 from esctl_lib.stores.options import SYNCHRONOUS_MODES
@@ -37,7 +38,7 @@ from esctl_lib.stores.sqlite.errors import translate_errors
 from esctl_lib.stores.sqlite.lock import FileLock, lock_file_path
 from esctl_lib.stores.sqlite.trace import by_correlation, caused_by
 from esctl_lib.stores.sqlite.trace import find_events as find_by_keys
-from esctl_lib.stores.sqlite.tx import SqliteTransaction, Write
+from esctl_lib.stores.sqlite.tx import SqliteTransaction, Write, append_one
 from esctl_lib.stores.sqlite.uuids import Connection, compact, register, to_blob, to_text
 
 _COLUMNS = (
@@ -187,6 +188,17 @@ class SqliteStore(EventStore):
     # -- writing -------------------------------------------------------------------------------
     def transaction(self) -> AbstractContextManager[SqliteTransaction]:
         return Write(self)
+
+    def append(self, events: Sequence[Event], *, expected_version: int | None = None) -> list[Event]:
+        """See ``EventStore.append``. One event with an expected version (what
+        ``Repository.save`` of one change sends) is one statement (``tx.append_one``)."""
+        if (expected_version is not None and len(events) == 1
+                and isinstance(events[0], Event)):
+            check_expected_version(expected_version)
+            stored = append_one(self, events[0], expected_version)
+            if stored is not None:
+                return [stored]
+        return super().append(events, expected_version=expected_version)
 
     def read_transaction(self) -> AbstractContextManager[SqliteTransaction]:
         """Queries without the write lock (``stores/sqlite/read_tx.py``)."""

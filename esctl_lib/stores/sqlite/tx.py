@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import fcntl
 import os
 import sqlite3
@@ -47,6 +49,17 @@ _CORRELATION, _CAUSATION = EventField.CORRELATION_ID, EventField.CAUSATION_ID
 
 def _as_is(value: str) -> str:
     return value
+
+
+def created_at(event: Event, now: dt.datetime, stamp: str) -> tuple[dt.datetime, str]:
+    """The event's time and its stored text: the append's own (``now``, already as
+    ``stamp``) unless the event carries one."""
+    created = event._f[_CREATED_AT]
+    if created is None:
+        return now, stamp
+    if created.__class__ is str:  # an event read back, appended again
+        created = event.created_at
+    return created, created.isoformat(timespec="microseconds")
 
 
 class SqliteTransaction(SqlTrackers):
@@ -103,13 +116,7 @@ class SqliteTransaction(SqlTrackers):
         for e in events:
             body, meta = dump_checked(e, encode)
             f = e._f
-            created = f[_CREATED_AT]
-            if created is None:
-                created, text = now, stamp
-            else:
-                if created.__class__ is str:  # an event read back, appended again
-                    created = e.created_at
-                text = created.isoformat(timespec="microseconds")
+            created, text = created_at(e, now, stamp)
             rows.append((e, f[_UUID], f[_TYPE], body, created, text, f[_CORRELATION],
                          f[_CAUSATION], meta))
         with translate_errors():
@@ -167,13 +174,16 @@ class SqliteTransaction(SqlTrackers):
 
 
 #: Processes and threads writing one database file take turns on a lock of their own
-#: before ``BEGIN IMMEDIATE``, so a writer waiting for another wakes within a few
-#: milliseconds of its end, instead of polling in SQLite's busy handler (which sleeps up to
-#: 100 ms a time: four processors sharing reads spent most of their wall time there). The
-#: threads of one process queue on a ``threading.Lock``; processes on ``flock`` of a file
-#: beside the database (``<db>-writer``, private like the database), polled without
-#: blocking (so ``busy_timeout`` still bounds the wait). When that file cannot be opened
-#: (a read-only folder), processes fall back to SQLite's own busy handler.
+#: before they write, so a writer waiting for another wakes within a few milliseconds of
+#: its end, instead of polling in SQLite's busy handler (which sleeps up to 100 ms a time:
+#: four processors sharing reads spent most of their wall time there). The threads of one
+#: process queue on a ``threading.Lock``; processes on ``flock`` of a file beside the
+#: database (``<db>-writer``, private like the database), polled without blocking (so
+#: ``busy_timeout`` still bounds the wait). The file stays open between turns and the
+#: turn ends with ``LOCK_UN`` (an open and a close per append cost more than the lock);
+#: a file found unlinked is opened again. When it cannot be opened (a read-only folder),
+#: processes fall back to SQLite's own busy handler. The lock only makes waiting short:
+#: SQLite's write lock is what keeps writers apart.
 _WRITERS: dict[object, _Writer] = {}
 _WRITERS_GUARD = threading.Lock()
 #: How long a writer waiting on another process sleeps between tries: from the first to
@@ -184,36 +194,35 @@ _POLL = (0.0002, 0.002)
 class _Writer:
     """The turn-taking lock of one database file (see above)."""
 
-    __slots__ = ("fd", "path", "threads")
+    __slots__ = ("fd", "held", "path", "threads")
 
     def __init__(self, path: str) -> None:
         self.path = path + "-writer"
         self.threads = threading.Lock()
-        self.fd: int | None = None
+        self.fd: int | None = None  # open between turns
+        self.held = False  # this process holds the flock
 
     def acquire(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         if not self.threads.acquire(timeout=timeout):
             return False
         try:
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-            except OSError:
+            fd = self._file()
+            if fd is None:
                 return True  # no file here: SQLite's busy handler alone
             delay = _POLL[0]
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    self.fd = fd
+                    self.held = True
                     return True
                 except BlockingIOError:
                     pass
                 except OSError:  # no flock on this file system
-                    os.close(fd)
+                    self._close()
                     return True
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    os.close(fd)
                     self.threads.release()
                     return False
                 time.sleep(min(delay, left))
@@ -222,19 +231,49 @@ class _Writer:
             self.threads.release()
             raise
 
-    def release(self) -> None:
-        fd, self.fd = self.fd, None
+    def _file(self) -> int | None:
+        """The open lock file (opened again when it was unlinked), or None."""
+        fd = self.fd
+        if fd is not None:
+            try:
+                if os.fstat(fd).st_nlink:
+                    return fd
+            except OSError:
+                pass
+            self._close()
         try:
-            if fd is not None:
-                os.close(fd)  # (releases the flock)
+            fd = self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        except OSError:
+            return None
+        return fd
+
+    def _close(self) -> None:
+        fd, self.fd, self.held = self.fd, None, False
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def release(self) -> None:
+        try:
+            if self.held:
+                self.held = False
+                try:
+                    fcntl.flock(self.fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
+                except OSError:
+                    self._close()  # closing releases it too
         finally:
             self.threads.release()
 
 
 def _forget_writers() -> None:
-    """In a forked child: the parent's locks (maybe held by its other threads) and flock
-    descriptions (shared with the parent) are not the child's."""
+    """In a forked child: the parent's locks (maybe held by its other threads) are not the
+    child's. Its copies of the parent's lock files are closed (the flock belongs to the
+    open file, which the parent keeps; closing a copy does not release it)."""
     global _WRITERS_GUARD
+    for writer in set(_WRITERS.values()):
+        if writer.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(writer.fd)
     _WRITERS.clear()
     _WRITERS_GUARD = threading.Lock()
 
@@ -306,3 +345,56 @@ class Write:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+
+
+# One event outside a caller's transaction: one autocommit statement, which takes SQLite's
+# write lock as BEGIN IMMEDIATE does and inserts only while the aggregate is at the
+# expected version and the schema cookie is the one the connection's uuid form was read at.
+# No row means one of them moved; the general path (``Write`` + ``append``) then decides.
+_INSERT_IF = (
+    "INSERT INTO events (uuid, aggregate_id, type, body, version, created_at, "
+    "correlation_id, causation_id, metadata) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? "
+    "WHERE (SELECT COALESCE(MAX(version), 0) FROM events WHERE aggregate_id = ?) = ? "
+    "AND (SELECT schema_version FROM pragma_schema_version) = ?"
+)
+
+
+def append_one(store: SqliteStore, event: Event, expected_version: int) -> Event | None:
+    """Append one event at ``expected_version`` in one statement (see above); the stored
+    event, or None when the general path must do it: a version or schema that moved, a
+    connection that has not learnt its uuid form yet, or a caller's transaction open on it.
+    """
+    conn = store._conn()
+    known = getattr(conn, "esctl_format", None)
+    if known is None or conn.in_transaction:
+        return None
+    cookie, lean = known
+    body, meta = dump_checked(event, store.encoder.encode_body)  # before any write
+    now = utc_now()
+    created, text = created_at(event, now, now.isoformat(timespec="microseconds"))
+    f = event._f
+    uuid, type_, corr, caus = f[_UUID], f[_TYPE], f[_CORRELATION], f[_CAUSATION]
+    aggregate_id = event.aggregate_id
+    form = to_blob if lean else _as_is
+    key = form(aggregate_id)
+    version = expected_version + 1
+    lock = _writer_lock(store.path)
+    if not lock.acquire(timeout=store.busy_timeout):
+        raise StoreUnavailableError(
+            "SQLite database is busy: another thread of this process kept its write "
+            f"transaction open for {store.busy_timeout:g} s")
+    try:
+        with translate_errors():
+            cur = conn.execute(_INSERT_IF, (
+                form(uuid), key, type_, body, version, text,
+                None if corr is None else form(corr), None if caus is None else form(caus),
+                meta, key, expected_version, cookie))
+    except DuplicateEventError as e:
+        raise DuplicateEventError(uuid) from e.__cause__
+    finally:
+        lock.release()
+    if cur.rowcount != 1:
+        return None
+    store.notify_appended()
+    return type(event).from_stored(cur.lastrowid, uuid, aggregate_id, type_, body, version,
+                                   created, corr, caus, meta)
