@@ -254,11 +254,12 @@ class _Writer:
                 os.close(fd)
 
     def release(self) -> None:
+        fd = self.fd
         try:
-            if self.held:
+            if self.held and fd is not None:
                 self.held = False
                 try:
-                    fcntl.flock(self.fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
+                    fcntl.flock(fd, fcntl.LOCK_UN)
                 except OSError:
                     self._close()  # closing releases it too
         finally:
@@ -293,6 +294,17 @@ def _writer_lock(path: object) -> _Writer:
     return lock
 
 
+def take_turn(store: SqliteStore) -> _Writer:
+    """This writer's turn on the store's file (:func:`_writer_lock`), held until its
+    ``release``; :class:`StoreUnavailableError` after ``busy_timeout``."""
+    lock = _writer_lock(store.path)
+    if not lock.acquire(timeout=store.busy_timeout):
+        raise StoreUnavailableError(
+            "SQLite database is busy: another thread of this process kept its write "
+            f"transaction open for {store.busy_timeout:g} s")
+    return lock
+
+
 class Write:
     """``BEGIN IMMEDIATE`` … ``COMMIT`` around one :class:`SqliteTransaction` (the
     threads of one process take turns on :func:`_writer_lock` first)."""
@@ -306,11 +318,7 @@ class Write:
         conn = self.store._conn()
         if conn.in_transaction:
             raise StoreError("a transaction is already open on this thread's connection")
-        lock = _writer_lock(self.store.path)
-        if not lock.acquire(timeout=self.store.busy_timeout):
-            raise StoreUnavailableError(
-                "SQLite database is busy: another thread of this process kept its write "
-                f"transaction open for {self.store.busy_timeout:g} s")
+        lock = take_turn(self.store)
         try:
             with translate_errors():
                 conn.execute("BEGIN IMMEDIATE")
@@ -378,11 +386,7 @@ def append_one(store: SqliteStore, event: Event, expected_version: int) -> Event
     form = to_blob if lean else _as_is
     key = form(aggregate_id)
     version = expected_version + 1
-    lock = _writer_lock(store.path)
-    if not lock.acquire(timeout=store.busy_timeout):
-        raise StoreUnavailableError(
-            "SQLite database is busy: another thread of this process kept its write "
-            f"transaction open for {store.busy_timeout:g} s")
+    lock = take_turn(store)
     try:
         with translate_errors():
             cur = conn.execute(_INSERT_IF, (
