@@ -148,3 +148,49 @@ def test_a_child_forked_during_a_turn_does_not_keep_the_turn(tmp_path: Path) -> 
         os.close(write_end)
         os.waitpid(pid, 0)
     store.close()
+
+
+_KILLED_WRITER = (
+    "import sys\n"
+    "from esctl_lib import Event\n"
+    "from esctl_lib.stores.sqlite.store import SqliteStore\n"
+    "class Noted(Event, type_name='noted'):\n"
+    "    pass\n"
+    "s = SqliteStore({path!r})\n"
+    "agg = {agg!r}\n"
+    "v = s.aggregate_version(agg)\n"
+    "while True:\n"
+    "    e = s.append([Noted(aggregate_id=agg, body={{'v': v + 1}})], expected_version=v)[0]\n"
+    "    v = e.version\n"
+    "    sys.stdout.write(f'{{e.id}} {{e.version}}\\n')\n"
+    "    sys.stdout.flush()\n"
+)
+
+
+def test_a_writer_killed_mid_append_leaves_whole_events_and_its_turn_free(
+        tmp_path: Path) -> None:
+    """kill -9 of a process appending one event at a time: every acknowledged append is
+    stored, at most the one in flight besides, versions are contiguous, and the next writer
+    is not kept waiting by the dead one's turn."""
+    path = tmp_path / "events.db"
+    store = SqliteStore(path, busy_timeout=5.0)
+    store.setup()
+    agg = str(uuid.uuid4())
+    for round_ in range(3):
+        child = subprocess.Popen(
+            [sys.executable, "-c", _KILLED_WRITER.format(path=str(path), agg=agg)],
+            stdout=subprocess.PIPE, text=True)
+        assert child.stdout is not None
+        acked = [child.stdout.readline() for _ in range(50 + 37 * round_)]
+        child.kill()  # SIGKILL, most likely inside an append
+        child.wait(timeout=30)
+        last_acked = int(acked[-1].split()[1])
+        versions = [e.version for e in store.read_aggregate(agg)]
+        assert versions == list(range(1, len(versions) + 1))
+        assert len(versions) in (last_acked, last_acked + 1), (last_acked, len(versions))
+        assert [e.body["v"] for e in store.read_aggregate(agg)] == versions
+        # the dead writer's turn is free (a turn still held would refuse this append)
+        stored = store.append([Noted(aggregate_id=agg, body={"v": len(versions) + 1})],
+                              expected_version=len(versions))
+        assert stored[0].version == len(versions) + 1
+    store.close()
