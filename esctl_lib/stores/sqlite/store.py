@@ -238,7 +238,7 @@ class SqliteStore(EventStore):
             for r in rows
         ])
 
-    def _key(self, aggregate_id: Any) -> str | bytes:
+    def _key(self, aggregate_id: Any) -> str | bytearray:
         """An aggregate id as the events table stores it (16 bytes, or text before schema 3)."""
         agg = _aggregate_key(aggregate_id)
         with translate_errors():
