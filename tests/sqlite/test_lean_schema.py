@@ -134,19 +134,26 @@ def test_setup_upgrades_a_schema_1_store_in_place_keeping_every_event(tmp_path: 
 
 def test_a_running_store_notices_the_upgrade_under_it(tmp_path: Path) -> None:
     """A process that opened the store at schema 1 writes the new form once another one
-    (``esctl setup``) upgraded the table: the schema cookie moved."""
+    (``esctl setup``) upgraded the table: its aggregate is no longer found by a text key
+    (an event at an expected version), the schema cookie moved (a first event)."""
     path = tmp_path / "events.db"
     create_at_schema_1(path)
     running = open_store(f"sqlite:///{path}")
-    agg = str(uuid.uuid4())
+    agg, first, second = (str(uuid.uuid4()) for _ in range(3))
     try:
         running.append([LeanItemAdded(aggregate_id=agg)], expected_version=0)
+        running.append([LeanItemAdded(aggregate_id=first)], expected_version=0)
         upgrader = open_store(f"sqlite:///{path}")
         upgrader.setup()
         upgrader.close()
+        running.append([LeanItemAdded(aggregate_id=second)], expected_version=0)
         running.append([LeanItemAdded(aggregate_id=agg)], expected_version=1)
+        with pytest.raises(ConcurrencyError):  # found in the new form: at version 1
+            running.append([LeanItemAdded(aggregate_id=first)], expected_version=0)
         assert [e.version for e in running.read_aggregate(agg)] == [1, 2]
+        assert [e.version for e in running.read_aggregate(second)] == [1]
         assert raw(path, "SELECT DISTINCT typeof(uuid) FROM events") == [("blob",)]
+        assert raw(path, "SELECT DISTINCT typeof(aggregate_id) FROM events") == [("blob",)]
     finally:
         running.close()
 
