@@ -191,6 +191,25 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+#: (the second, its text up to the seconds): one tuple, replaced whole.
+_second_prefix: tuple[int, str] = (-1, "")
+
+
+def utc_stamp() -> str:
+    """The current time in UTC as ``utc_now().isoformat(timespec="microseconds")`` gives
+    it (``2026-12-02T01:40:12.123456+00:00``), without making the datetime: the date and
+    time of day are formatted once a second. What the SQLite append stores; the event
+    it returns parses the text only if asked for its ``created_at``."""
+    global _second_prefix
+    micros = _time_ns() // 1000
+    second, fraction = divmod(micros, 1_000_000)
+    cached, prefix = _second_prefix
+    if cached != second:
+        prefix = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        _second_prefix = (second, prefix)
+    return f"{prefix}{fraction:06d}+00:00"
+
+
 def _normalize_time(value: Any) -> dt.datetime:
     if isinstance(value, str):
         try:

@@ -272,3 +272,40 @@ def test_malformed_stored_json_raises_a_store_error_from_the_json_error(text: st
     with pytest.raises(StoreError) as caught:
         _ = event.body
     assert isinstance(caught.value.__cause__, json.JSONDecodeError)
+
+
+def test_utc_stamp_is_the_isoformat_of_the_time_now() -> None:
+    from esctl_lib.events import utc_now, utc_stamp
+
+    for _ in range(3):
+        before = utc_now()
+        stamp = utc_stamp()
+        after = utc_now()
+        parsed = dt.datetime.fromisoformat(stamp)
+        assert parsed.isoformat(timespec="microseconds") == stamp
+        assert stamp.endswith("+00:00") and len(stamp) == 32
+        assert before <= parsed <= after
+
+
+def test_a_stored_sqlite_event_carries_the_time_it_was_stamped(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from esctl_lib import open_store
+
+    store = open_store(f"sqlite:///{Path(str(tmp_path)) / 'events.db'}")
+    store.setup()
+    try:
+        agg = str(uuid.uuid4())
+        before = dt.datetime.now(dt.UTC)
+        one = store.append([Event(type="noted", aggregate_id=agg)], expected_version=0)[0]
+        two = store.append([Event(type="noted", aggregate_id=agg) for _ in range(2)],
+                           expected_version=1)
+        after = dt.datetime.now(dt.UTC)
+        for stored in (one, *two):
+            assert isinstance(stored.created_at, dt.datetime)
+            assert stored.created_at.tzinfo is not None
+            assert before <= stored.created_at <= after
+        read = list(store.read_aggregate(agg))
+        assert [e.created_at for e in read] == [one.created_at, *(e.created_at for e in two)]
+    finally:
+        store.close()

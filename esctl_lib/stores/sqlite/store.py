@@ -77,6 +77,7 @@ class SqliteStore(EventStore):
         self._all_conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         self._appended = threading.Condition()
+        self._waiting = 0  # threads in wait(): a commit with none skips the Condition
         self._closed = False
 
     # -- connections -----------------------------------------------------------------------
@@ -207,9 +208,11 @@ class SqliteStore(EventStore):
         return Read(self)
 
     def notify_appended(self) -> None:
-        """Wake this process's waiters after a commit that appended."""
-        with self._appended:
-            self._appended.notify_all()
+        """Wake this process's waiters after a commit that appended (none waiting, no
+        lock taken: a waiter counts itself in before it reads the position)."""
+        if self._waiting:
+            with self._appended:
+                self._appended.notify_all()
 
     # -- capabilities ----------------------------------------------------------------------
     def table_shadow(self, key: str, tables: Sequence[str]) -> TableShadow:
@@ -378,14 +381,20 @@ class SqliteStore(EventStore):
 
     def wait(self, position: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        while True:
-            if self.latest_position() > position:
-                return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
+        with self._appended:
+            self._waiting += 1
+        try:
+            while True:
+                if self.latest_position() > position:
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                with self._appended:
+                    self._appended.wait(min(self.poll_interval, remaining))
+        finally:
             with self._appended:
-                self._appended.wait(min(self.poll_interval, remaining))
+                self._waiting -= 1
 
 
 def _aggregate_key(aggregate_id: Any) -> str:

@@ -18,7 +18,7 @@ from esctl_lib.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from esctl_lib.events import Event, EventField, utc_now
+from esctl_lib.events import Event, EventField, utc_stamp
 from esctl_lib.files import FILE_MODE
 from esctl_lib.serialization import BodyEncoder
 from esctl_lib.stores.base import Snapshot, check_expected_version, check_one_aggregate
@@ -59,12 +59,12 @@ def _as_is(value: str) -> str:
     return value
 
 
-def created_at(event: Event, now: dt.datetime, stamp: str) -> tuple[dt.datetime, str]:
-    """The event's time and its stored text: the append's own (``now``, already as
-    ``stamp``) unless the event carries one."""
+def created_at(event: Event, stamp: str) -> tuple[dt.datetime | str, str]:
+    """The event's time and its stored text: the append's own (``stamp``, from
+    :func:`utc_stamp`; the stored event parses it if asked) unless the event carries one."""
     created = event._f[_CREATED_AT]
     if created is None:
-        return now, stamp
+        return stamp, stamp
     if created.__class__ is str:  # an event read back, appended again
         created = event.created_at
     return created, created.isoformat(timespec="microseconds")
@@ -118,14 +118,13 @@ class SqliteTransaction(SqlTrackers):
             lean = bool(known[1])
         # Encode and check everything first: a body that cannot be stored fails before any write.
         encode = self._encoder.encode_body
-        now = utc_now()
-        stamp = now.isoformat(timespec="microseconds")  # most events are stamped now
+        stamp = utc_stamp()  # most events are stamped now
         rows = []
         bare = True  # no correlation, causation or metadata in any row: _INSERT_BARE
         for e in events:
             body, meta = dump_checked(e, encode)
             f = e._f
-            created, text = created_at(e, now, stamp)
+            created, text = created_at(e, stamp)
             co, ca = f[_CORRELATION], f[_CAUSATION]
             if bare and (co is not None or ca is not None or meta is not None):
                 bare = False
@@ -420,8 +419,7 @@ def append_one(store: SqliteStore, event: Event, expected_version: int) -> Event
         return None
     cookie, lean = known
     body, meta = dump_checked(event, store.encoder.encode_body)  # before any write
-    now = utc_now()
-    created, text = created_at(event, now, now.isoformat(timespec="microseconds"))
+    created, text = created_at(event, utc_stamp())
     f = event._f
     uuid, type_, corr, caus = f[_UUID], f[_TYPE], f[_CORRELATION], f[_CAUSATION]
     aggregate_id = event.aggregate_id
