@@ -31,18 +31,15 @@ from esctl_lib.stores.sqlite.uuids import compact, to_blob, to_text
 if TYPE_CHECKING:
     from esctl_lib.stores.sqlite.store import SqliteStore
 
-_INSERT = (
-    "INSERT INTO events (uuid, aggregate_id, type, body, version, created_at, "
-    "correlation_id, causation_id, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+_BARE_COLUMNS = "uuid, aggregate_id, type, body, version, created_at"
+_LINK_COLUMNS = "correlation_id, causation_id, metadata"
+_INSERT = (f"INSERT INTO events ({_BARE_COLUMNS}, {_LINK_COLUMNS}) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 # Rows with no correlation, causation or metadata (most of them) leave those columns to
 # their default NULL instead of binding None: the sqlite3 module looks for an adapter for
 # every parameter that is not an exact int, float, str or bytearray, about 0.6 µs per None
 # on this machine class (three of them cost more than the rest of a row's insert).
-_INSERT_BARE = (
-    "INSERT INTO events (uuid, aggregate_id, type, body, version, created_at) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
+_INSERT_BARE = f"INSERT INTO events ({_BARE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
 # The aggregate's version, the greatest id and the schema cookie, in one statement (inside
 # BEGIN IMMEDIATE): the cookie tells whether the uuid form cached on the connection still
 # holds, so an append is BEGIN, this, the INSERT and COMMIT (no PRAGMA of its own).
@@ -388,13 +385,12 @@ _COOKIE_IS = "(SELECT schema_version FROM pragma_schema_version) = ?"
 
 
 def _insert_if(bare: bool, first: bool) -> str:
+    """``_INSERT_BARE`` or ``_INSERT`` with the version behind the guard."""
     guard = f"{_VERSION_IS} AND {_COOKIE_IS}" if first else _VERSION_IS
-    columns = "uuid, aggregate_id, type, body, created_at, version"
-    values = f"?, ?, ?, ?, ?, CASE WHEN {guard} THEN ? END"
-    if not bare:
-        columns += ", correlation_id, causation_id, metadata"
-        values += ", ?, ?, ?"
-    return f"INSERT INTO events ({columns}) VALUES ({values})"
+    values = f"?, ?, ?, ?, CASE WHEN {guard} THEN ? END, ?"
+    if bare:
+        return f"INSERT INTO events ({_BARE_COLUMNS}) VALUES ({values})"
+    return f"INSERT INTO events ({_BARE_COLUMNS}, {_LINK_COLUMNS}) VALUES ({values}, ?, ?, ?)"
 
 
 #: The one-statement append by (bare row? (see _INSERT_BARE), first event?).
@@ -434,10 +430,10 @@ def append_one(store: SqliteStore, event: Event, expected_version: int) -> Event
             try:
                 if corr is None and caus is None and meta is None:
                     cur = conn.execute(_INSERT_IF[True, first],
-                                       (form(uuid), key, type_, body, text, *guard, version))
+                                       (form(uuid), key, type_, body, *guard, version, text))
                 else:
                     cur = conn.execute(_INSERT_IF[False, first], (
-                        form(uuid), key, type_, body, text, *guard, version,
+                        form(uuid), key, type_, body, *guard, version, text,
                         None if corr is None else form(corr),
                         None if caus is None else form(caus), meta))
             except sqlite3.IntegrityError as e:
