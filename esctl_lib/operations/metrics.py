@@ -95,10 +95,9 @@ class MetricsServer:
     def exposition(self) -> bytes:
         """Every metric, as Prometheus text."""
         from prometheus_client import CollectorRegistry, generate_latest
-        from prometheus_client.multiprocess import MultiProcessCollector
 
         registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=self.folder)  # type: ignore[no-untyped-call]
+        registry.register(_ChildFiles(self.folder))  # type: ignore[arg-type]
         registry.register(_StoreCollector(self))  # type: ignore[arg-type]
         return bytes(generate_latest(registry))
 
@@ -113,6 +112,29 @@ class MetricsServer:
         if report.healthy:
             return 200, f"ok: {len(report.processors)} processor(s) healthy\n"
         return 503, "".join(f"{redact_secrets(p)}\n" for p in report.problems)
+
+
+class _ChildFiles:
+    """The children's counters: prometheus-client's multiprocess files in ``folder``, less
+    those still at 0 bytes. A child creates its file and sizes it only after
+    (prometheus/client_python#1199), and reading one in between raised ``struct.error``,
+    which failed the whole scrape; for good when the child was killed in that window,
+    since its empty file stays. A file at 0 bytes holds no sample yet."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def collect(self) -> Any:
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        files = []
+        with os.scandir(self.folder) as entries:
+            for entry in entries:
+                if entry.name.endswith(".db"):
+                    with contextlib.suppress(FileNotFoundError):
+                        if entry.stat().st_size:
+                            files.append(entry.path)
+        return MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
 
 
 def _limits(query: str) -> dict[str, Any]:
