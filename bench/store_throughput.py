@@ -347,9 +347,10 @@ def pg_four_writers(n: int, mine: str, lock_s: str, raw_s: str) -> dict[str, flo
           f"transaction {rates['raw_notify']:,.0f}/s ({rates['raw_notify'] / rates['raw']:.2f}x);"
           f" esctl with its notifier thread {rates['esctl']:,.0f}/s, without "
           f"{rates['esctl_silent']:,.0f}/s ({rates['esctl'] / rates['esctl_silent']:.2f}x)")
-    print("  (esctl writers never NOTIFY in their own transaction; one notifier thread per "
-          "process notifies each commit at once up to 500 commits/s, then one pg_notify "
-          "per 25 ms for all commits since the last)")
+    print("  (an esctl append NOTIFYs in its own statement only while the store is quiet, "
+          "here a writer's first few; then one notifier thread per process notifies each "
+          "commit at once up to 500 commits/s, then one pg_notify per 25 ms for all commits "
+          "since the last: bench/notify_contention.py)")
     return rates
 
 

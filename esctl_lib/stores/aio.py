@@ -25,7 +25,8 @@ def open_async_store(
     :func:`~esctl_lib.stores.open_store`: ``async with open_async_store(url) as store``.
 
     Nothing connects until first use. PostgreSQL takes ``pool_size``, ``poll_interval``,
-    ``own_writes_wait``, ``notify`` and ``application_name`` as the sync store does.
+    ``own_writes_wait``, ``notify``, ``notify_in_commit`` and ``application_name`` as the
+    sync store does.
     """
     from esctl_lib.stores import NO_PSYCOPG, open_store, postgres_kwargs
     from esctl_lib.stores.dsn import classify

@@ -7,10 +7,12 @@ error translation (``errors``) and read-your-own-writes (``own_writes``: shared 
 every sync store of the process on the same schema). This module only says *how*: on an
 async connection. Waiting listens on a dedicated async connection
 (``aio_listen.AsyncListener``) and polls every ``poll_interval`` seconds as a fallback, as
-the sync store does. Writers never NOTIFY: they poke ``aio_listen.AsyncNotifier``, a task
-on its own connection paced like the sync notifier but with a lower rate before it
-batches (100 a second, not 500), since its round trips share the loop with the appends
-(``bench/async_store.py``: every-commit notifies cost the async W1 a third of its rate).
+the sync store does. An append notifies in its own statement while the store is quiet
+(``listen.CommitNotify``, as on the sync store); otherwise it pokes
+``aio_listen.AsyncNotifier``, a task on its own connection paced like the sync notifier
+but with a lower rate before it batches (100 a second, not 500), since its round trips
+share the loop with the appends (``bench/async_store.py``: every-commit notifies cost the
+async W1 a third of its rate).
 
 The pool belongs to the event loop that first used the store; use one store per loop.
 """
@@ -61,6 +63,7 @@ from esctl_lib.stores.postgres.errors import (
     translate_errors,
 )
 from esctl_lib.stores.postgres.horizon import append_lock_key, state_of
+from esctl_lib.stores.postgres.listen import CommitNotify
 from esctl_lib.stores.postgres.own_writes import OwnWrites, own_writes_registry
 from esctl_lib.stores.postgres.reads import (
     AGGREGATE,
@@ -129,6 +132,7 @@ class AsyncPostgresStore(AsyncEventStore):
         poll_interval: float = 1.0,
         own_writes_wait: float = 2.0,
         notify: bool = True,
+        notify_in_commit: bool = True,
         application_name: str = "esctl",
         registry: EventRegistry | None = None,
         encoder: BodyEncoder | None = None,
@@ -146,6 +150,7 @@ class AsyncPostgresStore(AsyncEventStore):
         self.poll_interval = poll_interval
         self.own_writes_wait = own_writes_wait
         self.notify = notify
+        self.notify_in_commit = notify and notify_in_commit
         self.application_name = application_name
         self.channel = channel_name(self.schema)
         #: The append lock every append takes in its statement, as the sync store's do
@@ -156,6 +161,7 @@ class AsyncPostgresStore(AsyncEventStore):
         self._pool_lock = asyncio.Lock()
         self._listener: AsyncListener | None = None
         self._notifier: AsyncNotifier | None = None
+        self._commit_notify = CommitNotify() if self.notify_in_commit else None
         self._sync: PostgresStore | None = None
         self._closed = False
 
@@ -168,6 +174,7 @@ class AsyncPostgresStore(AsyncEventStore):
                 idle_in_transaction_timeout=self.idle_in_transaction_timeout,
                 poll_interval=self.poll_interval,
                 own_writes_wait=self.own_writes_wait, notify=self.notify,
+                notify_in_commit=self.notify_in_commit,
                 application_name=self.application_name, registry=self.registry,
                 encoder=self.encoder,
             )
@@ -279,31 +286,40 @@ class AsyncPostgresStore(AsyncEventStore):
     ) -> list[Event]:
         check_expected_version(expected_version)
         batch = Batch(events, self.encoder)
+        policy = self._commit_notify
+        notify = self.channel if policy is not None and policy.wanted() else None
+        started = time.monotonic()
         async with self.connection() as conn:
             if expected_version is not None:
-                stored = await self._append_at(conn, batch, expected_version)
+                stored = await self._append_at(conn, batch, expected_version, notify)
             else:
-                stored = await self._append_unchecked(conn, batch)
+                stored = await self._append_unchecked(conn, batch, notify)
         last = stored[-1].id
         assert last is not None
+        if policy is not None:
+            policy.observe(last, started, time.monotonic())
         self.own_writes.note(last)
-        self._poke()
+        if notify is None:
+            self._poke()
         return stored
 
     async def _append_unchecked(
-        self, conn: psycopg.AsyncConnection[Any], batch: Batch
+        self, conn: psycopg.AsyncConnection[Any], batch: Batch, notify: str | None
     ) -> list[Event]:
         for _attempt in range(UNCHECKED_RETRIES):
             try:
-                return await self._append_at(conn, batch, await _version(conn, batch.aggregate_id))
+                return await self._append_at(
+                    conn, batch, await _version(conn, batch.aggregate_id), notify)
             except ConcurrencyError:
                 pass
-        return await self._append_at(conn, batch, await _version(conn, batch.aggregate_id))
+        return await self._append_at(conn, batch, await _version(conn, batch.aggregate_id),
+                                     notify)
 
     async def _append_at(
-        self, conn: psycopg.AsyncConnection[Any], batch: Batch, base: int
+        self, conn: psycopg.AsyncConnection[Any], batch: Batch, base: int,
+        notify: str | None = None,
     ) -> list[Event]:
-        query, params = batch.statement(base, self.append_key)
+        query, params = batch.statement(base, self.append_key, notify)
         try:
             with _APPEND_ERRORS:
                 rows = await (await conn.execute(query, params)).fetchall()

@@ -62,6 +62,20 @@ APPEND_MANY = (  # a row's created_at is null when it is the batch's own time (2
 LOCKED = "WITH lk AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%s) AS l) "
 LOCKED_ONE = LOCKED + APPEND_ONE.replace(f"FROM {_VERSION}", f"FROM lk, {_VERSION}")
 LOCKED_MANY = LOCKED + APPEND_MANY.replace(f"FROM {_VERSION},", f"FROM lk, {_VERSION},")
+
+
+def _notifying(insert: str) -> str:
+    """A locked append that also NOTIFYs the channel (last parameter) when it inserts:
+    the uncorrelated subquery is an InitPlan, run once, at the first row, so an append
+    that inserts nothing (a version mismatch) notifies nothing."""
+    locked = insert.replace(f"FROM {_VERSION}", f"FROM lk, {_VERSION}")
+    return (f"{LOCKED.rstrip()}, ins AS ({locked}) "
+            "SELECT ins.id, (SELECT pg_notify(%s, '')) FROM ins")
+
+
+#: The locked appends that notify in their own statement (``listen.CommitNotify``).
+NOTIFYING_ONE = _notifying(APPEND_ONE)
+NOTIFYING_MANY = _notifying(APPEND_MANY)
 AGGREGATE_VERSION = (
     "SELECT coalesce(max(version), 0) FROM events WHERE aggregate_id = %s"
 )
@@ -95,9 +109,11 @@ class Batch:
         self.rows = rows
         self.classes = [type(e) for e in events]
 
-    def statement(self, base: int, lock: int | None = None) -> tuple[str, tuple[Any, ...]]:
+    def statement(self, base: int, lock: int | None = None,
+                  notify: str | None = None) -> tuple[str, tuple[Any, ...]]:
         """The append statement and its parameters, for an aggregate at version ``base``;
-        with ``lock``, the statement first takes the append lock of that key."""
+        with ``lock``, the statement first takes the append lock of that key, and with
+        ``notify`` as well, it also notifies that channel when it inserts."""
         if len(self.rows) == 1:
             uuid, type_, body, created, corr, caus, meta = self.rows[0]
             params: tuple[Any, ...] = (
@@ -105,6 +121,8 @@ class Batch:
                 self.aggregate_id, base)
             if lock is None:
                 return APPEND_ONE, params
+            if notify is not None:
+                return NOTIFYING_ONE, (lock, *params, notify)
             return LOCKED_ONE, (lock, *params)
         now = self.now
         # One JSON array of rows; each body (and metadata) is spliced in as the JSON text
@@ -117,7 +135,10 @@ class Batch:
             for u, t, b, c, co, ca, m in self.rows]) + "]"
         if lock is None:
             return APPEND_MANY, (self.aggregate_id, now, self.aggregate_id, doc, base)
-        return LOCKED_MANY, (lock, self.aggregate_id, now, self.aggregate_id, doc, base)
+        params = (lock, self.aggregate_id, now, self.aggregate_id, doc, base)
+        if notify is not None:
+            return NOTIFYING_MANY, (*params, notify)
+        return LOCKED_MANY, params
 
     def stored(self, ids: Sequence[int], first_version: int) -> list[Event]:
         """The appended events as a read would return them (bodies decoded on first use)."""
@@ -137,8 +158,10 @@ def append(
     expected_version: int | None,
     *,
     in_transaction: bool,
+    notify: str | None = None,
 ) -> list[Event]:
-    """Append one aggregate's events on ``conn`` (see ``EventStore.append``).
+    """Append one aggregate's events on ``conn`` (see ``EventStore.append``); outside a
+    transaction, with ``notify``, the append's own statement notifies that channel.
 
     Without ``expected_version`` the append reads the current version first and retries
     when a concurrent writer wins; inside a caller's transaction a lost race on the
@@ -147,25 +170,28 @@ def append(
     check_expected_version(expected_version)
     batch = Batch(events, store.encoder)
     if expected_version is not None:
-        return _append_at(store, conn, batch, expected_version, in_transaction)
+        return _append_at(store, conn, batch, expected_version, in_transaction, notify)
     for _attempt in range(UNCHECKED_RETRIES):
         try:
             base = current_version(conn, batch.aggregate_id)
-            return _append_at(store, conn, batch, base, in_transaction)
+            return _append_at(store, conn, batch, base, in_transaction, notify)
         except ConcurrencyError:
             if in_transaction:
                 raise
     base = current_version(conn, batch.aggregate_id)
-    return _append_at(store, conn, batch, base, in_transaction)
+    return _append_at(store, conn, batch, base, in_transaction, notify)
 
 
 def _append_at(
     store: PostgresStore, conn: psycopg.Connection[Any], batch: Batch, base: int,
-    in_transaction: bool,
+    in_transaction: bool, notify: str | None,
 ) -> list[Event]:
     """One attempt: insert the batch if the aggregate is at version ``base`` (outside a
     transaction, the statement takes the append lock itself; a transaction has taken it)."""
-    query, params = batch.statement(base, None if in_transaction else store.append_key)
+    if in_transaction:
+        query, params = batch.statement(base)
+    else:
+        query, params = batch.statement(base, store.append_key, notify)
     with TranslateErrors(_on_unique(store, None if in_transaction else conn, batch, base)):
         rows = cursor(conn).execute(query, params).fetchall()
     if not rows:

@@ -133,6 +133,61 @@ class TokenBucket:
         self.tokens, self.filled_at = 0.0, time.monotonic()
 
 
+class CommitNotify:
+    """Whether an append that commits on its own should NOTIFY in its own statement.
+
+    That is the quickest wake-up: listeners get the notification at the commit, with no
+    second transaction after it (``bench/push_latency.py``). Its price is PostgreSQL's
+    notify lock: a notifying transaction holds it from before its commit record through
+    the WAL flush, so notifying commits run one at a time on the whole server (8 processes
+    appending flat out lost 60 % of their throughput that way: ``bench/notify_contention.py``).
+    So an append notifies in its statement only while
+
+    - this process commits less often than ``rate`` times a second (a token bucket, as
+      the notifier's), and
+    - the store is quiet: :attr:`load`, the store-wide append rate (from the gaps between
+      the ids this process is given, whoever took the ids between) times this process's
+      append time (an upper bound on the flush that holds the lock), stays under
+      ``max_load``: an estimate, from above, of the share of time the lock is held.
+
+    Otherwise the :class:`Notifier` thread notifies, as for appends inside a transaction.
+    Estimates are moving averages (weight ``smoothing`` for each new append); updates from
+    several threads may race, which only blurs them.
+    """
+
+    __slots__ = ("_bucket", "_last_at", "_last_id", "_rate", "_seconds", "max_load",
+                 "smoothing")
+
+    def __init__(self, *, rate: float = 500.0, burst: int = 8, max_load: float = 0.4,
+                 smoothing: float = 0.2) -> None:
+        self._bucket = TokenBucket(rate, burst)
+        self.max_load = max_load
+        self.smoothing = smoothing
+        self._rate = 0.0  # the store's appended ids a second
+        self._seconds = 0.0  # this process's append time
+        self._last_id = 0
+        self._last_at = 0.0
+
+    @property
+    def load(self) -> float:
+        """Estimated share of time this store's notifying commits would hold the lock."""
+        return self._rate * self._seconds
+
+    def wanted(self) -> bool:
+        """Should the next autocommit append notify in its statement?"""
+        return self._rate * self._seconds < self.max_load and self._bucket.take()
+
+    def observe(self, last_id: int, started: float, ended: float) -> None:
+        """An append from ``started`` to ``ended`` (monotonic seconds) was given ids up to
+        ``last_id``."""
+        weight = self.smoothing
+        self._seconds += weight * (ended - started - self._seconds)
+        if self._last_id and ended > self._last_at:
+            rate = max(0, last_id - self._last_id) / (ended - self._last_at)
+            self._rate += weight * (rate - self._rate)
+        self._last_id, self._last_at = last_id, ended
+
+
 class Notifier:
     """Sends ``pg_notify`` after commits, from its own thread and connection.
 
@@ -147,8 +202,9 @@ class Notifier:
       ``rate`` again. Each notification costs about as much as an append, so a busy
       writer that notified every commit would lose a fifth of its throughput or more.
 
-    No writer transaction ever issues NOTIFY, so writers never queue on the database-wide
-    lock that NOTIFY takes at commit.
+    Appends inside a transaction never NOTIFY themselves, nor does an autocommit append
+    unless :class:`CommitNotify` says the store is quiet, so busy writers never queue on
+    the database-wide lock that NOTIFY takes at commit.
     """
 
     def __init__(self, connect: Connect, channel: str, *, rate: float = 500.0,

@@ -32,15 +32,19 @@ array parsed once by the server). A concurrent writer that read the same version
 the (aggregate_id, version) key and gets ``ConcurrencyError``, also for two first writes.
 
 **Push.** A transaction that issues NOTIFY takes a database-wide lock at commit and holds
-it through its WAL flush, so notifying writers commit one at a time. So writers never
-NOTIFY: after a commit they raise a flag, and a per-process notifier thread with its own
-connection sends one ``pg_notify`` for all commits made since its last one. It notifies
-each commit at once while the process commits up to 500 times a second (a listener wakes
-within a round trip: ``bench/push_latency.py``); a busier process gets one notification
-per 25 ms, since each costs about as much as an append (``bench/store_throughput.py``
-prints both costs). Waiters ``LISTEN`` on a dedicated connection per process (channel
-derived from the schema), treat a notification only as a hint, poll every
-``poll_interval`` seconds as a fallback, and replace a dead listener connection.
+it through its WAL flush, so notifying writers commit one at a time. So an append notifies
+in its own statement (listeners wake at its commit) only while the store is quiet
+(``listen.CommitNotify``: this process commits less than 500 times a second, and the
+store's appends would hold that lock well under half the time). Otherwise, and after a
+transaction that appended, the writer raises a flag, and a per-process notifier thread
+with its own connection sends one ``pg_notify`` for all commits made since its last one.
+It notifies each commit at once while the process commits up to 500 times a second (a
+listener wakes within two round trips: ``bench/push_latency.py``); a busier process gets
+one notification per 25 ms, since each costs about as much as an append
+(``bench/store_throughput.py`` prints both costs). Waiters ``LISTEN`` on a dedicated
+connection per process (channel derived from the schema), treat a notification only as a
+hint, poll every ``poll_interval`` seconds as a fallback, and replace a dead listener
+connection.
 
 **Connections** come from a ``psycopg_pool.ConnectionPool`` opened on first use; each has
 ``search_path`` set to the store's schema (so projectors' raw SQL lands there) and
@@ -98,7 +102,7 @@ from esctl_lib.stores.postgres.reads import Reads
 from esctl_lib.stores.postgres.tx import PostgresTransaction
 
 if TYPE_CHECKING:  # imported where used: a one-shot read (esctl status) needs none of them
-    from esctl_lib.stores.postgres.listen import Listener, Notifier
+    from esctl_lib.stores.postgres.listen import CommitNotify, Listener, Notifier
     from esctl_lib.stores.shadow import TableShadow
 
 _SETUP_LOCK = 0x65736374  # advisory lock class for setup ("esct"), keyed by schema name
@@ -139,8 +143,10 @@ class PostgresStore(EventStore):
     ``idle_in_transaction_timeout`` (seconds, 0: never) makes the server end a connection of
     this store left idle inside a transaction, which may hold the append lock and so hold
     every reader back (``horizon.py``);
-    ``notify=False`` sends no notifications (bulk loads); ``application_name`` labels
-    the connections in ``pg_stat_activity``.
+    ``notify=False`` sends no notifications (bulk loads); ``notify_in_commit=False``
+    leaves every notification to the notifier thread, even while the store is quiet
+    (``listen.CommitNotify``); ``application_name`` labels the connections in
+    ``pg_stat_activity``.
     """
 
     backend = "postgresql"
@@ -158,6 +164,7 @@ class PostgresStore(EventStore):
         own_writes_wait: float = 2.0,
         idle_in_transaction_timeout: float = 60.0,
         notify: bool = True,
+        notify_in_commit: bool = True,
         application_name: str = "esctl",
         **kwargs: Any,
     ) -> None:
@@ -171,6 +178,7 @@ class PostgresStore(EventStore):
         self.own_writes_wait = own_writes_wait
         self.idle_in_transaction_timeout = idle_in_transaction_timeout
         self.notify = notify
+        self.notify_in_commit = notify and notify_in_commit
         self.application_name = application_name
         self.channel = channel_name(self.schema)
         #: The advisory-lock key every appending transaction holds (``horizon.py``).
@@ -180,6 +188,7 @@ class PostgresStore(EventStore):
         self._conns: Connections | None = None
         self._listener: Listener | None = None
         self._notifier: Notifier | None = None
+        self._commit_notify: CommitNotify | None = None
         self._closed = False
         self._reads = Reads(self)
         #: The newest event this process appended here, shared by every store of this
@@ -318,11 +327,24 @@ class PostgresStore(EventStore):
                 self._committed(tx.last_id)
 
     def append(self, events: Sequence[Event], *, expected_version: int | None = None) -> list[Event]:
+        policy = self._commit_notify if self.notify_in_commit else None
+        if policy is None and self.notify_in_commit:
+            from esctl_lib.stores.postgres.listen import CommitNotify
+
+            policy = self._commit_notify = CommitNotify()
+        in_commit = policy is not None and policy.wanted()
+        started = time.monotonic()
         with self.connection() as conn:
-            stored = append(self, conn, events, expected_version, in_transaction=False)
+            stored = append(self, conn, events, expected_version, in_transaction=False,
+                            notify=self.channel if in_commit else None)
         last = stored[-1].id
         assert last is not None
-        self._committed(last)
+        if policy is not None:
+            policy.observe(last, started, time.monotonic())
+        if in_commit:
+            self.own_writes.note(last)
+        else:
+            self._committed(last)
         return stored
 
     def _committed(self, last_id: int) -> None:

@@ -1,0 +1,173 @@
+"""A quiet store's appends notify in their own statement; a busy one leaves it to the
+notifier thread (``listen.CommitNotify``).
+
+Who sent a notification is told by its sender's backend pid: the store's pool connections
+are named ``esctl pool`` in ``pg_stat_activity``, the notifier's ``esctl notify``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import psycopg
+import pytest
+
+from esctl_lib import ConcurrencyError, DuplicateEventError, Event, open_async_store
+from esctl_lib.stores.postgres import PostgresStore
+from esctl_lib.stores.postgres.listen import CommitNotify
+from tests.postgres.conftest import PgSpec
+
+
+def ev(aggregate_id: str | None = None, n: int = 0) -> Event:
+    return Event(aggregate_id=aggregate_id or str(uuid.uuid4()), type="nic_ping",
+                 body={"n": n})
+
+
+def senders(conn: psycopg.Connection[Any], quiet: float = 0.3) -> list[int]:
+    """The sender pids of the notifications that arrive until none comes for ``quiet`` s."""
+    pids: list[int] = []
+    while True:
+        got = [n.pid for n in conn.notifies(timeout=quiet, stop_after=1)]
+        if not got:
+            return pids
+        pids.extend(got)
+
+
+def roles(admin: psycopg.Connection[Any], pids: list[int]) -> Counter[str]:
+    """How many of ``pids`` belong to each application name (the sender connections are
+    still open: the store is)."""
+    names = dict(admin.execute(
+        "SELECT pid, application_name FROM pg_stat_activity WHERE pid = ANY(%s)",
+        (list(set(pids)),)).fetchall())
+    return Counter(names.get(pid, "gone") for pid in pids)
+
+
+@pytest.fixture
+def listening(pg: PgSpec) -> Any:
+    with psycopg.connect(pg.url, autocommit=True) as conn:
+        conn.execute(f'LISTEN "{pg.open().channel}"')
+        yield conn
+
+
+# -- the policy, on its own ---------------------------------------------------------------
+def test_a_fresh_policy_notifies_in_the_commit() -> None:
+    assert CommitNotify().wanted()
+
+
+def test_a_busy_store_is_left_to_the_notifier_and_a_quiet_one_comes_back() -> None:
+    policy = CommitNotify()
+    now, last = 1000.0, 1
+    for _ in range(40):  # 2,000 ids a second store-wide, 0.5 ms an append: load 1.0
+        policy.observe(last, now, now + 0.0005)
+        now, last = now + 0.0005, last + 1
+    assert policy.load > policy.max_load
+    assert not policy.wanted()
+    for _ in range(40):  # 10 ids a second, same append time: load 0.005
+        now, last = now + 0.1, last + 1
+        policy.observe(last, now - 0.0005, now)
+    assert policy.load < 0.01
+    assert policy.wanted()
+
+
+def test_other_writers_ids_count_towards_the_load() -> None:
+    policy = CommitNotify()
+    now, last = 1000.0, 1
+    for _ in range(40):  # this process appends 10 times a second, others 990 ids between
+        now, last = now + 0.1, last + 100
+        policy.observe(last, now - 0.001, now)
+    assert policy.load == pytest.approx(1000 * 0.001, rel=0.05)
+    assert not policy.wanted()
+
+
+def test_one_process_notifies_in_the_commit_at_most_at_the_buckets_rate() -> None:
+    policy = CommitNotify(rate=1.0, burst=3)
+    assert [policy.wanted() for _ in range(5)] == [True, True, True, False, False]
+
+
+# -- on the server ------------------------------------------------------------------------
+def test_a_quiet_append_notifies_from_its_own_connection(
+        pg: PgSpec, listening: psycopg.Connection[Any], admin: psycopg.Connection[Any]) -> None:
+    store = pg.open()
+    agg = str(uuid.uuid4())
+    store.append([ev(agg)], expected_version=0)
+    one = senders(listening)
+    stored = store.append([ev(agg, n) for n in range(1, 4)], expected_version=1)
+    batch = senders(listening)
+    assert len(one) == 1 and len(batch) == 1
+    assert roles(admin, one + batch) == {"esctl pool": 2}
+    assert [e.version for e in stored] == [2, 3, 4]
+    ids = [e.id or 0 for e in stored]
+    assert ids == sorted(ids) and len(set(ids)) == 3
+    assert [e.version for e in store.read_aggregate(agg)] == [1, 2, 3, 4]
+
+
+def test_an_append_that_inserts_nothing_notifies_nothing(
+        pg: PgSpec, listening: psycopg.Connection[Any]) -> None:
+    store = pg.open()
+    agg = str(uuid.uuid4())
+    first = store.append([ev(agg)], expected_version=0)[0]
+    assert len(senders(listening)) == 1
+    with pytest.raises(ConcurrencyError):
+        store.append([ev(agg)], expected_version=0)
+    with pytest.raises(ConcurrencyError):
+        store.append([ev(agg), ev(agg)], expected_version=5)
+    twin = Event(aggregate_id=agg, type="nic_ping", body={}, uuid=first.uuid)
+    with pytest.raises(DuplicateEventError):
+        store.append([twin], expected_version=1)
+    assert senders(listening) == []
+    assert len(store.read_aggregate(agg)) == 1
+
+
+def test_a_busy_writer_leaves_notifying_to_the_notifier(
+        pg: PgSpec, listening: psycopg.Connection[Any], admin: psycopg.Connection[Any]) -> None:
+    store = pg.open()
+    agg = str(uuid.uuid4())
+    for n in range(300):  # back to back: the store's own append rate times its append time
+        store.append([ev(agg, n)], expected_version=n)
+    last_commit = time.monotonic()
+    pids = senders(listening, quiet=0.5)
+    arrived_after = time.monotonic()
+    by_role = roles(admin, pids)
+    assert by_role["esctl notify"] >= 1, by_role
+    assert by_role["esctl pool"] < 100, by_role  # the first few, before the load showed
+    assert len(pids) < 300
+    assert arrived_after > last_commit
+
+
+def test_notify_in_commit_off_leaves_every_notification_to_the_notifier(
+        pg: PgSpec, listening: psycopg.Connection[Any], admin: psycopg.Connection[Any]) -> None:
+    store: PostgresStore = pg.open(notify_in_commit=False)
+    agg = str(uuid.uuid4())
+    store.append([ev(agg)], expected_version=0)
+    store.append([ev(agg, 1), ev(agg, 2)], expected_version=1)
+    pids = senders(listening)
+    assert pids and set(roles(admin, pids)) == {"esctl notify"}
+
+
+def test_notify_off_sends_nothing_at_all(
+        pg: PgSpec, listening: psycopg.Connection[Any]) -> None:
+    store = pg.open(notify=False)
+    assert not store.notify_in_commit
+    store.append([ev()])
+    assert senders(listening) == []
+
+
+def test_the_async_store_notifies_in_the_commit_too(
+        pg: PgSpec, listening: psycopg.Connection[Any], admin: psycopg.Connection[Any]) -> None:
+    pids: list[int] = []
+
+    async def main() -> None:
+        async with open_async_store(pg.url, schema=pg.schema) as store:
+            agg = str(uuid.uuid4())
+            await store.append([ev(agg)], expected_version=0)
+            await store.append([ev(agg, 1), ev(agg, 2)], expected_version=1)
+            with pytest.raises(ConcurrencyError):
+                await store.append([ev(agg)], expected_version=0)
+            pids.extend(await asyncio.to_thread(senders, listening))
+            assert roles(admin, pids) == {"esctl aio": 2}
+
+    asyncio.run(main())
