@@ -63,7 +63,7 @@ from esctl_lib.stores.postgres.errors import (
     translate_errors,
 )
 from esctl_lib.stores.postgres.horizon import append_lock_key, state_of
-from esctl_lib.stores.postgres.listen import CommitNotify
+from esctl_lib.stores.postgres.listen import CommitNotify, notify_refused
 from esctl_lib.stores.postgres.own_writes import OwnWrites, own_writes_registry
 from esctl_lib.stores.postgres.reads import (
     AGGREGATE,
@@ -289,11 +289,14 @@ class AsyncPostgresStore(AsyncEventStore):
         policy = self._commit_notify
         notify = self.channel if policy is not None and policy.wanted() else None
         started = time.monotonic()
-        async with self.connection() as conn:
-            if expected_version is not None:
-                stored = await self._append_at(conn, batch, expected_version, notify)
-            else:
-                stored = await self._append_unchecked(conn, batch, notify)
+        try:
+            stored = await self._append_batch(batch, expected_version, notify)
+        except EsctlError as e:
+            if policy is None or notify is None or not notify_refused(e):
+                raise
+            policy.refused()  # nothing was written: send it again, to be notified after
+            notify = None
+            stored = await self._append_batch(batch, expected_version, notify)
         last = stored[-1].id
         assert last is not None
         if policy is not None:
@@ -302,6 +305,13 @@ class AsyncPostgresStore(AsyncEventStore):
         if notify is None:
             self._poke()
         return stored
+
+    async def _append_batch(self, batch: Batch, expected_version: int | None,
+                            notify: str | None) -> list[Event]:
+        async with self.connection() as conn:
+            if expected_version is not None:
+                return await self._append_at(conn, batch, expected_version, notify)
+            return await self._append_unchecked(conn, batch, notify)
 
     async def _append_unchecked(
         self, conn: psycopg.AsyncConnection[Any], batch: Batch, notify: str | None
@@ -316,8 +326,7 @@ class AsyncPostgresStore(AsyncEventStore):
                                      notify)
 
     async def _append_at(
-        self, conn: psycopg.AsyncConnection[Any], batch: Batch, base: int,
-        notify: str | None = None,
+        self, conn: psycopg.AsyncConnection[Any], batch: Batch, base: int, notify: str | None
     ) -> list[Event]:
         query, params = batch.statement(base, self.append_key, notify)
         try:

@@ -1,8 +1,9 @@
-"""Push wake-ups for the PostgreSQL store: a LISTEN thread and a paced NOTIFY thread.
+"""Push wake-ups for the PostgreSQL store: a LISTEN thread, a paced NOTIFY thread, and the
+policy that lets a quiet store's appends notify in their own statement instead.
 
-Both own a dedicated connection (never one from the pool), open it lazily, and belong to
-one process: the store makes new ones after a fork. A notification is only a hint that
-something may be readable; waiters always check the table.
+The two threads own a dedicated connection each (never one from the pool), open it
+lazily, and belong to one process: the store makes new ones after a fork. A notification
+is only a hint that something may be readable; waiters always check the table.
 """
 
 from __future__ import annotations
@@ -139,34 +140,38 @@ class CommitNotify:
     That is the quickest wake-up: listeners get the notification at the commit, with no
     second transaction after it (``bench/push_latency.py``). Its price is PostgreSQL's
     notify lock: a notifying transaction holds it from before its commit record through
-    the WAL flush, so notifying commits run one at a time on the whole server (8 processes
-    appending flat out lost 60 % of their throughput that way: ``bench/notify_contention.py``).
-    So an append notifies in its statement only while
+    the WAL flush, so notifying commits run one at a time on the whole server (8 raw
+    writers flat out lost 38 % of their throughput that way:
+    ``bench/notify_contention.py``). So an append notifies in its statement only while
 
-    - this process commits less often than ``rate`` times a second (a token bucket, as
-      the notifier's), and
-    - the store is quiet: :attr:`load`, the store-wide append rate (from the gaps between
-      the ids this process is given, whoever took the ids between) times this process's
+    - this store object commits less often than ``rate`` times a second (a token bucket,
+      as the notifier's), and
+    - the store is quiet: :attr:`load`, the store-wide event rate (the gaps between the
+      ids this store object is given, whoever took the ids between) times this object's
       append time (an upper bound on the flush that holds the lock), stays under
       ``max_load``: an estimate, from above, of the share of time the lock is held.
 
     Otherwise the :class:`Notifier` thread notifies, as for appends inside a transaction.
-    Estimates are moving averages (weight ``smoothing`` for each new append); updates from
-    several threads may race, which only blurs them.
+    The estimate counts events, not commits, so a store appending large batches counts as
+    busy; it does not see other stores, nor other programs' NOTIFYs, on the same server.
+    After the server refuses a notification (:func:`notify_refused`) the policy stays
+    off for ``cooldown`` seconds. Estimates are moving averages (weight ``smoothing`` for
+    each new append); updates from several threads may race, which only blurs them.
     """
 
-    __slots__ = ("_bucket", "_last_at", "_last_id", "_rate", "_seconds", "max_load",
-                 "smoothing")
+    __slots__ = ("_bucket", "_last", "_off_until", "_rate", "_seconds", "cooldown",
+                 "max_load", "smoothing")
 
     def __init__(self, *, rate: float = 500.0, burst: int = 8, max_load: float = 0.4,
-                 smoothing: float = 0.2) -> None:
+                 smoothing: float = 0.2, cooldown: float = 60.0) -> None:
         self._bucket = TokenBucket(rate, burst)
         self.max_load = max_load
         self.smoothing = smoothing
+        self.cooldown = cooldown
         self._rate = 0.0  # the store's appended ids a second
-        self._seconds = 0.0  # this process's append time
-        self._last_id = 0
-        self._last_at = 0.0
+        self._seconds = 0.0  # this object's append time
+        self._last = (0, 0.0)  # the newest id seen and when (one tuple: read at once)
+        self._off_until = 0.0
 
     @property
     def load(self) -> float:
@@ -175,17 +180,38 @@ class CommitNotify:
 
     def wanted(self) -> bool:
         """Should the next autocommit append notify in its statement?"""
-        return self._rate * self._seconds < self.max_load and self._bucket.take()
+        if self._off_until and time.monotonic() < self._off_until:
+            return False
+        return self.load < self.max_load and self._bucket.take()
 
     def observe(self, last_id: int, started: float, ended: float) -> None:
         """An append from ``started`` to ``ended`` (monotonic seconds) was given ids up to
         ``last_id``."""
         weight = self.smoothing
         self._seconds += weight * (ended - started - self._seconds)
-        if self._last_id and ended > self._last_at:
-            rate = max(0, last_id - self._last_id) / (ended - self._last_at)
+        previous_id, previous_at = self._last
+        if previous_id and ended > previous_at:
+            rate = max(0, last_id - previous_id) / (ended - previous_at)
             self._rate += weight * (rate - self._rate)
-        self._last_id, self._last_at = last_id, ended
+        self._last = (last_id, ended)
+
+    def refused(self) -> None:
+        """The server refused a notification: leave notifying to the thread a while."""
+        self._off_until = time.monotonic() + self.cooldown
+
+
+#: What ``pg_notify`` raises: a full notification queue (54000, "too many notifications
+#: in the NOTIFY queue", behind a listener that stopped reading) or a channel or payload
+#: it refuses (22023).
+_NOTIFY_SQLSTATES = frozenset({"54000", "22023"})
+
+
+def notify_refused(error: BaseException) -> bool:
+    """True when ``error`` (a library error from an append that notified in its statement)
+    is the server refusing the notification: the append was rolled back whole, and is
+    sent again without it."""
+    cause = error.__cause__
+    return isinstance(cause, psycopg.Error) and cause.sqlstate in _NOTIFY_SQLSTATES
 
 
 class Notifier:

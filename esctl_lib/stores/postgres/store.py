@@ -34,8 +34,9 @@ the (aggregate_id, version) key and gets ``ConcurrencyError``, also for two firs
 **Push.** A transaction that issues NOTIFY takes a database-wide lock at commit and holds
 it through its WAL flush, so notifying writers commit one at a time. So an append notifies
 in its own statement (listeners wake at its commit) only while the store is quiet
-(``listen.CommitNotify``: this process commits less than 500 times a second, and the
-store's appends would hold that lock well under half the time). Otherwise, and after a
+(``listen.CommitNotify``: this store object commits less than 500 times a second, and
+the store's appends would hold that lock well under half the time; a notification the
+server refuses sends the append again without it). Otherwise, and after a
 transaction that appended, the writer raises a flag, and a per-process notifier thread
 with its own connection sends one ``pg_notify`` for all commits made since its last one.
 It notifies each commit at once while the process commits up to 500 times a second (a
@@ -70,7 +71,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
-from esctl_lib.errors import ConfigError, InvalidEventError, StoreError
+from esctl_lib.errors import ConfigError, EsctlError, InvalidEventError, StoreError
 from esctl_lib.events import Event, normalize_uuid
 from esctl_lib.stores.base import (
     DEFAULT_PAGE_SIZE,
@@ -243,6 +244,7 @@ class PostgresStore(EventStore):
         """After a fork: drop (never close) the parent's pool and threads' connections."""
         _ORPHANED.extend(x for x in (self._conns, self._listener, self._notifier) if x)
         self._conns, self._listener, self._notifier = None, None, None
+        self._commit_notify = None  # the parent's rates are not the child's
         self.own_writes = own_writes_registry.for_database(self.url, self.schema)
         self._pid = os.getpid()
 
@@ -327,16 +329,19 @@ class PostgresStore(EventStore):
                 self._committed(tx.last_id)
 
     def append(self, events: Sequence[Event], *, expected_version: int | None = None) -> list[Event]:
-        policy = self._commit_notify if self.notify_in_commit else None
-        if policy is None and self.notify_in_commit:
-            from esctl_lib.stores.postgres.listen import CommitNotify
-
-            policy = self._commit_notify = CommitNotify()
+        policy = self._policy()
         in_commit = policy is not None and policy.wanted()
         started = time.monotonic()
-        with self.connection() as conn:
-            stored = append(self, conn, events, expected_version, in_transaction=False,
-                            notify=self.channel if in_commit else None)
+        try:
+            stored = self._append(events, expected_version, in_commit)
+        except EsctlError as e:
+            from esctl_lib.stores.postgres.listen import notify_refused
+
+            if policy is None or not in_commit or not notify_refused(e):
+                raise
+            policy.refused()  # nothing was written: send it again, to be notified after
+            in_commit = False
+            stored = self._append(events, expected_version, in_commit)
         last = stored[-1].id
         assert last is not None
         if policy is not None:
@@ -346,6 +351,27 @@ class PostgresStore(EventStore):
         else:
             self._committed(last)
         return stored
+
+    def _append(self, events: Sequence[Event], expected_version: int | None,
+                in_commit: bool) -> list[Event]:
+        with self.connection() as conn:
+            return append(self, conn, events, expected_version, in_transaction=False,
+                          notify=self.channel if in_commit else None)
+
+    def _policy(self) -> CommitNotify | None:
+        """The in-commit notify policy (``listen.CommitNotify``), made on first use; None
+        when appends never notify in their statement."""
+        if not self.notify_in_commit:
+            return None
+        policy = self._commit_notify
+        if policy is None:
+            from esctl_lib.stores.postgres.listen import CommitNotify
+
+            with self._lock:
+                policy = self._commit_notify
+                if policy is None:
+                    policy = self._commit_notify = CommitNotify()
+        return policy
 
     def _committed(self, last_id: int) -> None:
         """After a commit that appended: remember it for our own reads, wake listeners."""
