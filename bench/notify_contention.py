@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from user_path import PG_PLAIN_DDL, Item, body
+from user_path import PG_PLAIN_DDL, Item, body, percentile
 
 from esctl_lib import Repository, open_store
 
@@ -102,11 +102,6 @@ def measure(variant: str, schema: str, writers: int, rate: float | None,
     return len(times) / seconds, times
 
 
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(len(s) * p))] * 1000.0
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0)
@@ -139,7 +134,8 @@ def main() -> None:
                     rates = [x[0] for x in results[variant]]
                     times = [t for x in results[variant] for t in x[1]]
                     print(f"{writers:7d}  {pace:12s}  {variant:12s}  {statistics.median(rates):9,.0f}"
-                          f"  {pct(times, 0.5):6.2f} ms  {pct(times, 0.99):6.2f} ms", flush=True)
+                          f"  {percentile(times, 50) * 1000:6.2f} ms"
+                          f"  {percentile(times, 99) * 1000:6.2f} ms", flush=True)
     finally:
         with psycopg.connect(DSN, autocommit=True) as conn:
             for schema in (raw_schema, esctl_schema):

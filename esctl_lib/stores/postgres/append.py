@@ -64,18 +64,19 @@ LOCKED_ONE = LOCKED + APPEND_ONE.replace(f"FROM {_VERSION}", f"FROM lk, {_VERSIO
 LOCKED_MANY = LOCKED + APPEND_MANY.replace(f"FROM {_VERSION},", f"FROM lk, {_VERSION},")
 
 
-def _notifying(insert: str) -> str:
-    """A locked append that also NOTIFYs the channel (last parameter) when it inserts:
-    the uncorrelated subquery is an InitPlan, run once, at the first row, so an append
-    that inserts nothing (a version mismatch) notifies nothing."""
-    locked = insert.replace(f"FROM {_VERSION}", f"FROM lk, {_VERSION}")
-    return (f"{LOCKED.rstrip()}, ins AS ({locked}) "
+def _notifying(locked: str) -> str:
+    """A locked append that also NOTIFYs the channel (last parameter) when it inserts: its
+    insert becomes a CTE beside the lock's, and the uncorrelated subquery is an InitPlan,
+    run once, at the first row, so an append that inserts nothing (a version mismatch)
+    notifies nothing."""
+    assert locked.startswith(LOCKED)
+    return (f"{LOCKED.rstrip()}, ins AS ({locked.removeprefix(LOCKED)}) "
             "SELECT ins.id, (SELECT pg_notify(%s, '')) FROM ins")
 
 
 #: The locked appends that notify in their own statement (``listen.CommitNotify``).
-NOTIFYING_ONE = _notifying(APPEND_ONE)
-NOTIFYING_MANY = _notifying(APPEND_MANY)
+NOTIFYING_ONE = _notifying(LOCKED_ONE)
+NOTIFYING_MANY = _notifying(LOCKED_MANY)
 AGGREGATE_VERSION = (
     "SELECT coalesce(max(version), 0) FROM events WHERE aggregate_id = %s"
 )
