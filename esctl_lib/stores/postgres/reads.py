@@ -53,16 +53,28 @@ READ_ALL = (
 _VERSION_COLUMN = 5
 _BODY_COLUMN = 4
 _HEAD_COLUMN = 2
+#: The reader's position's stream key, found once (one index probe) in a statement that
+#: compares with it more than once (``key_of`` probes twice at each use); ``_AFTER_POSITION``
+#: is the comparison. Four probes of the (id) index cost ~0.1 ms of every push wake-up
+#: (bench/README.md, session 10).
+_POSITION_CTE = (
+    "pk AS MATERIALIZED (SELECT coalesce(k.tx, '0'::xid8) AS tx, coalesce(k.id, 0) AS id "
+    "FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT tx, id FROM events "
+    "WHERE id <= %(p)s ORDER BY id DESC LIMIT 1) AS k ON true)"
+)
+_POSITION_KEY = "((SELECT pk.tx FROM pk), (SELECT pk.id FROM pk))"
+_AFTER_POSITION = f"(tx, id) > {_POSITION_KEY}"
 # READ_ALL for a processor's worker: its row of NULLs also carries, in its body column,
 # the processor's parked rows among the page's events ("id:attempts,…"), read in the same
 # statement (one snapshot, one round trip) instead of a statement of its own afterwards.
 READ_ALL_PARKED = (
-    f"(SELECT {COLUMNS} FROM events WHERE (tx, id) > {key_of('p')} AND tx < {HORIZON} "
+    f"WITH {_POSITION_CTE} "
+    f"(SELECT {COLUMNS} FROM events WHERE {_AFTER_POSITION} AND tx < {HORIZON} "
     "ORDER BY tx, id LIMIT %(n)s) "
     "UNION ALL SELECT NULL, NULL, NULL, NULL, "
     "(SELECT string_agg(k.event_id::text || ':' || k.attempts::text, ',') "
     " FROM parked_events AS k WHERE k.processor = %(proc)s AND k.event_id IN "
-    f" (SELECT id FROM events WHERE (tx, id) > {key_of('p')} AND tx < {HORIZON} "
+    f" (SELECT id FROM events WHERE {_AFTER_POSITION} AND tx < {HORIZON} "
     "   ORDER BY tx, id LIMIT %(n)s)), "
     f"({BEHIND})::int, NULL, NULL, NULL, NULL"
 )
@@ -182,7 +194,7 @@ _HEAD_CTE = (
     "ORDER BY tx DESC, id DESC LIMIT 1)"
 )
 _TO_HEAD = (
-    f"(tx, id) > {key_of('p')} AND (tx, id) <= ((SELECT h.tx FROM h), (SELECT h.id FROM h))"
+    f"{_AFTER_POSITION} AND (tx, id) <= ((SELECT h.tx FROM h), (SELECT h.id FROM h))"
 )
 
 
@@ -203,10 +215,10 @@ def read_types_head_query(count: int, parked: bool, partitioned: bool = False
         " FROM parked_events AS k WHERE k.processor = %(proc)s "
         " AND k.event_id IN (SELECT id FROM page))" if parked else "NULL")
     return sql.SQL(
-        f"WITH {_HEAD_CTE}, page AS MATERIALIZED ({{}}) "
+        f"WITH {_POSITION_CTE}, {_HEAD_CTE}, page AS MATERIALIZED ({{}}) "
         f"(SELECT {_OUTER} FROM page AS e ORDER BY e.tx, e.id) "
-        f"UNION ALL SELECT NULL, NULL, (SELECT h.id FROM h WHERE (h.tx, h.id) > {key_of('p')})"
-        "::text, NULL, "
+        f"UNION ALL SELECT NULL, NULL, (SELECT h.id FROM h WHERE (h.tx, h.id) > "
+        f"{_POSITION_KEY})::text, NULL, "
         f"{parked_rows}, ({BEHIND})::int, NULL, NULL, NULL, NULL"
     ).format(page)
 
