@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from esctl_lib.errors import ProcessingError, StoreUnavailableError, TrackerError
 from esctl_lib.events import Event
@@ -78,6 +78,15 @@ MAX_RECONNECT_DELAY = 2.0
 #: A worker holding a lock checks that it still holds it at most this often.
 LOCK_CHECK_INTERVAL = 1.0
 log = logging.getLogger("esctl.processing")
+
+
+class _Follow(ReadsParked, Protocol):
+    """A store's follower (``store.follower()``, PostgreSQL): one worker's waits and page
+    reads on a connection of its own."""
+
+    def wait(self, position: int, timeout: float) -> bool: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -149,9 +158,14 @@ class _Worker:
         #: on PostgreSQL); used by the page's first batch transaction only.
         self.known_parked: dict[int, int] | None = None
         part = partition_of_processor(processor)
+        #: The store's follower (PostgreSQL), when it has one: this worker waits and reads
+        #: on a connection of its own, so a wake-up needs no other thread.
+        follower = getattr(store, "follower", None) if feed is None else None
+        self.follow: _Follow | None = follower() if follower is not None else None
         self.ahead = _ReadAhead(store, self.types, processor.batch_size, self.name,
                                 accept=event_filter(processor), feed=feed,
-                                partition=None if part is None else (part.index, part.count))
+                                partition=None if part is None else (part.index, part.count),
+                                follow=self.follow)
 
     # -- the loop ------------------------------------------------------------------------
     def run(self, *, once: bool) -> int:
@@ -176,6 +190,8 @@ class _Worker:
                     self._fail(e)
         finally:
             self.ahead.close()
+            if self.follow is not None:
+                self.follow.close()
         self._save_scan()
         self._report("stopped")
         return self.handled
@@ -364,7 +380,8 @@ class _Worker:
     def _idle(self) -> None:
         self._report("idle")
         self._check_lock()
-        if self.store.wait(self.position, self.idle_timeout):
+        waiter = self.store if self.follow is None else self.follow
+        if waiter.wait(self.position, self.idle_timeout):
             return
         self._save_scan()
         if time.monotonic() - self.parked_checked_at >= PARKED_CHECK_INTERVAL:
@@ -530,7 +547,7 @@ class _ReadAhead:
     def __init__(
         self, store: EventStore, types: list[str] | None, limit: int, name: str, *,
         accept: Callable[[Event], bool] | None = None, feed: FeedReader | None = None,
-        partition: tuple[int, int] | None = None,
+        partition: tuple[int, int] | None = None, follow: _Follow | None = None,
     ) -> None:
         self.store = store
         self.types = types
@@ -548,7 +565,9 @@ class _ReadAhead:
         self._pool: ThreadPoolExecutor | None = None
         self._pending: tuple[int, int | None, Future[tuple[Page, bool]]] | None = None
         reader = getattr(store, "read_page_parked", None)
-        self._with_parked: ReadsParked | None = store if reader is not None else None  # type: ignore[assignment]
+        self._with_parked: ReadsParked | None = (
+            follow if follow is not None
+            else store if reader is not None else None)  # type: ignore[assignment]
 
     def read(self, position: int, until: int | None) -> tuple[Page, bool, dict[int, int] | None]:
         pending, self._pending = self._pending, None

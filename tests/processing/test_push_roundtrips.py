@@ -3,7 +3,9 @@ per event in all (``bench/push_latency.py`` measures the time; this keeps the co
 
 Every exchange psycopg has with the server goes through ``Connection.wait`` (a statement,
 BEGIN, COMMIT, a pipeline sync), so the test counts those calls on the processor's own
-connections (application name ``probe pool``), with the real server and the real worker.
+connections (application names ``probe pool`` and ``probe follow``, the worker's follower,
+whose waits for a notification are not exchanges), with the real server and the real
+worker.
 The appender is another store whose URL differs in spelling only, so that the
 processor's store does not wait for "its own" writes (one record per URL and schema).
 """
@@ -30,6 +32,7 @@ from esctl_lib.processing import (
 )
 from esctl_lib.processing.parking import skip_event
 from esctl_lib.stores.postgres import PostgresStore
+from esctl_lib.stores.postgres.follow import Follower
 from esctl_lib.stores.postgres.horizon import HorizonState
 from tests.postgres.conftest import PgSpec, pg  # noqa: F401  (fixture)
 
@@ -47,6 +50,7 @@ MAX_PER_EVENT = {"every type": 6, "some types": 6}
 
 
 _PIPELINE_TRIPS = ("_sync_gen", "_exit_gen")
+_COUNTED = ("probe pool", "probe follow")
 
 
 class Ping(Event, type_name="rt_ping"):
@@ -70,8 +74,9 @@ def counter(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
 
     def wait(self: psycopg.Connection[Any], gen: Any, *args: Any, **kwargs: Any) -> Any:
         # In a pipeline only its sync (or its end) waits for the server.
-        if self.info.parameter_status("application_name") == "probe pool" and (
-                self._pipeline is None or gen.__name__ in _PIPELINE_TRIPS):
+        if self.info.parameter_status("application_name") in _COUNTED and (
+                self._pipeline is None or gen.__name__ in _PIPELINE_TRIPS) and (
+                gen.__name__ != "notifies"):
             with found.lock:
                 found.count += 1
         return original(self, gen, *args, **kwargs)
@@ -79,7 +84,7 @@ def counter(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
     refresh = HorizonState.refresh
 
     def counted_refresh(self: HorizonState, conn: psycopg.Connection[Any], key: int) -> bool:
-        if conn.info.parameter_status("application_name") == "probe pool":
+        if conn.info.parameter_status("application_name") in _COUNTED:
             with found.lock:
                 found.refreshes += 1
         return refresh(self, conn, key)
@@ -90,14 +95,27 @@ def counter(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
 
 
 class CountingStore(PostgresStore):
-    """The real store; notes the round-trip count each time ``wait`` returns."""
+    """The real store; notes the round-trip count each time its worker's wait returns (on
+    the worker's follower)."""
 
     counter: Counter
     woke_at = refreshed_at = 0
 
+    def woke(self) -> None:
+        self.woke_at, self.refreshed_at = self.counter.count, self.counter.refreshes
+
+    def follower(self) -> Follower:
+        return CountingFollower(self)
+
+
+class CountingFollower(Follower):
+    def __init__(self, store: CountingStore) -> None:
+        super().__init__(store)
+        self.noting = store
+
     def wait(self, position: int, timeout: float) -> bool:
         woke = super().wait(position, timeout)
-        self.woke_at, self.refreshed_at = self.counter.count, self.counter.refreshes
+        self.noting.woke()
         return woke
 
 

@@ -23,9 +23,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Collection
+from contextlib import AbstractContextManager
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 from psycopg import sql
 
 from esctl_lib.events import Event
@@ -291,17 +293,24 @@ def _key(tx: str | None, id_: int | None) -> StreamKey | None:
 
 
 class Reads:
-    """The read queries of one :class:`PostgresStore`."""
+    """The read queries of one :class:`PostgresStore`, on its pool's connections or, given
+    ``connection``, on the connections that context-manager factory gives (a
+    :class:`~esctl_lib.stores.postgres.follow.Follower`'s own)."""
 
-    def __init__(self, store: PostgresStore) -> None:
+    def __init__(self, store: PostgresStore, *,
+                 connection: Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
+                 | None = None) -> None:
         self._store = store
+        self._connection = store.connection if connection is None else connection
+        #: Reads on a follower's connection: it tracks catching up itself.
+        self._uses_listener = connection is None
         # (thread, position, listener, generation): a read on that thread found nothing
         # readable after ``position``, and the listener was at ``generation`` before it.
         self._caught_up: tuple[int, int, Listener, int] | None = None
 
     def _generation(self) -> tuple[Listener, int] | None:
         listener = self._store._listener
-        if listener is None or not listener.listening:
+        if listener is None or not self._uses_listener or not listener.listening:
             return None
         return listener, listener.generation
 
@@ -321,7 +330,7 @@ class Reads:
     def _rows(
         self, query: str | sql.Composed, params: Any, *, prepare: bool | None = None
     ) -> list[Any]:
-        with self._store.connection() as conn, translate_errors():
+        with self._connection() as conn, translate_errors():
             return cursor(conn).execute(query, params, prepare=prepare).fetchall()
 
     def _bounded(
@@ -332,7 +341,7 @@ class Reads:
         as ``behind`` finds it): when it is true, refresh the connection's bound and, if it
         moved, read again (once)."""
         store = self._store
-        with store.connection() as conn, translate_errors():
+        with self._connection() as conn, translate_errors():
             state = state_of(conn)
             cur = cursor(conn)
             rows = cur.execute(query, {**params, **state.params()}, prepare=prepare).fetchall()

@@ -103,6 +103,7 @@ from esctl_lib.stores.postgres.reads import Reads
 from esctl_lib.stores.postgres.tx import PostgresTransaction
 
 if TYPE_CHECKING:  # imported where used: a one-shot read (esctl status) needs none of them
+    from esctl_lib.stores.postgres.follow import Follower
     from esctl_lib.stores.postgres.listen import CommitNotify, Listener, Notifier
     from esctl_lib.stores.shadow import TableShadow
 
@@ -417,6 +418,14 @@ class PostgresStore(EventStore):
         a worker's wake-up."""
         return self._reads.page_parked(position, processor, types=types, limit=limit,
                                        partition=partition)
+
+    def follower(self) -> Follower:
+        """A :class:`~esctl_lib.stores.postgres.follow.Follower`: ``wait`` and
+        ``read_page_parked`` on a connection of its own, for one thread (a processor's
+        worker: its wake-ups then need no other thread); close it when done."""
+        from esctl_lib.stores.postgres.follow import Follower
+
+        return Follower(self, where=server_address(self.url), secrets=dsn_secrets(self.url))
 
     def read_aggregate(self, aggregate_id: Any, *, from_version: int = 1) -> list[Event]:
         return self._reads.aggregate(normalize_uuid(aggregate_id, "aggregate_id"), from_version)

@@ -1,0 +1,162 @@
+"""A worker's follower waits and reads on one connection of its own (``follow.py``): woken
+by notifications on that connection, losing nothing across reads and lost connections."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+
+from esctl_lib import Event, StoreError, StoreUnavailableError, run_processor
+from esctl_lib.processing import Processor, handles_all
+from esctl_lib.stores.postgres.follow import Follower
+from esctl_lib.testing import eventually
+from tests.postgres.conftest import PgSpec
+
+NO_POLL = 3600.0  # a fallback poll so slow that only a notification can wake a follower
+
+
+def ev(n: int = 0) -> Event:
+    return Event(aggregate_id=str(uuid.uuid4()), type="follow_ping", body={"n": n})
+
+
+def caught_up(follower: Follower, position: int = 0) -> int:
+    """Read to the end from ``position``; the position the read ended at."""
+    page, _ = follower.read_page_parked(position, "p")
+    assert len(page.events) < 1000
+    return page.end
+
+
+def roles(admin: psycopg.Connection[Any], schema_app: str = "esctl follow") -> int:
+    return int(admin.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
+        (schema_app,)).fetchone()[0])
+
+
+def test_a_notification_wakes_the_follower_long_before_the_fallback_poll(pg: PgSpec) -> None:
+    store = pg.open(poll_interval=NO_POLL)
+    follower = store.follower()
+    try:
+        end = caught_up(follower)
+        assert follower.wait(end, 0.2) is False  # nothing new: it waits out its timeout
+        woken: list[bool] = []
+        waiter = threading.Thread(target=lambda: woken.append(follower.wait(end, NO_POLL)))
+        waiter.start()
+        time.sleep(0.1)  # let it block on its connection (it wakes however long this is)
+        stored = pg.open().append([ev(1)])
+        waiter.join(timeout=20)
+        assert woken == [True]
+        page, parked = follower.read_page_parked(end, "p")
+        assert [e.id for e in page.events] == [stored[0].id] and parked == {}
+    finally:
+        follower.close()
+
+
+def test_a_commit_between_a_read_and_the_wait_is_not_missed(pg: PgSpec) -> None:
+    # The read that caught up lets the next wait skip looking at the table; the commit
+    # that came after it must still wake that wait (its notification is queued).
+    store = pg.open(poll_interval=NO_POLL)
+    follower = store.follower()
+    try:
+        end = caught_up(follower)
+        pg.open().append([ev(1)])
+        started = time.monotonic()
+        assert follower.wait(end, 30.0) is True
+        assert time.monotonic() - started < 10.0
+        page, _ = follower.read_page_parked(end, "p")
+        assert [e.body["n"] for e in page.events] == [1]
+    finally:
+        follower.close()
+
+
+def test_many_notifications_are_answered_by_one_wake_up(pg: PgSpec) -> None:
+    store = pg.open(poll_interval=NO_POLL)
+    follower = store.follower()
+    try:
+        end = caught_up(follower)
+        writer = pg.open()
+        for n in range(5):
+            writer.append([ev(n)])
+        time.sleep(0.3)  # the five notifications reach the connection
+        assert follower.wait(end, 10.0) is True
+        end = caught_up(follower, end)
+        assert follower.wait(end, 0.3) is False  # the other four were drained with it
+    finally:
+        follower.close()
+
+
+def test_a_killed_follower_connection_loses_no_event(
+        pg: PgSpec, admin: psycopg.Connection[Any]) -> None:
+    store = pg.open(poll_interval=NO_POLL)
+    follower = store.follower()
+    try:
+        end = caught_up(follower)
+        old = follower.backend_pid
+        assert old is not None
+        admin.execute("SELECT pg_terminate_backend(%s)", (old,))
+        eventually(lambda: not admin.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (old,)).fetchone())
+        stored = pg.open().append([ev(7)])  # its notification is lost with the connection
+        results: list[bool | str] = []
+        for _ in range(3):  # the first call may find the connection dead and say so
+            try:
+                results.append(follower.wait(end, 10.0))
+                break
+            except StoreUnavailableError as e:
+                results.append(type(e).__name__)
+        assert results[-1] is True
+        assert follower.backend_pid not in (None, old)
+        page, _ = follower.read_page_parked(end, "p")
+        assert [e.id for e in page.events] == [stored[0].id]
+    finally:
+        follower.close()
+
+
+def test_close_ends_its_connection_and_a_closed_store_refuses_a_new_one(
+        pg: PgSpec, admin: psycopg.Connection[Any]) -> None:
+    store = pg.open(application_name="esctl-t-follow")
+    follower = store.follower()
+    caught_up(follower)
+    assert roles(admin, "esctl-t-follow follow") == 1
+    follower.close()
+    eventually(lambda: roles(admin, "esctl-t-follow follow") == 0)
+    store.close()
+    with pytest.raises(StoreError, match="closed"):
+        store.follower().wait(0, 0.1)
+
+
+class Seen(Processor):
+    name = "follow_seen"
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    @handles_all
+    def _any(self, event: Event, tx: Any) -> None:
+        self.seen.append(event.body["n"])
+
+
+def test_a_worker_waits_on_its_own_follower_not_the_shared_listener(
+        pg: PgSpec, admin: psycopg.Connection[Any]) -> None:
+    store = pg.open(poll_interval=NO_POLL, application_name="esctl-t-worker")
+    processor = Seen()
+    stop = threading.Event()
+    worker = threading.Thread(target=run_processor, args=(processor, store),
+                              kwargs={"stop": stop, "idle_timeout": 0.5})
+    worker.start()
+    try:
+        writer = pg.open()
+        eventually(lambda: roles(admin, "esctl-t-worker follow") == 1)
+        for n in range(20):
+            writer.append([ev(n)])
+        eventually(lambda: processor.seen == list(range(20)), timeout=20)
+        assert store.listener_pid is None  # the worker never needed the listener thread
+    finally:
+        stop.set()
+        worker.join(timeout=20)
+    assert not worker.is_alive()
+    eventually(lambda: roles(admin, "esctl-t-worker follow") == 0)
