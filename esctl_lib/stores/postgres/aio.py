@@ -300,7 +300,7 @@ class AsyncPostgresStore(AsyncEventStore):
         last = stored[-1].id
         assert last is not None
         if policy is not None:
-            policy.observe(last, started, time.monotonic())
+            policy.observe(last, len(stored), started, time.monotonic())
         self.own_writes.note(last)
         if notify is None:
             self._poke()

@@ -142,25 +142,29 @@ class CommitNotify:
     notify lock: a notifying transaction holds it from before its commit record through
     the WAL flush, so notifying commits run one at a time on the whole server (8 raw
     writers flat out lost 38 % of their throughput that way:
-    ``bench/notify_contention.py``). So an append notifies in its statement only while
+    ``bench/notify_contention.py``). A writer never queues behind its own commits, only
+    behind other writers', so an append notifies in its statement only while
 
-    - this store object commits less often than ``rate`` times a second (a token bucket,
-      as the notifier's), and
-    - the store is quiet: :attr:`load`, the store-wide event rate (the gaps between the
-      ids this store object is given, whoever took the ids between) times this object's
+    - this store object commits less often than ``rate`` times a second (its own pace, a
+      moving average, and a token bucket for bursts, as the notifier's), and
+    - the others are quiet: :attr:`load`, the rate of the events *others* append (the
+      ids between this store object's appends that are not its own) times this object's
       append time (an upper bound on the flush that holds the lock), stays under
-      ``max_load``: an estimate, from above, of the share of time the lock is held.
+      ``max_load``: an estimate, from above, of the share of time other writers would
+      hold the lock.
 
     Otherwise the :class:`Notifier` thread notifies, as for appends inside a transaction.
-    The estimate counts events, not commits, so a store appending large batches counts as
-    busy; it does not see other stores, nor other programs' NOTIFYs, on the same server.
+    A lone writer at 200 commits a second notifies in each, however slow its disk; 4
+    threads sharing one store object count each other as others. The estimate counts
+    events, not commits, so other stores appending large batches count as busy; it does
+    not see other stores, nor other programs' NOTIFYs, on the same server.
     After the server refuses a notification (:func:`notify_refused`) the policy stays
     off for ``cooldown`` seconds. Estimates are moving averages (weight ``smoothing`` for
     each new append); updates from several threads may race, which only blurs them.
     """
 
-    __slots__ = ("_bucket", "_last", "_off_until", "_rate", "_seconds", "cooldown",
-                 "max_load", "smoothing")
+    __slots__ = ("_bucket", "_interval", "_last", "_off_until", "_rate", "_seconds",
+                 "cooldown", "max_load", "smoothing")
 
     def __init__(self, *, rate: float = 500.0, burst: int = 8, max_load: float = 0.4,
                  smoothing: float = 0.2, cooldown: float = 60.0) -> None:
@@ -168,31 +172,40 @@ class CommitNotify:
         self.max_load = max_load
         self.smoothing = smoothing
         self.cooldown = cooldown
-        self._rate = 0.0  # the store's appended ids a second
+        self._rate = 0.0  # the ids others take a second
         self._seconds = 0.0  # this object's append time
+        self._interval = 0.0  # seconds between this object's appends (0: not known yet)
         self._last = (0, 0.0)  # the newest id seen and when (one tuple: read at once)
         self._off_until = 0.0
 
     @property
     def load(self) -> float:
-        """Estimated share of time this store's notifying commits would hold the lock."""
+        """Estimated share of time other writers' notifying commits would hold the lock."""
         return self._rate * self._seconds
+
+    @property
+    def pace(self) -> float:
+        """This store object's appends a second (a moving average)."""
+        return 1.0 / self._interval if self._interval > 0 else 0.0
 
     def wanted(self) -> bool:
         """Should the next autocommit append notify in its statement?"""
         if self._off_until and time.monotonic() < self._off_until:
             return False
-        return self.load < self.max_load and self._bucket.take()
+        return (self.load < self.max_load and self.pace < self._bucket.rate
+                and self._bucket.take())
 
-    def observe(self, last_id: int, started: float, ended: float) -> None:
-        """An append from ``started`` to ``ended`` (monotonic seconds) was given ids up to
-        ``last_id``."""
+    def observe(self, last_id: int, count: int, started: float, ended: float) -> None:
+        """An append of ``count`` events from ``started`` to ``ended`` (monotonic seconds)
+        was given ids up to ``last_id``."""
         weight = self.smoothing
         self._seconds += weight * (ended - started - self._seconds)
         previous_id, previous_at = self._last
         if previous_id and ended > previous_at:
-            rate = max(0, last_id - previous_id) / (ended - previous_at)
+            elapsed = ended - previous_at
+            rate = max(0, last_id - previous_id - count) / elapsed
             self._rate += weight * (rate - self._rate)
+            self._interval += (weight if self._interval else 1.0) * (elapsed - self._interval)
         self._last = (last_id, ended)
 
     def refused(self) -> None:

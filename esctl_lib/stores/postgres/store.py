@@ -346,7 +346,7 @@ class PostgresStore(EventStore):
         last = stored[-1].id
         assert last is not None
         if policy is not None:
-            policy.observe(last, started, time.monotonic())
+            policy.observe(last, len(stored), started, time.monotonic())
         if in_commit:
             self.own_writes.note(last)
         else:
