@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from esctl_lib.errors import ProcessingError, StoreUnavailableError, TrackerError
 from esctl_lib.events import Event
@@ -57,7 +57,7 @@ from esctl_lib.processing.processor import Processor
 from esctl_lib.processing.reactor import Reactor, append_new
 from esctl_lib.processing.retry import NoRetry, RetryPolicy, retry_policy
 from esctl_lib.processing.tables import Tables
-from esctl_lib.stores.base import EventStore, Page, Transaction
+from esctl_lib.stores.base import EventStore, Page, Transaction, WorkerReader
 from esctl_lib.stores.locks import ProcessorLock
 
 if TYPE_CHECKING:
@@ -78,15 +78,6 @@ MAX_RECONNECT_DELAY = 2.0
 #: A worker holding a lock checks that it still holds it at most this often.
 LOCK_CHECK_INTERVAL = 1.0
 log = logging.getLogger("esctl.processing")
-
-
-class _Follow(ReadsParked, Protocol):
-    """A store's follower (``store.follower()``, PostgreSQL): one worker's waits and page
-    reads on a connection of its own."""
-
-    def wait(self, position: int, timeout: float) -> bool: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass
@@ -158,14 +149,13 @@ class _Worker:
         #: on PostgreSQL); used by the page's first batch transaction only.
         self.known_parked: dict[int, int] | None = None
         part = partition_of_processor(processor)
-        #: The store's follower (PostgreSQL), when it has one: this worker waits and reads
-        #: on a connection of its own, so a wake-up needs no other thread.
-        follower = getattr(store, "follower", None) if feed is None else None
-        self.follow: _Follow | None = follower() if follower is not None else None
+        #: The store's listening reader (PostgreSQL), when it has one: this worker waits and
+        #: reads on a connection of its own, so a wake-up needs no other thread.
+        self.own_reader = store.listening_reader() if feed is None else None
         self.ahead = _ReadAhead(store, self.types, processor.batch_size, self.name,
                                 accept=event_filter(processor), feed=feed,
                                 partition=None if part is None else (part.index, part.count),
-                                follow=self.follow)
+                                own_reader=self.own_reader)
 
     # -- the loop ------------------------------------------------------------------------
     def run(self, *, once: bool) -> int:
@@ -189,9 +179,11 @@ class _Worker:
                     self.ready = False
                     self._fail(e)
         finally:
-            self.ahead.close()
-            if self.follow is not None:
-                self.follow.close()
+            try:
+                self.ahead.close()
+            finally:
+                if self.own_reader is not None:
+                    self.own_reader.close()
         self._save_scan()
         self._report("stopped")
         return self.handled
@@ -380,7 +372,7 @@ class _Worker:
     def _idle(self) -> None:
         self._report("idle")
         self._check_lock()
-        waiter = self.store if self.follow is None else self.follow
+        waiter = self.store if self.own_reader is None else self.own_reader
         if waiter.wait(self.position, self.idle_timeout):
             return
         self._save_scan()
@@ -547,7 +539,7 @@ class _ReadAhead:
     def __init__(
         self, store: EventStore, types: list[str] | None, limit: int, name: str, *,
         accept: Callable[[Event], bool] | None = None, feed: FeedReader | None = None,
-        partition: tuple[int, int] | None = None, follow: _Follow | None = None,
+        partition: tuple[int, int] | None = None, own_reader: WorkerReader | None = None,
     ) -> None:
         self.store = store
         self.types = types
@@ -566,7 +558,7 @@ class _ReadAhead:
         self._pending: tuple[int, int | None, Future[tuple[Page, bool]]] | None = None
         reader = getattr(store, "read_page_parked", None)
         self._with_parked: ReadsParked | None = (
-            follow if follow is not None
+            own_reader if own_reader is not None
             else store if reader is not None else None)  # type: ignore[assignment]
 
     def read(self, position: int, until: int | None) -> tuple[Page, bool, dict[int, int] | None]:

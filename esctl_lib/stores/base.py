@@ -32,7 +32,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 from esctl_lib.errors import (
     ConfigError,
@@ -250,6 +250,21 @@ class CountEstimate:
 EXACT_COUNT_LIMIT = 10_000
 
 
+class WorkerReader(Protocol):
+    """One worker's waits and page reads on a connection of its own
+    (:meth:`EventStore.listening_reader`)."""
+
+    def wait(self, position: int, timeout: float) -> bool: ...
+
+    def read_page_parked(self, position: int, processor: str, *,
+                         types: Collection[str] | None = ...,
+                         limit: int = ...,
+                         partition: tuple[int, int] | None = ...,
+                         ) -> tuple[Page, dict[int, int]]: ...
+
+    def close(self) -> None: ...
+
+
 class EventStore(ABC):
     """An append-only event store. Backends: memory, SQLite, PostgreSQL (see ``open_store``)."""
 
@@ -457,6 +472,12 @@ class EventStore(ABC):
         Returns True when woken by a possible new event, False on timeout. A True may be a
         false alarm: callers read and wait again.
         """
+
+    def listening_reader(self) -> WorkerReader | None:
+        """A processor worker's own connection to wait and read its pages on, when the
+        backend has one (PostgreSQL: no thread between a notification and its read);
+        None: the worker uses :meth:`wait` and the store's reads."""
+        return None
 
     def subscribe(
         self,

@@ -3,8 +3,8 @@ per event in all (``bench/push_latency.py`` measures the time; this keeps the co
 
 Every exchange psycopg has with the server goes through ``Connection.wait`` (a statement,
 BEGIN, COMMIT, a pipeline sync), so the test counts those calls on the processor's own
-connections (application names ``probe pool`` and ``probe follow``, the worker's follower,
-whose waits for a notification are not exchanges), with the real server and the real
+connections (application names ``probe pool`` and ``probe reader``, the worker's
+listening reader, whose waits for a notification are not exchanges), with the real server and the real
 worker.
 The appender is another store whose URL differs in spelling only, so that the
 processor's store does not wait for "its own" writes (one record per URL and schema).
@@ -32,8 +32,8 @@ from esctl_lib.processing import (
 )
 from esctl_lib.processing.parking import skip_event
 from esctl_lib.stores.postgres import PostgresStore
-from esctl_lib.stores.postgres.follow import Follower
 from esctl_lib.stores.postgres.horizon import HorizonState
+from esctl_lib.stores.postgres.listening_reader import ListeningReader
 from tests.postgres.conftest import PgSpec, pg  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.postgres
@@ -50,7 +50,7 @@ MAX_PER_EVENT = {"every type": 6, "some types": 6}
 
 
 _PIPELINE_TRIPS = ("_sync_gen", "_exit_gen")
-_COUNTED = ("probe pool", "probe follow")
+_COUNTED = ("probe pool", "probe reader")
 
 
 class Ping(Event, type_name="rt_ping"):
@@ -96,7 +96,7 @@ def counter(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
 
 class CountingStore(PostgresStore):
     """The real store; notes the round-trip count each time its worker's wait returns (on
-    the worker's follower)."""
+    the worker's listening reader)."""
 
     counter: Counter
     woke_at = refreshed_at = 0
@@ -104,19 +104,17 @@ class CountingStore(PostgresStore):
     def woke(self) -> None:
         self.woke_at, self.refreshed_at = self.counter.count, self.counter.refreshes
 
-    def follower(self) -> Follower:
-        return CountingFollower(self)
+    def listening_reader(self) -> ListeningReader:
+        reader = super().listening_reader()
+        wait = reader.wait
 
+        def noted(position: int, timeout: float) -> bool:
+            woke = wait(position, timeout)
+            self.woke()
+            return woke
 
-class CountingFollower(Follower):
-    def __init__(self, store: CountingStore) -> None:
-        super().__init__(store)
-        self.noting = store
-
-    def wait(self, position: int, timeout: float) -> bool:
-        woke = super().wait(position, timeout)
-        self.noting.woke()
-        return woke
+        reader.wait = noted  # type: ignore[method-assign]
+        return reader
 
 
 class Noting(Processor):

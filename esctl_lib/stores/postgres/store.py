@@ -45,7 +45,9 @@ one notification per 25 ms, since each costs about as much as an append
 (``bench/store_throughput.py`` prints both costs). Waiters ``LISTEN`` on a dedicated
 connection per process (channel derived from the schema), treat a notification only as a
 hint, poll every ``poll_interval`` seconds as a fallback, and replace a dead listener
-connection.
+connection. A processor's worker instead listens and reads on a connection of its own
+(:meth:`listening_reader`): one more connection per worker, no thread between the
+notification and its read.
 
 **Connections** come from a ``psycopg_pool.ConnectionPool`` opened on first use; each has
 ``search_path`` set to the store's schema (so projectors' raw SQL lands there) and
@@ -103,8 +105,8 @@ from esctl_lib.stores.postgres.reads import Reads
 from esctl_lib.stores.postgres.tx import PostgresTransaction
 
 if TYPE_CHECKING:  # imported where used: a one-shot read (esctl status) needs none of them
-    from esctl_lib.stores.postgres.follow import Follower
     from esctl_lib.stores.postgres.listen import CommitNotify, Listener, Notifier
+    from esctl_lib.stores.postgres.listening_reader import ListeningReader
     from esctl_lib.stores.shadow import TableShadow
 
 _SETUP_LOCK = 0x65736374  # advisory lock class for setup ("esct"), keyed by schema name
@@ -419,13 +421,16 @@ class PostgresStore(EventStore):
         return self._reads.page_parked(position, processor, types=types, limit=limit,
                                        partition=partition)
 
-    def follower(self) -> Follower:
-        """A :class:`~esctl_lib.stores.postgres.follow.Follower`: ``wait`` and
-        ``read_page_parked`` on a connection of its own, for one thread (a processor's
-        worker: its wake-ups then need no other thread); close it when done."""
-        from esctl_lib.stores.postgres.follow import Follower
+    def listening_reader(self) -> ListeningReader:
+        """A :class:`~esctl_lib.stores.postgres.listening_reader.ListeningReader`: ``wait``
+        and ``read_page_parked`` on a connection of its own (one more connection, named
+        ``<application_name> reader``), for one thread: a processor's worker, whose
+        wake-ups then need no other thread. Close it when done."""
+        from esctl_lib.stores.postgres.listening_reader import ListeningReader
 
-        return Follower(self, where=server_address(self.url), secrets=dsn_secrets(self.url))
+        return ListeningReader(self, connect=lambda: self._dedicated("reader"),
+                               closed=lambda: self._closed,
+                               where=server_address(self.url), secrets=dsn_secrets(self.url))
 
     def read_aggregate(self, aggregate_id: Any, *, from_version: int = 1) -> list[Event]:
         return self._reads.aggregate(normalize_uuid(aggregate_id, "aggregate_id"), from_version)

@@ -1,4 +1,5 @@
-"""A worker's follower waits and reads on one connection of its own (``follow.py``): woken
+"""A worker's listening reader waits and reads on one connection of its own
+(``listening_reader.py``): woken
 by notifications on that connection, losing nothing across reads and lost connections."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 
 from esctl_lib import Event, StoreError, StoreUnavailableError, run_processor
 from esctl_lib.processing import Processor, handles_all
-from esctl_lib.stores.postgres.follow import Follower
+from esctl_lib.stores.postgres.listening_reader import ListeningReader
 from esctl_lib.testing import eventually
 from tests.postgres.conftest import PgSpec
 
@@ -24,14 +25,14 @@ def ev(n: int = 0) -> Event:
     return Event(aggregate_id=str(uuid.uuid4()), type="follow_ping", body={"n": n})
 
 
-def caught_up(follower: Follower, position: int = 0) -> int:
+def caught_up(follower: ListeningReader, position: int = 0) -> int:
     """Read to the end from ``position``; the position the read ended at."""
     page, _ = follower.read_page_parked(position, "p")
     assert len(page.events) < 1000
     return page.end
 
 
-def roles(admin: psycopg.Connection[Any], schema_app: str = "esctl follow") -> int:
+def roles(admin: psycopg.Connection[Any], schema_app: str = "esctl reader") -> int:
     return int(admin.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
         (schema_app,)).fetchone()[0])
@@ -39,7 +40,7 @@ def roles(admin: psycopg.Connection[Any], schema_app: str = "esctl follow") -> i
 
 def test_a_notification_wakes_the_follower_long_before_the_fallback_poll(pg: PgSpec) -> None:
     store = pg.open(poll_interval=NO_POLL)
-    follower = store.follower()
+    follower = store.listening_reader()
     try:
         end = caught_up(follower)
         assert follower.wait(end, 0.2) is False  # nothing new: it waits out its timeout
@@ -60,7 +61,7 @@ def test_a_commit_between_a_read_and_the_wait_is_not_missed(pg: PgSpec) -> None:
     # The read that caught up lets the next wait skip looking at the table; the commit
     # that came after it must still wake that wait (its notification is queued).
     store = pg.open(poll_interval=NO_POLL)
-    follower = store.follower()
+    follower = store.listening_reader()
     try:
         end = caught_up(follower)
         pg.open().append([ev(1)])
@@ -75,7 +76,7 @@ def test_a_commit_between_a_read_and_the_wait_is_not_missed(pg: PgSpec) -> None:
 
 def test_many_notifications_are_answered_by_one_wake_up(pg: PgSpec) -> None:
     store = pg.open(poll_interval=NO_POLL)
-    follower = store.follower()
+    follower = store.listening_reader()
     try:
         end = caught_up(follower)
         writer = pg.open()
@@ -92,7 +93,7 @@ def test_many_notifications_are_answered_by_one_wake_up(pg: PgSpec) -> None:
 def test_a_killed_follower_connection_loses_no_event(
         pg: PgSpec, admin: psycopg.Connection[Any]) -> None:
     store = pg.open(poll_interval=NO_POLL)
-    follower = store.follower()
+    follower = store.listening_reader()
     try:
         end = caught_up(follower)
         old = follower.backend_pid
@@ -119,14 +120,14 @@ def test_a_killed_follower_connection_loses_no_event(
 def test_close_ends_its_connection_and_a_closed_store_refuses_a_new_one(
         pg: PgSpec, admin: psycopg.Connection[Any]) -> None:
     store = pg.open(application_name="esctl-t-follow")
-    follower = store.follower()
+    follower = store.listening_reader()
     caught_up(follower)
-    assert roles(admin, "esctl-t-follow follow") == 1
+    assert roles(admin, "esctl-t-follow reader") == 1
     follower.close()
-    eventually(lambda: roles(admin, "esctl-t-follow follow") == 0)
+    eventually(lambda: roles(admin, "esctl-t-follow reader") == 0)
     store.close()
     with pytest.raises(StoreError, match="closed"):
-        store.follower().wait(0, 0.1)
+        store.listening_reader().wait(0, 0.1)
 
 
 class Seen(Processor):
@@ -140,7 +141,7 @@ class Seen(Processor):
         self.seen.append(event.body["n"])
 
 
-def test_a_worker_waits_on_its_own_follower_not_the_shared_listener(
+def test_a_worker_waits_on_its_own_reader_not_the_shared_listener(
         pg: PgSpec, admin: psycopg.Connection[Any]) -> None:
     store = pg.open(poll_interval=NO_POLL, application_name="esctl-t-worker")
     processor = Seen()
@@ -150,7 +151,7 @@ def test_a_worker_waits_on_its_own_follower_not_the_shared_listener(
     worker.start()
     try:
         writer = pg.open()
-        eventually(lambda: roles(admin, "esctl-t-worker follow") == 1)
+        eventually(lambda: roles(admin, "esctl-t-worker reader") == 1)
         for n in range(20):
             writer.append([ev(n)])
         eventually(lambda: processor.seen == list(range(20)), timeout=20)
@@ -159,4 +160,24 @@ def test_a_worker_waits_on_its_own_follower_not_the_shared_listener(
         stop.set()
         worker.join(timeout=20)
     assert not worker.is_alive()
-    eventually(lambda: roles(admin, "esctl-t-worker follow") == 0)
+    eventually(lambda: roles(admin, "esctl-t-worker reader") == 0)
+
+
+def test_a_read_takes_the_notifications_before_it_and_a_closed_store_stops_reads(
+        pg: PgSpec) -> None:
+    store = pg.open(poll_interval=NO_POLL)
+    reader = store.listening_reader()
+    try:
+        end = caught_up(reader)
+        writer = pg.open()
+        for n in range(20):  # a busy worker: it reads and never waits
+            writer.append([ev(n)])
+            time.sleep(0.01)
+            end = caught_up(reader, end)
+        assert reader.wait(end, 0.3) is False  # nothing piled up behind those reads
+        store.close()
+        with pytest.raises(StoreError, match="closed"):
+            reader.read_page_parked(end, "p")
+        assert reader.backend_pid is None
+    finally:
+        reader.close()

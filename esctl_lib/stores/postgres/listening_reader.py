@@ -3,21 +3,23 @@
 The store's shared :class:`~esctl_lib.stores.postgres.listen.Listener` hears notifications
 on a thread of its own and wakes waiters through a condition; each wake-up then costs a
 hand-off between threads (up to milliseconds while the machine is busy) and a read on a
-pool connection whose backend has slept since the last one. A :class:`Follower` does both
-on the caller's thread and on one connection that ``LISTEN``s: the notification wakes the
-thread that reads, and the read goes to the backend that has just delivered it.
+pool connection whose backend has slept since the last one. A :class:`ListeningReader`
+does both on the caller's thread and on one connection that ``LISTEN``s: the notification
+wakes the thread that reads, and the read goes to the backend that has just delivered it.
 
 Nothing is lost in between: notifications that arrive while the connection runs a read
-are kept by the driver and wake the next :meth:`Follower.wait`. After its connection is
-lost, the call raises :class:`StoreUnavailableError`; the next call connects again and,
-since notifications sent meanwhile are gone, looks at the table before it waits.
+are kept by the driver; a read first takes those that came before it (it answers them),
+and those that come during it wake the next :meth:`ListeningReader.wait`. After its
+connection is lost, the call raises :class:`StoreUnavailableError`; the next call connects
+again and, since notifications sent meanwhile are gone, looks at the table before it
+waits.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
@@ -32,18 +34,29 @@ from esctl_lib.stores.postgres.reads import Reads
 if TYPE_CHECKING:
     from esctl_lib.stores.postgres.store import PostgresStore
 
-#: A waiting follower looks at its connection at least this often (a dead peer that
-#: sent nothing is found then; a terminated backend is found at once).
+#: A waiting reader looks at its connection at least this often (a dead peer that sent
+#: nothing is found then; a terminated backend is found at once).
 MAX_QUIET = 5.0
+#: Connections a forked child found open: never closed there (the parent owns them).
+_ORPHANED: list[Any] = []
 
 
-class Follower:
+class ListeningReader:
     """One worker's ``wait`` and ``read_page_parked`` on a connection of its own (see the
-    module docstring). For one thread at a time; :meth:`close` when done."""
+    module docstring), made by :meth:`PostgresStore.listening_reader
+    <esctl_lib.stores.postgres.store.PostgresStore.listening_reader>`. For one thread at a
+    time; :meth:`close` when done.
 
-    def __init__(self, store: PostgresStore, *, where: str = "the server",
-                 secrets: tuple[str, ...] = ()) -> None:
+    ``connect`` opens a configured autocommit connection, ``closed`` tells whether the
+    store is closed, and ``where`` and ``secrets`` name the server and what to redact in
+    a connection error.
+    """
+
+    def __init__(self, store: PostgresStore, *, connect: Callable[[], psycopg.Connection[Any]],
+                 closed: Callable[[], bool], where: str, secrets: tuple[str, ...]) -> None:
         self._store = store
+        self._connect = connect
+        self._closed = closed
         self._where = where
         self._secrets = secrets
         self._listen = sql.SQL("LISTEN {}").format(sql.Identifier(store.channel))
@@ -60,18 +73,19 @@ class Follower:
         return None if conn is None or conn.closed else conn.info.backend_pid
 
     def _connection(self) -> psycopg.Connection[Any]:
+        if self._closed():
+            self._drop()
+            raise StoreError("the store is closed")
         conn = self._conn
         if conn is not None and not conn.closed and self._pid == os.getpid():
             return conn
-        if self._pid != os.getpid():  # a fork: the parent's connection is not ours to use
+        if self._pid != os.getpid():  # a fork: the parent's connection is not ours
+            _ORPHANED.append(conn)
             self._conn, self._pid = None, os.getpid()
         elif conn is not None:
             self._drop()
-        store = self._store
-        if store._closed:
-            raise StoreError("the store is closed")
         try:
-            conn = store._dedicated("follow")
+            conn = self._connect()
         except DRIVER_ERRORS as e:
             raise connect_error(e, self._where, self._secrets) from None
         try:
@@ -97,12 +111,18 @@ class Follower:
             with suppress(*DRIVER_ERRORS):
                 conn.close()
 
+    def _drain(self, conn: psycopg.Connection[Any]) -> None:
+        """Take the notifications already here (without waiting for any)."""
+        try:
+            for _ in conn.notifies(timeout=0):
+                pass
+        except DRIVER_ERRORS as e:
+            self._drop()
+            raise translate(e) from e
+
     def wait(self, position: int, timeout: float) -> bool:
         """:meth:`EventStore.wait <esctl_lib.stores.base.EventStore.wait>` on this
         connection: True as soon as something may be readable after ``position``."""
-        if self._store._closed:
-            self._drop()
-            raise StoreError("the store is closed")
         deadline = time.monotonic() + timeout
         conn = self._connection()
         # The last read here found nothing after ``position``: what is committed since has
@@ -119,13 +139,11 @@ class Follower:
             step = min(self._store.poll_interval, MAX_QUIET, remaining)
             try:
                 woken = any(True for _ in conn.notifies(timeout=step, stop_after=1))
-                if woken:  # one read answers every notification already here
-                    for _ in conn.notifies(timeout=0):
-                        pass
             except DRIVER_ERRORS as e:
                 self._drop()
                 raise translate(e) from e
             if woken:
+                self._drain(conn)  # one read answers every notification already here
                 return True
             conn = self._connection()
 
@@ -136,10 +154,14 @@ class Follower:
                          ) -> tuple[Page, dict[int, int]]:
         """:meth:`PostgresStore.read_page_parked
         <esctl_lib.stores.postgres.store.PostgresStore.read_page_parked>` on this
-        connection."""
+        connection. The notifications that came before the read are taken (it answers
+        them), so they never pile up in a worker that is always busy."""
+        self._caught_up = None
+        self._drain(self._connection())
         page, parked = self._reads.page_parked(position, processor, types=types,
                                                limit=limit, partition=partition)
-        self._caught_up = page.end if len(page.events) < limit else None
+        if len(page.events) < limit:
+            self._caught_up = page.end
         return page, parked
 
     def close(self) -> None:
@@ -147,4 +169,5 @@ class Follower:
         if self._pid == os.getpid():
             self._drop()
         else:
+            _ORPHANED.append(self._conn)
             self._conn = None
