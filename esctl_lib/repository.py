@@ -104,9 +104,12 @@ class Repository:
         """
         if not aggregate.changes:
             return []
-        events = [
-            _stamp(e, correlation_id, causation_id, metadata) for e in aggregate.changes
-        ]
+        if correlation_id is None and causation_id is None and not metadata:
+            events = list(aggregate.changes)  # nothing to fill in
+        else:
+            events = [
+                _stamp(e, correlation_id, causation_id, metadata) for e in aggregate.changes
+            ]
         expected = aggregate.version - len(events)
         snapshot = self._snapshot_due(aggregate, expected)
         if command_id is not None:  # idempotent command: see esctl_lib/idempotency.py

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from esctl_lib.errors import ConcurrencyError, DuplicateEventError, EsctlError
-from esctl_lib.events import Event, utc_now
+from esctl_lib.events import Event, EventField, utc_now
 from esctl_lib.serialization import BodyEncoder
 from esctl_lib.stores.base import check_expected_version, check_one_aggregate
 from esctl_lib.stores.encoding import dump_checked
@@ -80,6 +80,8 @@ NOTIFYING_MANY = _notifying(LOCKED_MANY)
 AGGREGATE_VERSION = (
     "SELECT coalesce(max(version), 0) FROM events WHERE aggregate_id = %s"
 )
+_UUID, _TYPE, _CREATED_AT = EventField.UUID, EventField.TYPE, EventField.CREATED_AT
+_CORRELATION, _CAUSATION = EventField.CORRELATION_ID, EventField.CAUSATION_ID
 # A batch row's type name: the C encoder.
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -105,10 +107,12 @@ class Batch:
         rows = []
         for e in events:  # check and dump everything before anything is sent
             body, meta = dump_checked(e, encode)
-            rows.append((e.uuid, e.type, body, e.created_at or now, e.correlation_id,
-                         e.causation_id, meta))
+            f = e._f  # the fields as stored (the properties cost ~0.1 µs each)
+            rows.append((f[_UUID], f[_TYPE], body,
+                         now if f[_CREATED_AT] is None else (e.created_at or now),
+                         f[_CORRELATION], f[_CAUSATION], meta))
         self.rows = rows
-        self.classes = [type(e) for e in events]
+        self.classes = [e.__class__ for e in events]
 
     def statement(self, base: int, lock: int | None = None,
                   notify: str | None = None) -> tuple[str, tuple[Any, ...]]:
@@ -144,6 +148,10 @@ class Batch:
     def stored(self, ids: Sequence[int], first_version: int) -> list[Event]:
         """The appended events as a read would return them (bodies decoded on first use)."""
         agg = self.aggregate_id
+        if len(ids) == 1 == len(self.rows):  # the common case, without zip and enumerate
+            uuid, type_, body, created, corr, caus, meta = self.rows[0]
+            return [self.classes[0].from_stored(ids[0], uuid, agg, type_, body, first_version,
+                                                created, corr, caus, meta)]
         return [
             cls.from_stored(id_, uuid, agg, type_, body, first_version + i, created, corr, caus,
                             meta)
@@ -193,8 +201,11 @@ def _append_at(
         query, params = batch.statement(base)
     else:
         query, params = batch.statement(base, store.append_key, notify)
-    with TranslateErrors(_on_unique(store, None if in_transaction else conn, batch, base)):
+    try:
         rows = cursor(conn).execute(query, params).fetchall()
+    except BaseException:  # the handler is built only when something went wrong
+        with TranslateErrors(_on_unique(store, None if in_transaction else conn, batch, base)):
+            raise
     if not rows:
         raise ConcurrencyError(batch.aggregate_id, base,
                                current_version(conn, batch.aggregate_id))
