@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from esctl_lib.errors import InvalidEventError, ProcessingError
 from esctl_lib.events import Event
@@ -26,7 +26,7 @@ from esctl_lib.processing.batching import BatchTransaction
 from esctl_lib.processing.processor import Processor, stored_names_for
 from esctl_lib.processing.reactor import Reactor
 from esctl_lib.processing.tables import Tables
-from esctl_lib.stores.base import EventStore, Page
+from esctl_lib.stores.base import EventStore
 
 TABLE = "parked_events"
 _MAX_ERROR = 2000
@@ -134,17 +134,6 @@ def split_parked(found: dict[int, int], events: Sequence[Event]) -> tuple[set[in
     skip = {i for i, a in found.items() if i in present and a != 0}
     queued = {i for i, a in found.items() if i in present and a == 0}
     return skip, queued
-
-
-class ReadsParked(Protocol):
-    """A store that reads a worker's page and its parked rows in one round trip
-    (PostgreSQL: ``read_page_parked``)."""
-
-    def read_page_parked(self, position: int, processor: str, *,
-                         types: Collection[str] | None = ...,
-                         limit: int = ...,
-                         partition: tuple[int, int] | None = ...,
-                         ) -> tuple[Page, dict[int, int]]: ...
 
 
 #: The ``error`` of an event parked by hand (``esctl skip``), before its reason.

@@ -46,7 +46,6 @@ from esctl_lib.errors import ProcessingError, StoreUnavailableError, TrackerErro
 from esctl_lib.events import Event
 from esctl_lib.processing.batching import BatchTransaction
 from esctl_lib.processing.parking import (
-    ReadsParked,
     park,
     parked_in,
     process_parked,
@@ -57,7 +56,7 @@ from esctl_lib.processing.processor import Processor
 from esctl_lib.processing.reactor import Reactor, append_new
 from esctl_lib.processing.retry import NoRetry, RetryPolicy, retry_policy
 from esctl_lib.processing.tables import Tables
-from esctl_lib.stores.base import EventStore, Page, Transaction, WorkerReader
+from esctl_lib.stores.base import EventStore, Page, ReadsParked, Transaction, WorkerReader
 from esctl_lib.stores.locks import ProcessorLock
 
 if TYPE_CHECKING:

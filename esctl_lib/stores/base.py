@@ -250,17 +250,22 @@ class CountEstimate:
 EXACT_COUNT_LIMIT = 10_000
 
 
-class WorkerReader(Protocol):
-    """One worker's waits and page reads on a connection of its own
-    (:meth:`EventStore.listening_reader`)."""
-
-    def wait(self, position: int, timeout: float) -> bool: ...
+class ReadsParked(Protocol):
+    """Reads a worker's page and its parked rows in one round trip (PostgreSQL's store
+    and its :class:`WorkerReader`: ``read_page_parked``)."""
 
     def read_page_parked(self, position: int, processor: str, *,
                          types: Collection[str] | None = ...,
                          limit: int = ...,
                          partition: tuple[int, int] | None = ...,
                          ) -> tuple[Page, dict[int, int]]: ...
+
+
+class WorkerReader(ReadsParked, Protocol):
+    """One worker's waits and page reads on a connection of its own
+    (:meth:`EventStore.listening_reader`)."""
+
+    def wait(self, position: int, timeout: float) -> bool: ...
 
     def close(self) -> None: ...
 
