@@ -217,9 +217,11 @@ class _Writer:
         self.held = False  # this process holds the flock
 
     def acquire(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        if not self.threads.acquire(timeout=timeout):
-            return False
+        deadline = None  # read the clock only when something has to be waited for
+        if not self.threads.acquire(False):
+            deadline = time.monotonic() + timeout
+            if not self.threads.acquire(timeout=timeout):
+                return False
         try:
             fd = self._file()
             if fd is None:
@@ -235,6 +237,8 @@ class _Writer:
                 except OSError:  # no flock on this file system
                     self._close()
                     return True
+                if deadline is None:
+                    deadline = time.monotonic() + timeout
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self.threads.release()
