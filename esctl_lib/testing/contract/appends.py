@@ -151,6 +151,27 @@ class RefusalContract(ContractBase):
         with pytest.raises(DuplicateEventError, match=first.uuid):
             store.append([ConfItemAdded(aggregate_id=new_id(), uuid=first.uuid)])
 
+    @pytest.mark.parametrize("same_uuid", [False, True])
+    def test_a_first_event_for_an_aggregate_with_events_is_a_concurrency_error(
+        self, store: EventStore, same_uuid: bool
+    ) -> None:
+        """Expected version 0 on an aggregate that has an event, with a new uuid or with
+        that event's own uuid (a version that moved is named before a taken uuid)."""
+        first = store.append([added()], expected_version=0)[0]
+        again = ConfItemAdded(aggregate_id=first.aggregate_id,
+                              uuid=first.uuid if same_uuid else None)
+        with pytest.raises(ConcurrencyError) as caught:
+            store.append([again], expected_version=0)
+        assert (caught.value.expected, caught.value.actual) == (0, 1)
+        assert store.latest_position() == 1
+
+    def test_a_first_event_with_a_stored_uuid_is_a_duplicate(self, store: EventStore) -> None:
+        first = store.append([added()], expected_version=0)[0]
+        with pytest.raises(DuplicateEventError, match=first.uuid):
+            store.append([ConfItemAdded(aggregate_id=new_id(), uuid=first.uuid)],
+                         expected_version=0)
+        assert store.latest_position() == 1
+
     def _refused(self, store: EventStore, match: str, **fields: Any) -> None:
         agg = new_id()
         with pytest.raises(InvalidEventError, match=match):
