@@ -46,10 +46,8 @@ _INSERT = (
     "INSERT INTO events (uuid, aggregate_id, type, body, version, created_at, "
     "correlation_id, causation_id, metadata) "
 )
-APPEND_ONE = (
-    _INSERT + "SELECT %s, %s, %s, %s::json, %s, %s, %s, %s, %s::json "
-    f"FROM {_VERSION} WHERE cur.v = %s RETURNING id"
-)
+_ONE_ROW = "SELECT %s, %s, %s, %s::json, %s, %s, %s, %s, %s::json "
+APPEND_ONE = _INSERT + _ONE_ROW + f"FROM {_VERSION} WHERE cur.v = %s RETURNING id"
 APPEND_MANY = (  # a row's created_at is null when it is the batch's own time (2nd parameter)
     _INSERT + "SELECT (r->>0)::uuid, %s, r->>1, r->2, cur.v + x.n, "
     "coalesce((r->>3)::timestamptz, %s::timestamptz), "
@@ -64,8 +62,7 @@ LOCKED_ONE = LOCKED + APPEND_ONE.replace(f"FROM {_VERSION}", f"FROM lk, {_VERSIO
 #: A first event (expected version 0) outside a transaction needs no version read: if the
 #: aggregate has events, its version 1 exists and the (aggregate_id, version) key refuses
 #: the row, which is a ConcurrencyError (about 12 µs less a save; ``bench/README.md``).
-LOCKED_FIRST = (LOCKED + _INSERT + "SELECT %s, %s, %s, %s::json, %s, %s, %s, %s, %s::json "
-                "FROM lk RETURNING id")
+LOCKED_FIRST = LOCKED + _INSERT + _ONE_ROW + "FROM lk RETURNING id"
 LOCKED_MANY = LOCKED + APPEND_MANY.replace(f"FROM {_VERSION},", f"FROM lk, {_VERSION},")
 
 
