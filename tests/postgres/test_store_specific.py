@@ -78,22 +78,9 @@ def test_a_stored_body_too_deep_for_python_is_a_store_error(pg: PgSpec) -> None:
         store.read_page(0)
 
 
-def test_a_first_event_is_sent_without_a_version_read_and_later_ones_with_it() -> None:
-    from esctl_lib.serialization import default_encoder
-    from esctl_lib.stores.postgres import append
-
-    batch = append.Batch([ev(str(uuid.uuid4()))], default_encoder)
-    assert batch.statement(0, 7)[0] == append.LOCKED_FIRST
-    assert batch.statement(0, 7, "ch")[0] == append.NOTIFYING_FIRST
-    assert batch.statement(3, 7)[0] == append.LOCKED_ONE
-    assert batch.statement(0)[0] == append.APPEND_ONE  # in a transaction: the guard stays
-    assert "max(version)" not in append.LOCKED_FIRST
-    assert "max(version)" in append.LOCKED_ONE
-
-
 def test_racing_first_events_for_one_aggregate_store_exactly_one(pg: PgSpec) -> None:
-    """Eight threads append a first event to the same aggregate at once (the statement
-    without a version read): one is stored, each other one is a ConcurrencyError at 1."""
+    """Eight threads append a first event to the same aggregate at once: one is stored,
+    each other one is a ConcurrencyError at 1."""
     import threading
 
     from esctl_lib import ConcurrencyError

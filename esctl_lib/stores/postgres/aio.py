@@ -349,10 +349,6 @@ class AsyncPostgresStore(AsyncEventStore):
         if constraint == VERSION_CONSTRAINT:
             return ConcurrencyError(batch.aggregate_id, base,
                                     await _version(conn, batch.aggregate_id))
-        if base == 0:  # a first event's statement reads no version: a moved one comes first
-            actual = await _version(conn, batch.aggregate_id)
-            if actual != base:
-                return ConcurrencyError(batch.aggregate_id, base, actual)
         with translate_errors():
             cur = await conn.execute(EXISTING_UUIDS, ([r[0] for r in batch.rows],))
             taken = {r[0] for r in await cur.fetchall()}

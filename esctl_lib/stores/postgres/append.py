@@ -46,8 +46,10 @@ _INSERT = (
     "INSERT INTO events (uuid, aggregate_id, type, body, version, created_at, "
     "correlation_id, causation_id, metadata) "
 )
-_ONE_ROW = "SELECT %s, %s, %s, %s::json, %s, %s, %s, %s, %s::json "
-APPEND_ONE = _INSERT + _ONE_ROW + f"FROM {_VERSION} WHERE cur.v = %s RETURNING id"
+APPEND_ONE = (
+    _INSERT + "SELECT %s, %s, %s, %s::json, %s, %s, %s, %s, %s::json "
+    f"FROM {_VERSION} WHERE cur.v = %s RETURNING id"
+)
 APPEND_MANY = (  # a row's created_at is null when it is the batch's own time (2nd parameter)
     _INSERT + "SELECT (r->>0)::uuid, %s, r->>1, r->2, cur.v + x.n, "
     "coalesce((r->>3)::timestamptz, %s::timestamptz), "
@@ -59,10 +61,6 @@ APPEND_MANY = (  # a row's created_at is null when it is the batch's own time (2
 #: before the insert produces a row and so before the transaction has an id.
 LOCKED = "WITH lk AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%s) AS l) "
 LOCKED_ONE = LOCKED + APPEND_ONE.replace(f"FROM {_VERSION}", f"FROM lk, {_VERSION}")
-#: A first event (expected version 0) outside a transaction needs no version read: if the
-#: aggregate has events, its version 1 exists and the (aggregate_id, version) key refuses
-#: the row, which is a ConcurrencyError (about 12 µs less a save; ``bench/README.md``).
-LOCKED_FIRST = LOCKED + _INSERT + _ONE_ROW + "FROM lk RETURNING id"
 LOCKED_MANY = LOCKED + APPEND_MANY.replace(f"FROM {_VERSION},", f"FROM lk, {_VERSION},")
 
 
@@ -78,7 +76,6 @@ def _notifying(locked: str) -> str:
 
 #: The locked appends that notify in their own statement (``listen.CommitNotify``).
 NOTIFYING_ONE = _notifying(LOCKED_ONE)
-NOTIFYING_FIRST = _notifying(LOCKED_FIRST)
 NOTIFYING_MANY = _notifying(LOCKED_MANY)
 AGGREGATE_VERSION = (
     "SELECT coalesce(max(version), 0) FROM events WHERE aggregate_id = %s"
@@ -129,10 +126,6 @@ class Batch:
                 self.aggregate_id, base)
             if lock is None:
                 return APPEND_ONE, params
-            if base == 0:  # the key refuses a second version 1: no version read
-                if notify is not None:
-                    return NOTIFYING_FIRST, (lock, *params[:-2], notify)
-                return LOCKED_FIRST, (lock, *params[:-2])
             if notify is not None:
                 return NOTIFYING_ONE, (lock, *params, notify)
             return LOCKED_ONE, (lock, *params)
@@ -248,10 +241,6 @@ def _on_unique(
             actual = current_version(conn, agg) if conn else store.aggregate_version(agg)
             return ConcurrencyError(agg, base, actual)
         if constraint == UUID_CONSTRAINT:
-            if conn is not None and base == 0:  # LOCKED_FIRST read no version: a moved
-                actual = current_version(conn, agg)  # version is named first, as elsewhere
-                if actual != base:
-                    return ConcurrencyError(agg, base, actual)
             uuids = [r[0] for r in batch.rows]
             taken = store.existing_uuids(uuids) if conn is None else existing(conn, uuids)
             return DuplicateEventError(min(taken) if taken else None)

@@ -165,6 +165,19 @@ class RefusalContract(ContractBase):
         assert (caught.value.expected, caught.value.actual) == (0, 1)
         assert store.latest_position() == 1
 
+    @pytest.mark.parametrize("expected", [0, 5])
+    def test_a_refused_expected_version_takes_no_event_id(
+        self, store: EventStore, expected: int
+    ) -> None:
+        """A wrong expected version (too low at 0, or too high) writes nothing and uses no
+        id: the next event's id follows the last one stored."""
+        first = store.append([added()], expected_version=0)[0]
+        with pytest.raises(ConcurrencyError):
+            store.append([ConfItemAdded(aggregate_id=first.aggregate_id)],
+                         expected_version=expected)
+        assert first.id is not None
+        assert store.append([added()], expected_version=0)[0].id == first.id + 1
+
     def test_a_first_event_with_a_stored_uuid_is_a_duplicate(self, store: EventStore) -> None:
         first = store.append([added()], expected_version=0)[0]
         with pytest.raises(DuplicateEventError, match=first.uuid):
