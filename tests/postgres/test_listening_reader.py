@@ -181,3 +181,130 @@ def test_a_read_takes_the_notifications_before_it_and_a_closed_store_stops_reads
         assert reader.backend_pid is None
     finally:
         reader.close()
+
+
+# -- a caught-up reader's wake-up (ListeningReader.read_page_parked: Reads.wake_up_page) --
+
+def typed(kind: str, n: int = 0) -> Event:
+    return Event(aggregate_id=str(uuid.uuid4()), type=kind, body={"n": n})
+
+
+def stream_key(admin: psycopg.Connection[Any], schema: str, event_id: int) -> tuple[int, int]:
+    row = admin.execute(f'SELECT tx::text, id FROM "{schema}".events WHERE id = %s',
+                        (event_id,)).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def test_a_wake_up_reads_from_the_key_it_ended_at_and_keeps_its_types_only(
+        pg: PgSpec, admin: psycopg.Connection[Any]) -> None:
+    store = pg.open(poll_interval=NO_POLL)
+    writer = pg.open()
+    writer.append([typed("wanted", 0)])
+    reader = store.listening_reader()
+    try:
+        page, _ = reader.read_page_parked(0, "p", types=["wanted"])  # the filtered read
+        end = page.end
+        assert [e.type for e in page.events] == ["wanted"] and reader._key is None
+        for round_ in range(3):
+            stored = [writer.append([typed(kind, round_)])[0]
+                      for kind in ("other", "wanted", "other")]
+            page, parked = reader.read_page_parked(end, "p", types=["wanted"])
+            assert [e.id for e in page.events] == [stored[1].id]
+            assert page.events[0].body == {"n": round_} and parked == {}
+            # it ends past the other types' events, where a filtered read ends too
+            assert page.end == stored[2].id == store.read_page(
+                end, types=["wanted"]).end
+            assert reader._key == (page.end, stream_key(admin, pg.schema, page.end))
+            end = page.end
+    finally:
+        reader.close()
+
+
+def test_a_wake_up_of_more_events_than_its_limit_goes_on_from_where_it_stopped(
+        pg: PgSpec) -> None:
+    store = pg.open(poll_interval=NO_POLL)
+    writer = pg.open()
+    reader = store.listening_reader()
+    try:
+        end = reader.read_page_parked(0, "p", types=["wanted"], limit=3)[0].end
+        others = [writer.append([typed("other", n)])[0] for n in range(4)]
+        wanted = writer.append([typed("wanted")])[0]
+        page, _ = reader.read_page_parked(end, "p", types=["wanted"], limit=3)
+        assert page.events == [] and page.end == others[2].id  # the scan filled its limit
+        assert reader.wait(page.end, 0.0) is True  # not caught up: it looks, and finds more
+        page, _ = reader.read_page_parked(page.end, "p", types=["wanted"], limit=3)
+        assert [e.id for e in page.events] == [wanted.id] and page.end == wanted.id
+    finally:
+        reader.close()
+
+
+def test_a_wake_up_reads_in_stream_order_what_commits_out_of_id_order(
+        pg: PgSpec) -> None:
+    """A transaction that took ids before another's commit is read before it, once it
+    commits; the key learnt at the end is the last event in stream order (not the
+    greatest id)."""
+    store = pg.open(poll_interval=NO_POLL)
+    writer = pg.open()
+    reader = store.listening_reader()
+    try:
+        end = reader.read_page_parked(0, "p")[0].end
+        with writer.transaction() as tx:
+            first = tx.append([ev(1)])[0]
+            middle = pg.open().append([ev(2)])[0]  # commits first, behind the open one
+            page, _ = reader.read_page_parked(end, "p")
+            assert page.events == [] and page.end == end  # held back by the horizon
+            last = tx.append([ev(3)])[0]
+        assert first.id < middle.id < last.id
+        page, _ = reader.read_page_parked(end, "p")
+        assert [e.id for e in page.events] == [first.id, last.id, middle.id]
+        assert page.end == middle.id
+        newer = writer.append([ev(4)])[0]
+        page, _ = reader.read_page_parked(page.end, "p")
+        assert [e.id for e in page.events] == [newer.id]
+    finally:
+        reader.close()
+
+
+def test_a_wake_up_finds_an_event_skipped_by_hand_before_it_was_read(pg: PgSpec) -> None:
+    from esctl_lib.processing.parking import skip_event
+
+    store = pg.open(poll_interval=NO_POLL)
+    writer = pg.open()
+    reader = store.listening_reader()
+    try:
+        end = reader.read_page_parked(0, "p", types=["wanted"])[0].end
+        a, b = (writer.append([typed(kind)])[0] for kind in ("wanted", "other"))
+        page, _ = reader.read_page_parked(end, "p", types=["wanted"])
+        c, d = (writer.append([typed("wanted")])[0] for _ in range(2))
+        skip_event(writer, "p", d.id)
+        page, parked = reader.read_page_parked(page.end, "p", types=["wanted"])
+        assert [e.id for e in page.events] == [c.id, d.id] and parked == {d.id: 1}
+        assert a.id < b.id < c.id
+    finally:
+        reader.close()
+
+
+def test_a_lost_connection_forgets_the_key(
+        pg: PgSpec, admin: psycopg.Connection[Any]) -> None:
+    store = pg.open(poll_interval=NO_POLL)
+    writer = pg.open()
+    reader = store.listening_reader()
+    try:
+        end = caught_up(reader)
+        writer.append([ev(1)])
+        end = reader.read_page_parked(end, "p")[0].end
+        assert reader._key is not None
+        old = reader.backend_pid
+        admin.execute("SELECT pg_terminate_backend(%s)", (old,))
+        eventually(lambda: not admin.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (old,)).fetchone())
+        stored = writer.append([ev(2)])[0]
+        for _ in range(3):  # the first call may find the connection dead and say so
+            try:
+                page, _ = reader.read_page_parked(end, "p")
+                break
+            except StoreUnavailableError:
+                assert reader._key is None
+        assert [e.id for e in page.events] == [stored.id]
+    finally:
+        reader.close()

@@ -27,7 +27,7 @@ import psycopg
 from psycopg import sql
 
 from esctl_lib.errors import StoreError, StoreUnavailableError
-from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, Page
+from esctl_lib.stores.base import DEFAULT_PAGE_SIZE, Page, StreamKey
 from esctl_lib.stores.postgres.errors import DRIVER_ERRORS, connect_error, translate
 from esctl_lib.stores.postgres.reads import Reads
 
@@ -65,6 +65,11 @@ class ListeningReader:
         self._pid = os.getpid()
         #: Where the last read on this connection found nothing more (None: unknown).
         self._caught_up: int | None = None
+        #: Where the last read on this connection ended caught up, kept through waits
+        #: (:meth:`read_page_parked`), and (position, its stream key) from that read;
+        #: both forgotten with the connection.
+        self._read_to: int | None = None
+        self._key: tuple[int, StreamKey] | None = None
 
     @property
     def backend_pid(self) -> int | None:
@@ -93,7 +98,7 @@ class ListeningReader:
         except DRIVER_ERRORS as e:
             conn.close()
             raise translate(e) from e
-        self._conn, self._caught_up = conn, None
+        self._conn, self._caught_up, self._read_to, self._key = conn, None, None, None
         return conn
 
     @contextmanager
@@ -107,6 +112,7 @@ class ListeningReader:
 
     def _drop(self) -> None:
         conn, self._conn, self._caught_up = self._conn, None, None
+        self._read_to = self._key = None
         if conn is not None:
             with suppress(*DRIVER_ERRORS):
                 conn.close()
@@ -155,13 +161,31 @@ class ListeningReader:
         """:meth:`PostgresStore.read_page_parked
         <esctl_lib.stores.postgres.store.PostgresStore.read_page_parked>` on this
         connection. The notifications that came before the read are taken (it answers
-        them), so they never pile up in a worker that is always busy."""
+        them), so they never pile up in a worker that is always busy.
+
+        A wake-up where the last read here ended caught up (what a worker that keeps up
+        does all day) is :meth:`Reads.wake_up_page`: one ordered scan from the position's
+        key, learnt from that read's last row (so no probe looks for it), whatever the
+        types. The key of an event never changes on a server (events are never updated,
+        and transaction ids only grow, even across a table emptied and filled again), and
+        it is forgotten with the connection (a failover or a restore is a new one)."""
         self._caught_up = None
-        self._drain(self._connection())
+        conn = self._connection()
+        self._drain(conn)
+        caught, self._read_to = self._read_to, None
+        if caught == position and partition is None and (types is None or types):
+            known = self._key
+            key = known[1] if known is not None and known[0] == position else None
+            page, parked, end_key, full = self._reads.wake_up_page(
+                position, key, processor, types=types, limit=limit)
+            self._key = None if end_key is None else (page.end, end_key)
+            if not full:
+                self._caught_up = self._read_to = page.end
+            return page, parked
         page, parked = self._reads.page_parked(position, processor, types=types,
                                                limit=limit, partition=partition)
         if len(page.events) < limit:
-            self._caught_up = page.end
+            self._caught_up = self._read_to = page.end
         return page, parked
 
     def close(self) -> None:

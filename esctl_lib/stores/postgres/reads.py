@@ -225,6 +225,33 @@ def read_types_head_query(count: int, parked: bool, partitioned: bool = False
     ).format(page)
 
 
+#: A caught-up worker's wake-up (``listening_reader.py``): everything readable after the
+#: position, in stream order, whatever its type, each row with its ``tx`` (text, last
+#: column), so the reader learns the key of where it ends. ``keyed``, the position's key
+#: comes as parameters (``ptx``, ``pid``: the end of the connection's last read) instead of
+#: from a probe. With ``count`` types (``t0``, …), the other types' rows come without their
+#: body and the reader drops them: at a wake-up a page holds what was committed since the
+#: last one, and one ordered scan of the stream's index costs less than the filtered read's
+#: fenced scan, its head probe and its materialised page (bench/README.md, session 12).
+#: Its row of NULLs carries the parked rows among the scanned events and ``BEHIND``, as
+#: ``READ_ALL_PARKED``'s does.
+@lru_cache(maxsize=32)
+def wake_up_query(count: int, keyed: bool) -> str:
+    after = "(tx, id) > (%(ptx)s::xid8, %(pid)s::bigint)" if keyed else _AFTER_POSITION
+    body = (f"CASE WHEN type IN ({', '.join(f'%(t{i})s' for i in range(count))}) "
+            "THEN body::text END" if count else "body::text")
+    scan = f"FROM events WHERE {after} AND tx < {HORIZON} ORDER BY tx, id LIMIT %(n)s"
+    return (
+        ("" if keyed else f"WITH {_POSITION_CTE} ")
+        + f"(SELECT id, uuid::text, aggregate_id::text, type, {body}, version, created_at, "
+        f"correlation_id::text, causation_id::text, metadata::text, tx::text {scan}) "
+        "UNION ALL SELECT NULL, NULL, NULL, NULL, "
+        "(SELECT string_agg(k.event_id::text || ':' || k.attempts::text, ',') "
+        " FROM parked_events AS k WHERE k.processor = %(proc)s AND k.event_id IN "
+        f" (SELECT id {scan})), ({BEHIND})::int, NULL, NULL, NULL, NULL, NULL"
+    )
+
+
 @lru_cache(maxsize=32)
 def latest_of_types_query(count: int) -> sql.Composed:
     """The newest readable event among ``count`` types (parameters ``t0``, ``t1``, …)."""
@@ -443,6 +470,41 @@ class Reads:
         sentinel = _sentinel(rows)
         parked = _parked(sentinel[_BODY_COLUMN])
         return self._head_page(rows, sentinel, position, limit, before), parked
+
+    def wake_up_page(self, position: int, key: StreamKey | None, processor: str, *,
+                     types: Collection[str] | None, limit: int
+                     ) -> tuple[Page, dict[int, int], StreamKey | None, bool]:
+        """:meth:`page_parked` for a reader caught up at ``position`` (``wake_up_query``):
+        the page (its events of ``types`` only; it ends at the last event scanned, or at
+        ``position``), the parked rows among its events, the key of its end (``key`` when
+        nothing was read; None when that is unknown) and whether the scan filled ``limit``.
+        ``key``, when given, must be the stream key of ``position`` on this server."""
+        self.wait_for_own_writes()
+        self._caught_up = None
+        type_list = None if types is None else list(types)
+        params: dict[str, Any] = {"n": limit, "proc": processor,
+                                  **type_params(type_list or [])}
+        if key is None:
+            params["p"] = position
+        else:
+            params["ptx"], params["pid"] = str(key.tx), key.id
+        rows = self._bounded(wake_up_query(len(type_list or ()), key is not None), params,
+                             behind=sentinel_behind)
+        parked = _parked(_sentinel(rows)[_BODY_COLUMN])
+        rows = without_sentinel(rows)
+        full = len(rows) >= limit
+        end, end_key = position, key
+        if rows:
+            last = rows[-1]
+            end, end_key = last[0], StreamKey(int(last[10]), last[0])
+        if type_list is not None:
+            wanted = set(type_list)
+            rows = [r for r in rows if r[3] in wanted]
+        events = self._decode([r[:10] for r in rows])
+        if parked:
+            ids = {e.id for e in events}
+            parked = {i: n for i, n in parked.items() if i in ids}
+        return Page(events, end), parked, end_key, full
 
     def _head_page(self, rows: list[Any], sentinel: Any, position: int, limit: int,
                    before: tuple[Listener, int] | None) -> Page:
