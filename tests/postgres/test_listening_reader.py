@@ -32,6 +32,16 @@ def caught_up(follower: ListeningReader, position: int = 0) -> int:
     return page.end
 
 
+def kill_backend(admin: psycopg.Connection[Any], reader: ListeningReader) -> int:
+    """Terminate the reader's backend and wait until it is gone; its pid."""
+    old = reader.backend_pid
+    assert old is not None
+    admin.execute("SELECT pg_terminate_backend(%s)", (old,))
+    eventually(lambda: not admin.execute(
+        "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (old,)).fetchone())
+    return old
+
+
 def roles(admin: psycopg.Connection[Any], schema_app: str = "esctl reader") -> int:
     return int(admin.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s",
@@ -96,11 +106,7 @@ def test_a_killed_follower_connection_loses_no_event(
     follower = store.listening_reader()
     try:
         end = caught_up(follower)
-        old = follower.backend_pid
-        assert old is not None
-        admin.execute("SELECT pg_terminate_backend(%s)", (old,))
-        eventually(lambda: not admin.execute(
-            "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (old,)).fetchone())
+        old = kill_backend(admin, follower)
         stored = pg.open().append([ev(7)])  # its notification is lost with the connection
         results: list[bool | str] = []
         for _ in range(3):  # the first call may find the connection dead and say so
@@ -294,10 +300,7 @@ def test_a_lost_connection_forgets_the_key(
         writer.append([ev(1)])
         end = reader.read_page_parked(end, "p")[0].end
         assert reader._key is not None
-        old = reader.backend_pid
-        admin.execute("SELECT pg_terminate_backend(%s)", (old,))
-        eventually(lambda: not admin.execute(
-            "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (old,)).fetchone())
+        kill_backend(admin, reader)
         stored = writer.append([ev(2)])[0]
         for _ in range(3):  # the first call may find the connection dead and say so
             try:
