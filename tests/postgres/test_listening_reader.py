@@ -226,20 +226,44 @@ def test_a_wake_up_reads_from_the_key_it_ended_at_and_keeps_its_types_only(
         reader.close()
 
 
-def test_a_wake_up_of_more_events_than_its_limit_goes_on_from_where_it_stopped(
-        pg: PgSpec) -> None:
+def test_a_wake_up_whose_scan_fills_its_limit_reads_on_to_the_head(pg: PgSpec) -> None:
+    """Other types fill the scan: the same call goes on with the filtered read, so a page
+    short of its limit is one that reached the head (a worker takes it for caught up), and
+    the next wake-up starts there, not from the key the scan ended at."""
     store = pg.open(poll_interval=NO_POLL)
     writer = pg.open()
     reader = store.listening_reader()
     try:
-        end = reader.read_page_parked(0, "p", types=["wanted"], limit=3)[0].end
-        others = [writer.append([typed("other", n)])[0] for n in range(4)]
-        wanted = writer.append([typed("wanted")])[0]
-        page, _ = reader.read_page_parked(end, "p", types=["wanted"], limit=3)
-        assert page.events == [] and page.end == others[2].id  # the scan filled its limit
-        assert reader.wait(page.end, 0.0) is True  # not caught up: it looks, and finds more
-        page, _ = reader.read_page_parked(page.end, "p", types=["wanted"], limit=3)
-        assert [e.id for e in page.events] == [wanted.id] and page.end == wanted.id
+        end = reader.read_page_parked(0, "p", types={"wanted"}, limit=3)[0].end
+        for n in range(4):
+            writer.append([typed("other", n)])
+        wanted = [writer.append([typed("wanted", n)])[0] for n in range(2)]
+        page, _ = reader.read_page_parked(end, "p", types={"wanted"}, limit=3)
+        assert [e.id for e in page.events] == [w.id for w in wanted]
+        assert page.end == wanted[1].id
+        assert reader.wait(page.end, 0.0) is False  # caught up: it waits for a notification
+        newer = writer.append([typed("wanted", 2)])[0]
+        page, _ = reader.read_page_parked(page.end, "p", types=("wanted",), limit=3)
+        assert [e.id for e in page.events] == [newer.id] and page.end == newer.id
+    finally:
+        reader.close()
+
+
+def test_a_wake_up_of_a_partition_reads_that_partition_only(pg: PgSpec) -> None:
+    from esctl_lib.processing.partitions import partition_of
+
+    store = pg.open(poll_interval=NO_POLL)
+    writer = pg.open()
+    reader = store.listening_reader()
+    try:
+        end = reader.read_page_parked(0, "p", partition=(0, 2))[0].end
+        ids = [str(uuid.uuid4()) for _ in range(64)]
+        ours = [a for a in ids if partition_of(a, 2) == 0][:3]
+        theirs = [a for a in ids if partition_of(a, 2) == 1][:3]
+        stored = [writer.append([Event(aggregate_id=a, type="follow_ping")])[0]
+                  for pair in zip(ours, theirs, strict=True) for a in pair]
+        page, _ = reader.read_page_parked(end, "p", partition=(0, 2))
+        assert [e.id for e in page.events] == [e.id for e in stored if e.aggregate_id in ours]
     finally:
         reader.close()
 

@@ -65,10 +65,10 @@ class ListeningReader:
         self._pid = os.getpid()
         #: Where the last read on this connection found nothing more (None: unknown).
         self._caught_up: int | None = None
-        #: Where the last read on this connection ended caught up, kept through waits
-        #: (:meth:`read_page_parked`), and (position, its stream key) from that read;
-        #: both forgotten with the connection.
+        #: Where the last read on this connection ended caught up; unlike ``_caught_up``,
+        #: kept through waits (it chooses :meth:`read_page_parked`'s statement).
         self._read_to: int | None = None
+        #: (a position, its stream key), learnt from the last row of a wake-up's scan.
         self._key: tuple[int, StreamKey] | None = None
 
     @property
@@ -164,11 +164,13 @@ class ListeningReader:
         them), so they never pile up in a worker that is always busy.
 
         A wake-up where the last read here ended caught up (what a worker that keeps up
-        does all day) is :meth:`Reads.wake_up_page`: one ordered scan from the position's
-        key, learnt from that read's last row (so no probe looks for it), whatever the
-        types. The key of an event never changes on a server (events are never updated,
-        and transaction ids only grow, even across a table emptied and filled again), and
-        it is forgotten with the connection (a failover or a restore is a new one)."""
+        does all day) is :meth:`Reads.wake_up_page`: one ordered scan from the position,
+        whatever the types. The position's key comes from the last row of the previous
+        wake-up's scan when it ended there (else a probe finds it). An event's key never
+        changes on a server (events are never updated or deleted), and it is forgotten
+        with the connection (a failover or a restore is a new one). A scan that filled its
+        limit with other types' events goes on with the filtered read from where it
+        stopped, so a page short of ``limit`` is always one that reached the head."""
         self._caught_up = None
         conn = self._connection()
         self._drain(conn)
@@ -180,6 +182,15 @@ class ListeningReader:
                 position, key, processor, types=types, limit=limit)
             self._key = None if end_key is None else (page.end, end_key)
             if not full:
+                self._caught_up = self._read_to = page.end
+                return page, parked
+            if len(page.events) >= limit:
+                return page, parked
+            more, more_parked = self._reads.page_parked(
+                page.end, processor, types=types, limit=limit - len(page.events))
+            page = Page(page.events + more.events, more.end)
+            parked = {**parked, **more_parked}
+            if len(page.events) < limit:
                 self._caught_up = self._read_to = page.end
             return page, parked
         page, parked = self._reads.page_parked(position, processor, types=types,

@@ -11,7 +11,9 @@ more.
 
 **A worker's wake-up is one round trip** (``page_parked``, filtered or not): the page's
 statement also returns the processor's parked rows among its events, and a filtered one
-the readable head's key it reads up to. A read that ends caught up notes the listener's
+the readable head's key it reads up to. A worker's own listening connection, caught up,
+reads its wake-ups with ``wake_up_page`` instead: one ordered scan of every type from a
+key it already knows. A read that ends caught up notes the listener's
 generation from before it, so that :meth:`PostgresStore.wait` on the same thread and
 position sleeps until something is notified since (``caught_up``) instead of looking at
 the table once more; a commit the read's snapshot missed is notified after that generation
@@ -55,6 +57,9 @@ READ_ALL = (
 _VERSION_COLUMN = 5
 _BODY_COLUMN = 4
 _HEAD_COLUMN = 2
+_TYPE_COLUMN = 3
+#: How many columns an event row has (``decode_rows``), and where ``wake_up_query`` adds tx.
+_EVENT_COLUMNS = _TX_COLUMN = 10
 #: The reader's position's stream key, found once (one index probe) in a statement that
 #: compares with it more than once (``key_of`` probes twice at each use); ``_AFTER_POSITION``
 #: is the comparison. Four probes of the (id) index cost ~0.1 ms of every push wake-up
@@ -66,6 +71,15 @@ _POSITION_CTE = (
 )
 _POSITION_KEY = "((SELECT pk.tx FROM pk), (SELECT pk.id FROM pk))"
 _AFTER_POSITION = f"(tx, id) > {_POSITION_KEY}"
+
+
+def _parked_among(ids: str) -> str:
+    """The processor's (parameter ``proc``) parked rows among the events the query ``ids``
+    selects, as one text ``"id:attempts,…"`` (NULL for none)."""
+    return ("(SELECT string_agg(k.event_id::text || ':' || k.attempts::text, ',') "
+            f"FROM parked_events AS k WHERE k.processor = %(proc)s AND k.event_id IN ({ids}))")
+
+
 # READ_ALL for a processor's worker: its row of NULLs also carries, in its body column,
 # the processor's parked rows among the page's events ("id:attempts,…"), read in the same
 # statement (one snapshot, one round trip) instead of a statement of its own afterwards.
@@ -74,11 +88,9 @@ READ_ALL_PARKED = (
     f"(SELECT {COLUMNS} FROM events WHERE {_AFTER_POSITION} AND tx < {HORIZON} "
     "ORDER BY tx, id LIMIT %(n)s) "
     "UNION ALL SELECT NULL, NULL, NULL, NULL, "
-    "(SELECT string_agg(k.event_id::text || ':' || k.attempts::text, ',') "
-    " FROM parked_events AS k WHERE k.processor = %(proc)s AND k.event_id IN "
-    f" (SELECT id FROM events WHERE {_AFTER_POSITION} AND tx < {HORIZON} "
-    "   ORDER BY tx, id LIMIT %(n)s)), "
-    f"({BEHIND})::int, NULL, NULL, NULL, NULL"
+    + _parked_among(f"SELECT id FROM events WHERE {_AFTER_POSITION} AND tx < {HORIZON} "
+                    "ORDER BY tx, id LIMIT %(n)s")
+    + f", ({BEHIND})::int, NULL, NULL, NULL, NULL"
 )
 
 
@@ -212,10 +224,7 @@ def read_types_head_query(count: int, parked: bool, partitioned: bool = False
     (parameter ``proc``). Every event at or below the head is final (``horizon.py``), so
     a page that is not full lets the reader move to the head, as with :data:`BOUNDS`."""
     page = _filtered_scan(_CAST_NAMED, _TO_HEAD, count, partitioned)
-    parked_rows = (
-        "(SELECT string_agg(k.event_id::text || ':' || k.attempts::text, ',') "
-        " FROM parked_events AS k WHERE k.processor = %(proc)s "
-        " AND k.event_id IN (SELECT id FROM page))" if parked else "NULL")
+    parked_rows = _parked_among("SELECT id FROM page") if parked else "NULL"
     return sql.SQL(
         f"WITH {_POSITION_CTE}, {_HEAD_CTE}, page AS MATERIALIZED ({{}}) "
         f"(SELECT {_OUTER} FROM page AS e ORDER BY e.tx, e.id) "
@@ -225,31 +234,28 @@ def read_types_head_query(count: int, parked: bool, partitioned: bool = False
     ).format(page)
 
 
-#: A caught-up worker's wake-up (``listening_reader.py``): everything readable after the
-#: position, in stream order, whatever its type, each row with its ``tx`` (text, last
-#: column), so the reader learns the key of where it ends. ``keyed``, the position's key
-#: comes as parameters (``ptx``, ``pid``: the end of the connection's last read) instead of
-#: from a probe. With ``count`` types (``t0``, …), the other types' rows come without their
-#: body and the reader drops them: at a wake-up a page holds what was committed since the
-#: last one, and one ordered scan of the stream's index costs less than the filtered read's
-#: fenced scan, its head probe and its materialised page (bench/README.md, session 12).
-#: Its row of NULLs carries the parked rows among the scanned events and ``BEHIND``, as
-#: ``READ_ALL_PARKED``'s does.
 @lru_cache(maxsize=32)
-def wake_up_query(count: int, keyed: bool) -> str:
+def wake_up_query(count: int, keyed: bool) -> sql.Composed:
+    """A caught-up worker's wake-up (``listening_reader.py``): everything readable after
+    the position in stream order, of every type, each row with its ``tx`` as text in an
+    eleventh column (``_TX_COLUMN``), so that the reader learns the key it ends at.
+
+    ``keyed``: the position's key comes as parameters (``ptx``, ``pid``) instead of from a
+    probe. With ``count`` types (``t0``, …), the other types' rows come without their body,
+    for the reader to drop: a wake-up's page holds what was committed since the last one,
+    and one ordered scan of the stream's index costs less than the filtered read's fenced
+    scan, head probe and materialised page (bench/README.md, session 12). Its row of NULLs
+    carries the parked rows among the scanned events and ``BEHIND``, as in
+    ``READ_ALL_PARKED``."""
     after = "(tx, id) > (%(ptx)s::xid8, %(pid)s::bigint)" if keyed else _AFTER_POSITION
-    body = (f"CASE WHEN type IN ({', '.join(f'%(t{i})s' for i in range(count))}) "
-            "THEN body::text END" if count else "body::text")
-    scan = f"FROM events WHERE {after} AND tx < {HORIZON} ORDER BY tx, id LIMIT %(n)s"
-    return (
-        ("" if keyed else f"WITH {_POSITION_CTE} ")
-        + f"(SELECT id, uuid::text, aggregate_id::text, type, {body}, version, created_at, "
-        f"correlation_id::text, causation_id::text, metadata::text, tx::text {scan}) "
-        "UNION ALL SELECT NULL, NULL, NULL, NULL, "
-        "(SELECT string_agg(k.event_id::text || ':' || k.attempts::text, ',') "
-        " FROM parked_events AS k WHERE k.processor = %(proc)s AND k.event_id IN "
-        f" (SELECT id {scan})), ({BEHIND})::int, NULL, NULL, NULL, NULL, NULL"
-    )
+    body = "CASE WHEN {} THEN e.body::text END" if count else "body::text"
+    columns = COLUMNS.replace("body::text", body, 1) + ", tx::text"
+    scan = f"FROM events AS e WHERE {after} AND tx < {HORIZON} ORDER BY tx, id LIMIT %(n)s"
+    text = (("" if keyed else f"WITH {_POSITION_CTE} ")
+            + f"(SELECT {columns} {scan}) UNION ALL SELECT NULL, NULL, NULL, NULL, "
+            + _parked_among(f"SELECT id {scan}")
+            + f", ({BEHIND})::int, NULL, NULL, NULL, NULL, NULL")
+    return sql.SQL(text).format(*([_types_in(count)] if count else []))
 
 
 @lru_cache(maxsize=32)
@@ -496,11 +502,11 @@ class Reads:
         end, end_key = position, key
         if rows:
             last = rows[-1]
-            end, end_key = last[0], StreamKey(int(last[10]), last[0])
+            end, end_key = last[0], StreamKey(int(last[_TX_COLUMN]), last[0])
         if type_list is not None:
             wanted = set(type_list)
-            rows = [r for r in rows if r[3] in wanted]
-        events = self._decode([r[:10] for r in rows])
+            rows = [r for r in rows if r[_TYPE_COLUMN] in wanted]
+        events = self._decode([r[:_EVENT_COLUMNS] for r in rows])
         if parked:
             ids = {e.id for e in events}
             parked = {i: n for i, n in parked.items() if i in ids}
