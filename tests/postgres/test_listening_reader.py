@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -15,6 +16,7 @@ import pytest
 from esctl_lib import Event, StoreError, StoreUnavailableError, run_processor
 from esctl_lib.processing import Processor, handles_all
 from esctl_lib.stores.postgres.listening_reader import ListeningReader
+from esctl_lib.stores.postgres.store import PostgresStore
 from esctl_lib.testing import eventually
 from tests.postgres.conftest import PgSpec
 
@@ -191,6 +193,21 @@ def test_a_read_takes_the_notifications_before_it_and_a_closed_store_stops_reads
 
 # -- a caught-up reader's wake-up (ListeningReader.read_page_parked: Reads.wake_up_page) --
 
+Woken = tuple[ListeningReader, PostgresStore, PostgresStore]
+
+
+@pytest.fixture
+def woken(pg: PgSpec) -> Iterator[Woken]:
+    """A listening reader (its store's poll too slow to matter), another store to write
+    with, and the reader's store."""
+    store = pg.open(poll_interval=NO_POLL)
+    reader = store.listening_reader()
+    try:
+        yield reader, pg.open(), store
+    finally:
+        reader.close()
+
+
 def typed(kind: str, n: int = 0) -> Event:
     return Event(aggregate_id=str(uuid.uuid4()), type=kind, body={"n": n})
 
@@ -202,136 +219,106 @@ def stream_key(admin: psycopg.Connection[Any], schema: str, event_id: int) -> tu
 
 
 def test_a_wake_up_reads_from_the_key_it_ended_at_and_keeps_its_types_only(
-        pg: PgSpec, admin: psycopg.Connection[Any]) -> None:
-    store = pg.open(poll_interval=NO_POLL)
-    writer = pg.open()
+        woken: Woken, pg: PgSpec, admin: psycopg.Connection[Any]) -> None:
+    reader, writer, store = woken
     writer.append([typed("wanted", 0)])
-    reader = store.listening_reader()
-    try:
-        page, _ = reader.read_page_parked(0, "p", types=["wanted"])  # the filtered read
+    page, _ = reader.read_page_parked(0, "p", types=["wanted"])  # the filtered read
+    end = page.end
+    assert [e.type for e in page.events] == ["wanted"] and reader._key is None
+    for round_ in range(3):
+        stored = [writer.append([typed(kind, round_)])[0]
+                  for kind in ("other", "wanted", "other")]
+        page, parked = reader.read_page_parked(end, "p", types=["wanted"])
+        assert [e.id for e in page.events] == [stored[1].id]
+        assert page.events[0].body == {"n": round_} and parked == {}
+        # it ends past the other types' events, where a filtered read ends too
+        assert page.end == stored[2].id == store.read_page(
+            end, types=["wanted"]).end
+        assert reader._key == (page.end, stream_key(admin, pg.schema, page.end))
         end = page.end
-        assert [e.type for e in page.events] == ["wanted"] and reader._key is None
-        for round_ in range(3):
-            stored = [writer.append([typed(kind, round_)])[0]
-                      for kind in ("other", "wanted", "other")]
-            page, parked = reader.read_page_parked(end, "p", types=["wanted"])
-            assert [e.id for e in page.events] == [stored[1].id]
-            assert page.events[0].body == {"n": round_} and parked == {}
-            # it ends past the other types' events, where a filtered read ends too
-            assert page.end == stored[2].id == store.read_page(
-                end, types=["wanted"]).end
-            assert reader._key == (page.end, stream_key(admin, pg.schema, page.end))
-            end = page.end
-    finally:
-        reader.close()
 
 
-def test_a_wake_up_whose_scan_fills_its_limit_reads_on_to_the_head(pg: PgSpec) -> None:
+def test_a_wake_up_whose_scan_fills_its_limit_reads_on_to_the_head(woken: Woken) -> None:
     """Other types fill the scan: the same call goes on with the filtered read, so a page
     short of its limit is one that reached the head (a worker takes it for caught up), and
     the next wake-up starts there, not from the key the scan ended at."""
-    store = pg.open(poll_interval=NO_POLL)
-    writer = pg.open()
-    reader = store.listening_reader()
-    try:
-        end = reader.read_page_parked(0, "p", types={"wanted"}, limit=3)[0].end
-        for n in range(4):
-            writer.append([typed("other", n)])
-        wanted = [writer.append([typed("wanted", n)])[0] for n in range(2)]
-        page, _ = reader.read_page_parked(end, "p", types={"wanted"}, limit=3)
-        assert [e.id for e in page.events] == [w.id for w in wanted]
-        assert page.end == wanted[1].id
-        assert reader.wait(page.end, 0.0) is False  # caught up: it waits for a notification
-        newer = writer.append([typed("wanted", 2)])[0]
-        page, _ = reader.read_page_parked(page.end, "p", types=("wanted",), limit=3)
-        assert [e.id for e in page.events] == [newer.id] and page.end == newer.id
-    finally:
-        reader.close()
+    reader, writer, _ = woken
+    end = reader.read_page_parked(0, "p", types={"wanted"}, limit=3)[0].end
+    for n in range(4):
+        writer.append([typed("other", n)])
+    wanted = [writer.append([typed("wanted", n)])[0] for n in range(2)]
+    page, _ = reader.read_page_parked(end, "p", types={"wanted"}, limit=3)
+    assert [e.id for e in page.events] == [w.id for w in wanted]
+    assert page.end == wanted[1].id
+    assert reader.wait(page.end, 0.0) is False  # caught up: it waits for a notification
+    newer = writer.append([typed("wanted", 2)])[0]
+    page, _ = reader.read_page_parked(page.end, "p", types=("wanted",), limit=3)
+    assert [e.id for e in page.events] == [newer.id] and page.end == newer.id
 
 
-def test_a_wake_up_of_a_partition_reads_that_partition_only(pg: PgSpec) -> None:
+def test_a_wake_up_of_a_partition_reads_that_partition_only(woken: Woken) -> None:
     from esctl_lib.processing.partitions import partition_of
 
-    store = pg.open(poll_interval=NO_POLL)
-    writer = pg.open()
-    reader = store.listening_reader()
-    try:
-        end = reader.read_page_parked(0, "p", partition=(0, 2))[0].end
-        ids = [str(uuid.uuid4()) for _ in range(64)]
-        ours = [a for a in ids if partition_of(a, 2) == 0][:3]
-        theirs = [a for a in ids if partition_of(a, 2) == 1][:3]
-        stored = [writer.append([Event(aggregate_id=a, type="follow_ping")])[0]
-                  for pair in zip(ours, theirs, strict=True) for a in pair]
-        page, _ = reader.read_page_parked(end, "p", partition=(0, 2))
-        assert [e.id for e in page.events] == [e.id for e in stored if e.aggregate_id in ours]
-    finally:
-        reader.close()
+    reader, writer, _ = woken
+    end = reader.read_page_parked(0, "p", partition=(0, 2))[0].end
+    ids = [str(uuid.uuid4()) for _ in range(64)]
+    ours = [a for a in ids if partition_of(a, 2) == 0][:3]
+    theirs = [a for a in ids if partition_of(a, 2) == 1][:3]
+    stored = [writer.append([Event(aggregate_id=a, type="follow_ping")])[0]
+              for pair in zip(ours, theirs, strict=True) for a in pair]
+    page, _ = reader.read_page_parked(end, "p", partition=(0, 2))
+    assert [e.id for e in page.events] == [e.id for e in stored if e.aggregate_id in ours]
 
 
 def test_a_wake_up_reads_in_stream_order_what_commits_out_of_id_order(
-        pg: PgSpec) -> None:
+        woken: Woken) -> None:
     """A transaction that took ids before another's commit is read before it, once it
     commits; the key learnt at the end is the last event in stream order (not the
     greatest id)."""
-    store = pg.open(poll_interval=NO_POLL)
-    writer = pg.open()
-    reader = store.listening_reader()
-    try:
-        end = reader.read_page_parked(0, "p")[0].end
-        with writer.transaction() as tx:
-            first = tx.append([ev(1)])[0]
-            middle = pg.open().append([ev(2)])[0]  # commits first, behind the open one
-            page, _ = reader.read_page_parked(end, "p")
-            assert page.events == [] and page.end == end  # held back by the horizon
-            last = tx.append([ev(3)])[0]
-        assert first.id < middle.id < last.id
+    reader, writer, other = woken
+    end = reader.read_page_parked(0, "p")[0].end
+    with writer.transaction() as tx:
+        first = tx.append([ev(1)])[0]
+        middle = other.append([ev(2)])[0]  # commits first, behind the open one
         page, _ = reader.read_page_parked(end, "p")
-        assert [e.id for e in page.events] == [first.id, last.id, middle.id]
-        assert page.end == middle.id
-        newer = writer.append([ev(4)])[0]
-        page, _ = reader.read_page_parked(page.end, "p")
-        assert [e.id for e in page.events] == [newer.id]
-    finally:
-        reader.close()
+        assert page.events == [] and page.end == end  # held back by the horizon
+        last = tx.append([ev(3)])[0]
+    assert first.id < middle.id < last.id
+    page, _ = reader.read_page_parked(end, "p")
+    assert [e.id for e in page.events] == [first.id, last.id, middle.id]
+    assert page.end == middle.id
+    newer = writer.append([ev(4)])[0]
+    page, _ = reader.read_page_parked(page.end, "p")
+    assert [e.id for e in page.events] == [newer.id]
 
 
-def test_a_wake_up_finds_an_event_skipped_by_hand_before_it_was_read(pg: PgSpec) -> None:
+def test_a_wake_up_finds_an_event_skipped_by_hand_before_it_was_read(woken: Woken) -> None:
     from esctl_lib.processing.parking import skip_event
 
-    store = pg.open(poll_interval=NO_POLL)
-    writer = pg.open()
-    reader = store.listening_reader()
-    try:
-        end = reader.read_page_parked(0, "p", types=["wanted"])[0].end
-        a, b = (writer.append([typed(kind)])[0] for kind in ("wanted", "other"))
-        page, _ = reader.read_page_parked(end, "p", types=["wanted"])
-        c, d = (writer.append([typed("wanted")])[0] for _ in range(2))
-        skip_event(writer, "p", d.id)
-        page, parked = reader.read_page_parked(page.end, "p", types=["wanted"])
-        assert [e.id for e in page.events] == [c.id, d.id] and parked == {d.id: 1}
-        assert a.id < b.id < c.id
-    finally:
-        reader.close()
+    reader, writer, _ = woken
+    end = reader.read_page_parked(0, "p", types=["wanted"])[0].end
+    a, b = (writer.append([typed(kind)])[0] for kind in ("wanted", "other"))
+    page, _ = reader.read_page_parked(end, "p", types=["wanted"])
+    c, d = (writer.append([typed("wanted")])[0] for _ in range(2))
+    skip_event(writer, "p", d.id)
+    page, parked = reader.read_page_parked(page.end, "p", types=["wanted"])
+    assert [e.id for e in page.events] == [c.id, d.id] and parked == {d.id: 1}
+    assert a.id < b.id < c.id
 
 
 def test_a_lost_connection_forgets_the_key(
-        pg: PgSpec, admin: psycopg.Connection[Any]) -> None:
-    store = pg.open(poll_interval=NO_POLL)
-    writer = pg.open()
-    reader = store.listening_reader()
-    try:
-        end = caught_up(reader)
-        writer.append([ev(1)])
-        end = reader.read_page_parked(end, "p")[0].end
-        assert reader._key is not None
-        kill_backend(admin, reader)
-        stored = writer.append([ev(2)])[0]
-        for _ in range(3):  # the first call may find the connection dead and say so
-            try:
-                page, _ = reader.read_page_parked(end, "p")
-                break
-            except StoreUnavailableError:
-                assert reader._key is None
-        assert [e.id for e in page.events] == [stored.id]
-    finally:
-        reader.close()
+        woken: Woken, admin: psycopg.Connection[Any]) -> None:
+    reader, writer, _ = woken
+    end = caught_up(reader)
+    writer.append([ev(1)])
+    end = reader.read_page_parked(end, "p")[0].end
+    assert reader._key is not None
+    kill_backend(admin, reader)
+    stored = writer.append([ev(2)])[0]
+    for _ in range(3):  # the first call may find the connection dead and say so
+        try:
+            page, _ = reader.read_page_parked(end, "p")
+            break
+        except StoreUnavailableError:
+            assert reader._key is None
+    assert [e.id for e in page.events] == [stored.id]
