@@ -181,20 +181,14 @@ class ListeningReader:
             page, parked, end_key, full = self._reads.wake_up_page(
                 position, key, processor, types=types, limit=limit)
             self._key = None if end_key is None else (page.end, end_key)
-            if not full:
-                self._caught_up = self._read_to = page.end
-                return page, parked
-            if len(page.events) >= limit:
-                return page, parked
-            more, more_parked = self._reads.page_parked(
-                page.end, processor, types=types, limit=limit - len(page.events))
-            page = Page(page.events + more.events, more.end)
-            parked = {**parked, **more_parked}
-            if len(page.events) < limit:
-                self._caught_up = self._read_to = page.end
-            return page, parked
-        page, parked = self._reads.page_parked(position, processor, types=types,
-                                               limit=limit, partition=partition)
+            if full and len(page.events) < limit:  # other types filled the scan: read on
+                more, more_parked = self._reads.page_parked(
+                    page.end, processor, types=types, limit=limit - len(page.events))
+                page = Page(page.events + more.events, more.end)
+                parked = {**parked, **more_parked}
+        else:
+            page, parked = self._reads.page_parked(position, processor, types=types,
+                                                   limit=limit, partition=partition)
         if len(page.events) < limit:
             self._caught_up = self._read_to = page.end
         return page, parked
