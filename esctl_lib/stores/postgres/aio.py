@@ -63,6 +63,7 @@ from esctl_lib.stores.postgres.errors import (
     translate_errors,
 )
 from esctl_lib.stores.postgres.horizon import append_lock_key, state_of
+from esctl_lib.stores.postgres.known_heads import KnownHeads
 from esctl_lib.stores.postgres.listen import CommitNotify, notify_refused
 from esctl_lib.stores.postgres.own_writes import OwnWrites, own_writes_registry
 from esctl_lib.stores.postgres.reads import (
@@ -157,6 +158,8 @@ class AsyncPostgresStore(AsyncEventStore):
         #: (``horizon.py``): readers' bound counts on it.
         self.append_key = append_lock_key(self.schema)
         self.own_writes: OwnWrites = own_writes_registry.for_database(url, self.schema)
+        #: The aggregates' newest versions this object saw committed (``known_heads.py``).
+        self.heads = KnownHeads()
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] | None = None
         self._pool_lock = asyncio.Lock()
         self._listener: AsyncListener | None = None
@@ -328,27 +331,39 @@ class AsyncPostgresStore(AsyncEventStore):
     async def _append_at(
         self, conn: psycopg.AsyncConnection[Any], batch: Batch, base: int, notify: str | None
     ) -> list[Event]:
-        query, params = batch.statement(base, self.append_key, notify)
+        agg, heads = batch.aggregate_id, self.heads
+        known = heads.at(agg, base)  # as the sync store: ``known_heads.py``
+        query, params = batch.statement(base, self.append_key, notify, known)
         try:
             with _APPEND_ERRORS:
                 rows = await (await conn.execute(query, params)).fetchall()
         except _UniqueConflict as e:
-            raise await self._conflict(conn, batch, base, e.constraint) from e.__cause__
+            heads.forget(agg)
+            raise await self._conflict(conn, batch, base, e.constraint, known) from e.__cause__
+        except BaseException:
+            heads.forget(agg)
+            raise
         if not rows:
-            raise ConcurrencyError(batch.aggregate_id, base,
-                                   await _version(conn, batch.aggregate_id))
+            actual = await _version(conn, agg)
+            if actual:
+                heads.note(agg, actual)
+            raise ConcurrencyError(agg, base, actual)
         if len(rows) > 1:
             rows.sort()
+        heads.note(agg, base + len(rows))
         return batch.stored([r[0] for r in rows], base + 1)
 
     async def _conflict(
-        self, conn: psycopg.AsyncConnection[Any], batch: Batch, base: int, constraint: str
+        self, conn: psycopg.AsyncConnection[Any], batch: Batch, base: int, constraint: str,
+        known: bool,
     ) -> EsctlError:
         """Name a unique violation as the sync store does (the connection is autocommit,
-        so still usable after the failed statement)."""
-        if constraint == VERSION_CONSTRAINT:
-            return ConcurrencyError(batch.aggregate_id, base,
-                                    await _version(conn, batch.aggregate_id))
+        so still usable after the failed statement); after an append that did not read
+        the version (``known``), a taken uuid is named only if the version was right."""
+        if constraint == VERSION_CONSTRAINT or known:
+            actual = await _version(conn, batch.aggregate_id)
+            if constraint == VERSION_CONSTRAINT or actual != base:
+                return ConcurrencyError(batch.aggregate_id, base, actual)
         with translate_errors():
             cur = await conn.execute(EXISTING_UUIDS, ([r[0] for r in batch.rows],))
             taken = {r[0] for r in await cur.fetchall()}
@@ -409,7 +424,10 @@ class AsyncPostgresStore(AsyncEventStore):
 
     async def read_aggregate(self, aggregate_id: Any, *, from_version: int = 1) -> list[Event]:
         agg = normalize_uuid(aggregate_id, "aggregate_id")
-        return self._decode(await self._rows(AGGREGATE, (agg, from_version)))
+        events = self._decode(await self._rows(AGGREGATE, (agg, from_version)))
+        if events and (newest := events[-1].version):  # committed, the newest at the read
+            self.heads.note(agg, newest)
+        return events
 
     async def aggregate_version(self, aggregate_id: Any) -> int:
         agg = normalize_uuid(aggregate_id, "aggregate_id")

@@ -7,6 +7,12 @@ The aggregate's version is read and the events are inserted only if it matches (
 as plain parameters, a batch as one JSON array parsed once by the server). A concurrent
 writer that read the same version loses on the (aggregate_id, version) key and gets
 ``ConcurrencyError``, also for two first writes.
+
+When the store object itself saw version ``expected`` as the aggregate's newest, stored
+(``KnownHeads``), an autocommit append skips reading the version: events are never
+deleted, so that version is there, and the key refuses a version ``expected + 1`` written
+by anyone else since. Versions stay contiguous either way; only such a refusal draws an id
+from the sequence, as a lost race does.
 """
 
 from __future__ import annotations
@@ -46,22 +52,28 @@ _INSERT = (
     "INSERT INTO events (uuid, aggregate_id, type, body, version, created_at, "
     "correlation_id, causation_id, metadata) "
 )
-APPEND_ONE = (
-    _INSERT + "SELECT %s, %s, %s, %s::json, %s, %s, %s, %s, %s::json "
-    f"FROM {_VERSION} WHERE cur.v = %s RETURNING id"
-)
-APPEND_MANY = (  # a row's created_at is null when it is the batch's own time (2nd parameter)
-    _INSERT + "SELECT (r->>0)::uuid, %s, r->>1, r->2, cur.v + x.n, "
+_ONE_ROW = "SELECT %s, %s, %s, %s::json, %s, %s, %s, %s, %s::json "
+APPEND_ONE = _INSERT + _ONE_ROW + f"FROM {_VERSION} WHERE cur.v = %s RETURNING id"
+# A batch's rows from its JSON array, at versions {base} + 1, 2, …; a row's created_at is
+# null when it is the batch's own time (the parameter after the aggregate id).
+_MANY_ROWS = (
+    "SELECT (r->>0)::uuid, %s, r->>1, r->2, {base} + x.n, "
     "coalesce((r->>3)::timestamptz, %s::timestamptz), "
     "(r->>4)::uuid, (r->>5)::uuid, (r->>6)::json "
-    f"FROM {_VERSION}, json_array_elements(%s::json) WITH ORDINALITY AS x(r, n) "
-    "WHERE cur.v = %s ORDER BY x.n RETURNING id"
 )
+_ELEMENTS = "json_array_elements(%s::json) WITH ORDINALITY AS x(r, n)"
+APPEND_MANY = (_INSERT + _MANY_ROWS.format(base="cur.v")
+               + f"FROM {_VERSION}, {_ELEMENTS} WHERE cur.v = %s ORDER BY x.n RETURNING id")
 #: An autocommit append takes the store's append lock (``horizon.py``) in its own statement,
 #: before the insert produces a row and so before the transaction has an id.
 LOCKED = "WITH lk AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%s) AS l) "
 LOCKED_ONE = LOCKED + APPEND_ONE.replace(f"FROM {_VERSION}", f"FROM lk, {_VERSION}")
 LOCKED_MANY = LOCKED + APPEND_MANY.replace(f"FROM {_VERSION},", f"FROM lk, {_VERSION},")
+#: The locked appends at a version known to be stored and the newest (``KnownHeads``):
+#: no version read; the (aggregate_id, version) key refuses a version written since.
+KNOWN_ONE = LOCKED + _INSERT + _ONE_ROW + "FROM lk RETURNING id"
+KNOWN_MANY = (LOCKED + _INSERT + _MANY_ROWS.format(base="%s::int")
+              + f"FROM lk, {_ELEMENTS} ORDER BY x.n RETURNING id")
 
 
 def _notifying(locked: str) -> str:
@@ -77,6 +89,8 @@ def _notifying(locked: str) -> str:
 #: The locked appends that notify in their own statement (``listen.CommitNotify``).
 NOTIFYING_ONE = _notifying(LOCKED_ONE)
 NOTIFYING_MANY = _notifying(LOCKED_MANY)
+NOTIFYING_KNOWN_ONE = _notifying(KNOWN_ONE)
+NOTIFYING_KNOWN_MANY = _notifying(KNOWN_MANY)
 AGGREGATE_VERSION = (
     "SELECT coalesce(max(version), 0) FROM events WHERE aggregate_id = %s"
 )
@@ -114,16 +128,21 @@ class Batch:
         self.rows = rows
         self.classes = [e.__class__ for e in events]
 
-    def statement(self, base: int, lock: int | None = None,
-                  notify: str | None = None) -> tuple[str, tuple[Any, ...]]:
+    def statement(self, base: int, lock: int | None = None, notify: str | None = None,
+                  known: bool = False) -> tuple[str, tuple[Any, ...]]:
         """The append statement and its parameters, for an aggregate at version ``base``;
         with ``lock``, the statement first takes the append lock of that key, and with
-        ``notify`` as well, it also notifies that channel when it inserts."""
+        ``notify`` as well, it also notifies that channel when it inserts. ``known`` (with
+        ``lock``): version ``base`` is known to be stored, so the version is not read."""
         if len(self.rows) == 1:
             uuid, type_, body, created, corr, caus, meta = self.rows[0]
             params: tuple[Any, ...] = (
-                uuid, self.aggregate_id, type_, body, base + 1, created, corr, caus, meta,
-                self.aggregate_id, base)
+                uuid, self.aggregate_id, type_, body, base + 1, created, corr, caus, meta)
+            if known and lock is not None:
+                if notify is not None:
+                    return NOTIFYING_KNOWN_ONE, (lock, *params, notify)
+                return KNOWN_ONE, (lock, *params)
+            params = (*params, self.aggregate_id, base)
             if lock is None:
                 return APPEND_ONE, params
             if notify is not None:
@@ -140,6 +159,10 @@ class Batch:
             for u, t, b, c, co, ca, m in self.rows]) + "]"
         if lock is None:
             return APPEND_MANY, (self.aggregate_id, now, self.aggregate_id, doc, base)
+        if known:
+            if notify is not None:
+                return NOTIFYING_KNOWN_MANY, (lock, self.aggregate_id, base, now, doc, notify)
+            return KNOWN_MANY, (lock, self.aggregate_id, base, now, doc)
         params = (lock, self.aggregate_id, now, self.aggregate_id, doc, base)
         if notify is not None:
             return NOTIFYING_MANY, (*params, notify)
@@ -196,21 +219,33 @@ def _append_at(
     in_transaction: bool, notify: str | None,
 ) -> list[Event]:
     """One attempt: insert the batch if the aggregate is at version ``base`` (outside a
-    transaction, the statement takes the append lock itself; a transaction has taken it)."""
-    if in_transaction:
+    transaction, the statement takes the append lock itself; a transaction has taken it).
+    Outside a transaction, a version ``base`` that this store object saw as the newest
+    is not read again (``known_heads``)."""
+    agg, heads = batch.aggregate_id, store.heads
+    if in_transaction:  # noted nowhere until the commit, so forgotten
+        known = False
+        heads.forget(agg)
         query, params = batch.statement(base)
     else:
-        query, params = batch.statement(base, store.append_key, notify)
+        known = heads.at(agg, base)
+        query, params = batch.statement(base, store.append_key, notify, known)
     try:
         rows = cursor(conn).execute(query, params).fetchall()
     except BaseException:  # the handler is built only when something went wrong
-        with TranslateErrors(_on_unique(store, None if in_transaction else conn, batch, base)):
+        heads.forget(agg)
+        with TranslateErrors(_on_unique(store, None if in_transaction else conn, batch, base,
+                                        known)):
             raise
     if not rows:
-        raise ConcurrencyError(batch.aggregate_id, base,
-                               current_version(conn, batch.aggregate_id))
+        actual = current_version(conn, agg)
+        if not in_transaction and actual:
+            heads.note(agg, actual)  # read on an autocommit connection: committed
+        raise ConcurrencyError(agg, base, actual)
     if len(rows) > 1:
         rows.sort()
+    if not in_transaction:
+        heads.note(agg, base + len(rows))
     return batch.stored([r[0] for r in rows], base + 1)
 
 
@@ -231,15 +266,19 @@ def existing(conn: psycopg.Connection[Any], uuids: Sequence[str]) -> set[str]:
 
 
 def _on_unique(
-    store: PostgresStore, conn: psycopg.Connection[Any] | None, batch: Batch, base: int
+    store: PostgresStore, conn: psycopg.Connection[Any] | None, batch: Batch, base: int,
+    known: bool = False,
 ) -> UniqueHandler:
-    """Name the conflict, reading on ``conn`` when it is still usable (else on the pool)."""
+    """Name the conflict, reading on ``conn`` when it is still usable (else on the pool).
+    After an append that did not read the version (``known``), a taken uuid is named only
+    if the version was right, as when the statement reads it."""
 
     def build(constraint: str | None) -> EsctlError | None:
         agg = batch.aggregate_id
-        if constraint == VERSION_CONSTRAINT:
+        if constraint == VERSION_CONSTRAINT or (known and constraint == UUID_CONSTRAINT):
             actual = current_version(conn, agg) if conn else store.aggregate_version(agg)
-            return ConcurrencyError(agg, base, actual)
+            if constraint == VERSION_CONSTRAINT or actual != base:
+                return ConcurrencyError(agg, base, actual)
         if constraint == UUID_CONSTRAINT:
             uuids = [r[0] for r in batch.rows]
             taken = store.existing_uuids(uuids) if conn is None else existing(conn, uuids)

@@ -98,6 +98,7 @@ from esctl_lib.stores.postgres.errors import (
     translate_errors,
 )
 from esctl_lib.stores.postgres.horizon import append_lock_key
+from esctl_lib.stores.postgres.known_heads import KnownHeads
 from esctl_lib.stores.postgres.lock import PostgresAdvisoryLock
 from esctl_lib.stores.postgres.own_writes import OwnWrites, own_writes_registry
 from esctl_lib.stores.postgres.pool import Checkout, Connections, quiet_pool_warnings
@@ -195,6 +196,8 @@ class PostgresStore(EventStore):
         self._commit_notify: CommitNotify | None = None
         self._closed = False
         self._reads = Reads(self)
+        #: The aggregates' newest versions this object saw committed (``known_heads.py``).
+        self.heads = KnownHeads()
         #: The newest event this process appended here, shared by every store of this
         #: process on the same database and schema (see ``own_writes.py``).
         self.own_writes: OwnWrites = own_writes_registry.for_database(url, self.schema)
@@ -433,7 +436,11 @@ class PostgresStore(EventStore):
                                where=server_address(self.url), secrets=dsn_secrets(self.url))
 
     def read_aggregate(self, aggregate_id: Any, *, from_version: int = 1) -> list[Event]:
-        return self._reads.aggregate(normalize_uuid(aggregate_id, "aggregate_id"), from_version)
+        agg = normalize_uuid(aggregate_id, "aggregate_id")
+        events = self._reads.aggregate(agg, from_version)
+        if events and (newest := events[-1].version):  # committed, the newest at the read
+            self.heads.note(agg, newest)
+        return events
 
     def aggregate_version(self, aggregate_id: Any) -> int:
         agg = normalize_uuid(aggregate_id, "aggregate_id")
