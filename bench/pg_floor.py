@@ -13,6 +13,9 @@ come, with the same raw psycopg loop as the baseline and no framework at all:
                    ``tx`` column and ``(tx, id)`` index of the no-skip stream order
   esctl statement  the same loop sending esctl's own one-event append (``LOCKED_ONE``):
                    the version guard, the append lock, ``RETURNING id``
+  esctl known      the statement esctl sends at a version it saw as the aggregate's newest
+                   (``KNOWN_ONE``, ``stores/postgres/known_heads.py``): the lock and
+                   ``RETURNING id``, no version read (W1's saves after each aggregate's first)
   esctl            the user's path: ``item.happen(**body)`` + ``Repository.save(item)``
 
 W1 only (one event per transaction, 1,000 aggregates round-robin, events built inside the
@@ -44,14 +47,14 @@ from user_path import DSN, INSERT_PG, PG_PLAIN_DDL, RAW_TYPE, Item, body
 
 from esctl_lib import Repository, open_store
 from esctl_lib.events import new_uuid, utc_now
-from esctl_lib.stores.postgres.append import LOCKED_ONE
+from esctl_lib.stores.postgres.append import KNOWN_ONE, LOCKED_ONE
 
 PLAIN_SCHEMA = "esctl_floor_plain"
 ESCTL_SCHEMA = "esctl_floor"
 AGGREGATES = 1_000
 INSERT_TABLE = ("INSERT INTO events (uuid, aggregate_id, type, body, version, created_at) "
                 "VALUES (%s, %s, %s, %s::json, %s, %s)")
-KINDS = ("plain", "esctl table", "esctl statement", "esctl")
+KINDS = ("plain", "esctl table", "esctl statement", "esctl known", "esctl")
 GOAL = 0.85
 
 
@@ -101,7 +104,7 @@ def _raw(conn: psycopg.Connection[Any], kind: str, n: int, lock: int = 0) -> flo
                 versions[k] = v
     else:
         ids = [str(uuid.uuid4()) for _ in range(AGGREGATES)]
-        table = kind == "esctl table"
+        table, known = kind == "esctl table", kind == "esctl known"
 
         def run() -> None:
             for i in range(n):
@@ -111,6 +114,10 @@ def _raw(conn: psycopg.Connection[Any], kind: str, n: int, lock: int = 0) -> flo
                 if table:
                     cur.execute(INSERT_TABLE, (new_uuid(), agg, "item_happened",
                                                json.dumps(body(i)), v + 1, utc_now()))
+                elif known:
+                    cur.execute(KNOWN_ONE, (lock, new_uuid(), agg, "item_happened",
+                                            json.dumps(body(i)), v + 1, utc_now(),
+                                            None, None, None)).fetchall()
                 else:
                     cur.execute(LOCKED_ONE, (lock, new_uuid(), agg, "item_happened",
                                              json.dumps(body(i)), v + 1, utc_now(),
@@ -174,7 +181,7 @@ def main() -> None:
     for kind in KINDS:
         rate = statistics.median(rates[kind])
         ratio = statistics.median(ratios[kind])
-        goal = f">= {GOAL}" if kind in ("esctl", "esctl statement") else ""
+        goal = f">= {GOAL}" if kind in ("esctl", "esctl statement", "esctl known") else ""
         print(f"{kind:17}{rate:9,.0f}{1e6 / rate:9.0f}{ratio:8.2f}   {goal}")
     print(f"load {os.getloadavg()[0]:.2f} at the end", file=sys.stderr)
 
