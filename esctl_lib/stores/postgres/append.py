@@ -36,6 +36,7 @@ from esctl_lib.stores.postgres.errors import (
     translate_errors,
 )
 from esctl_lib.stores.postgres.pool import cursor
+from esctl_lib.stores.postgres.prepared import first_column
 
 if TYPE_CHECKING:
     from esctl_lib.stores.postgres.store import PostgresStore
@@ -231,7 +232,10 @@ def _append_at(
         known = heads.at(agg, base)
         query, params = batch.statement(base, store.append_key, notify, known)
     try:
-        rows = cursor(conn).execute(query, params).fetchall()
+        if in_transaction:
+            rows = cursor(conn).execute(query, params).fetchall()
+        else:  # prepared once per connection, sent through libpq (``prepared.py``)
+            rows = first_column(conn, query, params)
     except BaseException:  # the handler is built only when something went wrong
         heads.forget(agg)
         with TranslateErrors(_on_unique(store, None if in_transaction else conn, batch, base,
