@@ -337,11 +337,11 @@ class AsyncPostgresStore(AsyncEventStore):
         try:
             with _APPEND_ERRORS:
                 rows = await (await conn.execute(query, params)).fetchall()
-        except _UniqueConflict as e:
+        except BaseException as e:
             heads.forget(agg)
-            raise await self._conflict(conn, batch, base, e.constraint, known) from e.__cause__
-        except BaseException:
-            heads.forget(agg)
+            if isinstance(e, _UniqueConflict):
+                raise await self._conflict(conn, batch, base, e.constraint,
+                                           known) from e.__cause__
             raise
         if not rows:
             actual = await _version(conn, agg)

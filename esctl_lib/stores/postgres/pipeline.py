@@ -159,16 +159,24 @@ def _sync(pg: pq.abc.PGconn) -> pq.abc.PGresult | None:
     return _collect(pg)
 
 
-def _collect(pg: pq.abc.PGconn) -> pq.abc.PGresult | None:
-    """Flush, then read results up to the next sync point. Returns the first error (the
-    server skipped the executions after it), or None."""
+def flush(pg: pq.abc.PGconn, tick_ms: int | None = None) -> select.poll:
+    """Send what is queued on the nonblocking ``pg``, taking results in as they come so
+    neither side stalls; the poller it waited with, now waiting for input. Polls wake
+    every ``tick_ms`` when given (else only on the socket)."""
     poller = select.poll()
     poller.register(pg.socket, _POLLIN | _POLLOUT)
     while pg.flush():  # nonblocking: 1 while data is left to send
-        for _fd, events in poller.poll():
-            if events & _POLLIN:  # take results in as they come, so neither side stalls
+        for _fd, events in poller.poll(tick_ms):
+            if events & _POLLIN:
                 pg.consume_input()
     poller.modify(pg.socket, _POLLIN)
+    return poller
+
+
+def _collect(pg: pq.abc.PGconn) -> pq.abc.PGresult | None:
+    """Flush, then read results up to the next sync point. Returns the first error (the
+    server skipped the executions after it), or None."""
+    poller = flush(pg)
     error = None
     ended = False
     while True:

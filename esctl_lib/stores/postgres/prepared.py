@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import select
 from collections.abc import Sequence
 from contextlib import suppress
 from typing import Any
@@ -28,13 +27,12 @@ import psycopg
 from psycopg import pq
 from psycopg.errors import error_from_result
 
-from esctl_lib.stores.postgres.pipeline import convert
+from esctl_lib.stores.postgres.pipeline import convert, flush
 from esctl_lib.stores.postgres.pool import cursor
 
-_TUPLES, _COMMAND = pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK
+_OK = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
 _ACTIVE = pq.TransactionStatus.ACTIVE
-_UNKNOWN_STATEMENT = "26000"  # invalid_sql_statement_name: not prepared on this session
-_POLLIN, _POLLOUT = select.POLLIN, select.POLLOUT
+_UNKNOWN_STATEMENT = b"26000"  # invalid_sql_statement_name: not prepared on this session
 _TICK_MS = 100
 _names: dict[str, tuple[bytes, bytes]] = {}
 
@@ -72,31 +70,34 @@ def first_column(conn: psycopg.Connection[Any], query: str,
         return cursor(conn).execute(query, params).fetchall()
     name, text = _statement(query)
     values = [_text(v) for v in params]
-    pg = conn.pgconn
     with conn.lock:
         prepared: set[bytes] | None = getattr(conn, "_esctl_prepared", None)
         if prepared is None:
             prepared = conn._esctl_prepared = set()  # type: ignore[attr-defined]
-        for attempt in (1, 2):
-            if name not in prepared:
-                pg.send_prepare(name, text)
-                _check(conn, _result(conn, pg))
-                prepared.add(name)
-            pg.send_query_prepared(name, values)
-            result = _result(conn, pg)
-            if (attempt == 1 and result.status not in (_TUPLES, _COMMAND)
-                    and result.error_field(pq.DiagnosticField.SQLSTATE)
-                    == _UNKNOWN_STATEMENT.encode()):
-                prepared.discard(name)  # deallocated behind our back: prepare it again
-                continue
-            _check(conn, result)
-            get = result.get_value
-            return [(int(get(row, 0)),) for row in range(result.ntuples)]  # type: ignore[arg-type]
-    raise AssertionError("unreachable")
+        result = _run(conn, prepared, name, text, values)
+        if (result.status not in _OK
+                and result.error_field(pq.DiagnosticField.SQLSTATE) == _UNKNOWN_STATEMENT):
+            prepared.discard(name)  # deallocated behind our back: prepare it again
+            result = _run(conn, prepared, name, text, values)
+        _check(conn, result)
+    get = result.get_value
+    return [(int(get(row, 0)),) for row in range(result.ntuples)]  # type: ignore[arg-type]
+
+
+def _run(conn: psycopg.Connection[Any], prepared: set[bytes], name: bytes, text: bytes,
+         values: Sequence[bytes | None]) -> pq.abc.PGresult:
+    """Execute the named statement, preparing it first where this connection has not."""
+    pg = conn.pgconn
+    if name not in prepared:
+        pg.send_prepare(name, text)
+        _check(conn, _result(conn, pg))
+        prepared.add(name)
+    pg.send_query_prepared(name, values)
+    return _result(conn, pg)
 
 
 def _check(conn: psycopg.Connection[Any], result: pq.abc.PGresult) -> None:
-    if result.status not in (_TUPLES, _COMMAND):
+    if result.status not in _OK:
         raise error_from_result(result, encoding=conn.info.encoding)
 
 
@@ -116,13 +117,7 @@ def _result(conn: psycopg.Connection[Any], pg: pq.abc.PGconn) -> pq.abc.PGresult
 def _wait(pg: pq.abc.PGconn) -> pq.abc.PGresult:
     """The statement's last result. Polls wake every ``_TICK_MS``: a signal another thread
     took (SIGINT) is only raised here once the main thread runs Python again."""
-    poller = select.poll()
-    poller.register(pg.socket, _POLLIN | _POLLOUT)
-    while pg.flush():  # nonblocking: 1 while data is left to send
-        for _fd, events in poller.poll(_TICK_MS):
-            if events & _POLLIN:
-                pg.consume_input()
-    poller.modify(pg.socket, _POLLIN)
+    poller = flush(pg, _TICK_MS)
     last: pq.abc.PGresult | None = None
     while True:
         while pg.is_busy():
