@@ -8,13 +8,15 @@ processor has yet to process, including those that exist but are not yet readabl
 ``max_lag_seconds``, a lag beyond the limit is unhealthy too; each reason is one line of
 :attr:`StatusReport.problems` (``esctl status --check`` prints them).
 
-**Constant time.** Nothing here scans the stream. A lag (and the store's event count) is
-counted exactly up to :data:`EXACT_LAG` events through an index
-(:meth:`EventStore.estimate_count`); beyond that it is estimated from positions and marked
-so (``lag_estimated``, ``total_estimated``). ``max_lag`` is always decided exactly: the
-count then goes up to ``max_lag + 1`` events (reading at most that many index entries), so
-an estimate never makes a healthy processor unhealthy or the other way round. The lag in
-seconds is exact (one index probe for the oldest unprocessed event).
+**Bounded time.** A lag (and the store's event count) is counted exactly up to
+:data:`EXACT_LAG` events in stream order (:meth:`EventStore.estimate_count`); beyond that,
+or for a type rarer than the stream entries a type's count looks at, it is estimated from
+positions and marked so (``lag_estimated``, ``total_estimated``). ``max_lag`` is always
+decided exactly: the count then goes up to ``max_lag + 1`` events, and when that still
+leaves an estimate that did not see more than ``max_lag`` events (a rare type far behind),
+the lag is counted in full, so an estimate never makes a healthy processor unhealthy or
+the other way round. The lag in seconds is exact (one index probe for the oldest
+unprocessed event).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from esctl_lib.processing.rebuilds import FAILED, INTERRUPTED, rebuild_state
-from esctl_lib.stores.base import EXACT_COUNT_LIMIT, EventStore
+from esctl_lib.stores.base import EXACT_COUNT_LIMIT, CountEstimate, EventStore
 
 if TYPE_CHECKING:
     from esctl_lib.processing.processor import Processor
@@ -225,12 +227,18 @@ class Lag:
 
 
 def lag(store: EventStore, position: int, types: Collection[str] | None, now: float,
-        horizon: dict[str, Any] | None = None, *, exact_up_to: int = EXACT_LAG) -> Lag:
+        horizon: dict[str, Any] | None = None, *, exact_up_to: int = EXACT_LAG,
+        decide: int | None = None) -> Lag:
     """The events after ``position`` (of ``types``) yet to process, and the age of the
     oldest; plus the events that exist but are not readable yet (``horizon``).
 
-    The count is exact up to ``exact_up_to`` events, else an estimate (``estimated``)."""
+    The count is exact up to ``exact_up_to`` events, else an estimate (``estimated``).
+    With ``decide``, an estimate that saw no more than ``decide`` events is replaced by
+    the exact count, so whether the lag exceeds ``decide`` is never an estimate's call."""
     readable = store.estimate_count(after=position, types=types, exact_up_to=exact_up_to)
+    if (decide is not None and not readable.exact
+            and (readable.seen is None or readable.seen <= decide)):
+        readable = CountEstimate(store.count(after=position, types=types), True)
     seconds = (_age(store.oldest_time_after(position, types=types), now)
                if readable.count else 0.0)
     waiting = int((horizon or {}).get("pending") or 0)
@@ -255,7 +263,7 @@ def _processor_status(
 
     exact_up_to = max(EXACT_LAG, (limits.max_lag or 0) + 1)  # max_lag decided exactly
     behind = lag(store, position, processor.types(store.registry), now, horizon,
-                 exact_up_to=exact_up_to)
+                 exact_up_to=exact_up_to, decide=limits.max_lag)
     stale_after = STALE_AFTER if limits.stale_after is None else limits.stale_after
     problems = [] if state is None else [
         p for p in (state.problem(now, stale_after=stale_after),) if p is not None]

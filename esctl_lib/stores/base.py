@@ -239,11 +239,14 @@ class ReaderHorizon:
 @dataclass(frozen=True, slots=True)
 class CountEstimate:
     """How many events lie after a position: ``count``, exact when ``exact`` is True, else
-    an estimate from positions (never below the number actually seen, which is more than
-    the ``exact_up_to`` asked for)."""
+    an estimate from positions (never below the number actually seen)."""
 
     count: int
     exact: bool
+    #: With an estimate, the events actually counted: a lower bound of the true count
+    #: (more than the ``exact_up_to`` asked for, unless a type's scan stopped at its cap).
+    #: None when ``count`` is exact.
+    seen: int | None = None
 
 
 #: ``EventStore.estimate_count`` counts exactly up to this many events by default.
@@ -337,10 +340,10 @@ class EventStore(ABC):
     ) -> CountEstimate:
         """:meth:`count`, in bounded time: exact while at most ``exact_up_to`` events (of
         ``types``) lie after ``after``; beyond that an estimate from positions (marked
-        ``exact=False``), read from at most ``exact_up_to + 1`` index entries per type
-        (PostgreSQL, which has no type index, scans at most ``max(100_000, 10 *
-        (exact_up_to + 1))`` stream entries per type, and estimates a type rarer than that
-        from its density in them).
+        ``exact=False``), read from at most ``exact_up_to + 1`` matching entries per type.
+        Neither SQL backend has a type index, so a type's scan of the stream also stops
+        after ``max(100_000, 10 * (exact_up_to + 1))`` entries, and a type rarer than that
+        is estimated from its density in them.
 
         This default counts exactly (the memory store); SQL backends bound the scan.
         """

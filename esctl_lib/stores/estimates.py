@@ -18,12 +18,13 @@ def combine(samples: Iterable[tuple[int, int | None]], *, after: int, head: int,
             limit: int) -> CountEstimate:
     """One :class:`CountEstimate` from per-type samples ``(seen, last id seen)`` of at most
     ``limit + 1`` events each."""
-    total, exact = 0, True
+    total, counted, exact = 0, 0, True
     for seen, last in samples:
+        counted += seen
         if seen <= limit or last is None:
             total += seen
             continue
         exact = False
         span = last - after
         total += max(seen, round(seen * (head - after) / span)) if span > 0 else seen
-    return CountEstimate(total, exact)
+    return CountEstimate(total, exact, None if exact else counted)

@@ -114,3 +114,29 @@ def test_a_small_lag_is_exact(store: EventStore) -> None:
 
 def test_the_default_counts_exactly() -> None:
     assert open_store("memory://").estimate_count().exact
+
+
+def test_max_lag_is_decided_exactly_for_a_rare_type_beyond_the_scan_cap(
+        store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A type's count stops after ``scan_cap`` stream entries (no type index): with the
+    rare events all after the cap, the estimate sees none of them. ``max_lag`` must still
+    be decided on the true count, either way."""
+    from esctl_lib.stores.postgres import estimates as pg_estimates
+    from esctl_lib.stores.sqlite import estimates as sqlite_estimates
+
+    for module in (pg_estimates, sqlite_estimates):
+        monkeypatch.setattr(module, "scan_cap", lambda exact_up_to: 110)
+    fill(store, 300, 0)
+    late = str(uuid.uuid4())
+    store.append([EcRare(aggregate_id=late) for _ in range(30)])
+    eventually(lambda: store.count() == 330 and not _waiting(store), timeout=60,
+               what="all 330 events readable")
+    [guess] = status_report(store, [Rare()]).processors
+    if store.backend != "memory":
+        assert guess.lag_estimated and guess.lag_events < 30  # the capped scan saw none
+    unhealthy = status_report(store, [Rare()], max_lag=29)
+    assert (unhealthy.processors[0].lag_events, unhealthy.processors[0].lag_estimated) == (
+        30, False)
+    assert unhealthy.problems == ["ec_rare_watcher: lag 30 events exceeds 29"]
+    healthy = status_report(store, [Rare()], max_lag=30)
+    assert healthy.healthy and healthy.processors[0].lag_events == 30

@@ -62,7 +62,8 @@ def estimate_count(store: PostgresStore, after: int, types: Collection[str] | No
     found = combine([s for s, r in zip(samples, rows, strict=True)
                      if len(r) <= 3 or r[3] is None], after=after, head=head, limit=exact_up_to)
     total = found.count
+    counted = sum(n for n, _ in samples)
     for seen, beyond in capped:  # the type's density over the capped scan, over the rest
         span = beyond - 1 - after
         total += max(seen, round(seen * (head - after) / span)) if span > 0 else seen
-    return CountEstimate(total, False)
+    return CountEstimate(total, False, counted)

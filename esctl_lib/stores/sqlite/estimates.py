@@ -1,5 +1,11 @@
-"""SQLite: :meth:`EventStore.estimate_count` through the ``(type, id)`` index or the
-primary key, one bounded range scan per type (see :mod:`esctl_lib.stores.estimates`)."""
+"""SQLite: :meth:`EventStore.estimate_count`, one bounded range scan of the rowid (the
+stream order) per type (see :mod:`esctl_lib.stores.estimates`).
+
+Schema 4 has no type index, so a type is a filter on that scan. A rare type's count would
+then scan the whole stream after the position, so the scan also stops :func:`scan_cap` ids
+after it: a type with fewer events than the bound among them, and more stream beyond, is
+estimated from its density there. A store still at schema 3 answers the same query through
+its ``(type, id)`` index."""
 
 from __future__ import annotations
 
@@ -14,8 +20,13 @@ if TYPE_CHECKING:
 
 _ALL = ("SELECT count(*), max(id) FROM (SELECT id FROM events WHERE id > ? "
         "ORDER BY id LIMIT ?)")
-_ONE_TYPE = ("SELECT count(*), max(id) FROM (SELECT id FROM events WHERE type = ? AND id > ? "
-             "ORDER BY id LIMIT ?)")
+_ONE_TYPE = ("SELECT count(*), max(id) FROM (SELECT id FROM events "
+             "WHERE id > ? AND id <= ? AND type = ? ORDER BY id LIMIT ?)")
+
+
+def scan_cap(exact_up_to: int) -> int:
+    """How many ids a type's count looks at, at most (about 30 ms on this machine class)."""
+    return max(100_000, 10 * (exact_up_to + 1))
 
 
 def estimate_count(store: SqliteStore, after: int, types: Collection[str] | None,
@@ -23,10 +34,26 @@ def estimate_count(store: SqliteStore, after: int, types: Collection[str] | None
     """Events after ``after`` (of ``types``): exact up to ``exact_up_to``, else estimated."""
     probe = exact_up_to + 1
     if types is None:
-        rows = [store._query(_ALL, (after, probe))[0]]
-    else:
-        rows = [store._query(_ONE_TYPE, (t, after, probe))[0] for t in sorted(set(types))]
-    samples = [(int(n), None if last is None else int(last)) for n, last in rows]
-    if all(n <= exact_up_to for n, _ in samples):
-        return CountEstimate(sum(n for n, _ in samples), True)
-    return combine(samples, after=after, head=store.latest_position(), limit=exact_up_to)
+        n, last = store._query(_ALL, (after, probe))[0]
+        samples = [(int(n), None if last is None else int(last))]
+        if samples[0][0] <= exact_up_to:
+            return CountEstimate(samples[0][0], True)
+        return combine(samples, after=after, head=store.latest_position(), limit=exact_up_to)
+    cap = scan_cap(exact_up_to)
+    end = after + cap
+    head = store.latest_position()
+    total, counted, exact = 0, 0, True
+    for t in sorted(set(types)):
+        n, last = store._query(_ONE_TYPE, (after, end, t, probe))[0]
+        seen = int(n)
+        counted += seen
+        if seen > exact_up_to:  # dense: estimated from the ids the sample spans
+            total += combine([(seen, int(last))], after=after, head=head,
+                             limit=exact_up_to).count
+            exact = False
+        elif head <= end:  # the scan saw the whole stream after the position
+            total += seen
+        else:  # sparse: its density over the capped scan, over the rest
+            total += max(seen, round(seen * (head - after) / cap))
+            exact = False
+    return CountEstimate(total, exact, None if exact else counted)
