@@ -302,12 +302,17 @@ class SqliteStore(EventStore):
         type_list = list(types)
         if not type_list:
             return 0
-        # The stream read backwards from the head to the newest event of any of the types
-        # (schema 4 has no type index).
-        row = self._query(
-            f"SELECT id FROM events WHERE type IN ({', '.join('?' for _ in type_list)}) "
-            "ORDER BY id DESC LIMIT 1", type_list)
-        return int(row[0][0]) if row else 0
+        # Per type, the stream read backwards from the head to its newest event (schema 4
+        # has no type index; at schema 3 one probe of it). Not `type IN (…)`: with the
+        # index, several types would be sorted whole.
+        best = 0
+        for t in type_list:
+            row = self._query(
+                "SELECT id FROM events WHERE type = ? ORDER BY id DESC LIMIT 1", (t,)
+            )
+            if row:
+                best = max(best, int(row[0][0]))
+        return best
 
     def count(self, *, after: int = 0, types: Collection[str] | None = None) -> int:
         sql = "SELECT COUNT(*) FROM events WHERE id > ?"
