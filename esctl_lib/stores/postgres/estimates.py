@@ -13,7 +13,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from esctl_lib.stores.base import CountEstimate
-from esctl_lib.stores.estimates import combine
+from esctl_lib.stores.estimates import combine, extrapolate, scan_cap
 from esctl_lib.stores.postgres.horizon import BEHIND, BOUND
 
 if TYPE_CHECKING:
@@ -32,11 +32,6 @@ _ONE_TYPE = (f"SELECT {BEHIND}, count(*), max(id), CASE WHEN count(*) < %(n)s TH
              "END FROM (SELECT e.id FROM (SELECT id, tx, type "
              f"FROM events WHERE {_AFTER} ORDER BY tx, id LIMIT %(cap)s) AS e "
              "WHERE e.type = %(t)s ORDER BY e.tx, e.id LIMIT %(n)s) AS s")
-
-
-def scan_cap(exact_up_to: int) -> int:
-    """How many stream entries a type's count looks at, at most (about 30 ms here)."""
-    return max(100_000, 10 * (exact_up_to + 1))
 
 
 def estimate_count(store: PostgresStore, after: int, types: Collection[str] | None,
@@ -64,6 +59,5 @@ def estimate_count(store: PostgresStore, after: int, types: Collection[str] | No
     total = found.count
     counted = sum(n for n, _ in samples)
     for seen, beyond in capped:  # the type's density over the capped scan, over the rest
-        span = beyond - 1 - after
-        total += max(seen, round(seen * (head - after) / span)) if span > 0 else seen
+        total += extrapolate(seen, beyond - 1 - after, after=after, head=head)
     return CountEstimate(total, False, counted)

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from esctl_lib.stores.base import CountEstimate
-from esctl_lib.stores.estimates import combine
+from esctl_lib.stores.estimates import combine, extrapolate, scan_cap
 
 if TYPE_CHECKING:
     from esctl_lib.stores.sqlite.store import SqliteStore
@@ -24,21 +24,16 @@ _ONE_TYPE = ("SELECT count(*), max(id) FROM (SELECT id FROM events "
              "WHERE id > ? AND id <= ? AND type = ? ORDER BY id LIMIT ?)")
 
 
-def scan_cap(exact_up_to: int) -> int:
-    """How many ids a type's count looks at, at most (about 30 ms on this machine class)."""
-    return max(100_000, 10 * (exact_up_to + 1))
-
-
 def estimate_count(store: SqliteStore, after: int, types: Collection[str] | None,
                    exact_up_to: int) -> CountEstimate:
     """Events after ``after`` (of ``types``): exact up to ``exact_up_to``, else estimated."""
     probe = exact_up_to + 1
     if types is None:
         n, last = store._query(_ALL, (after, probe))[0]
-        samples = [(int(n), None if last is None else int(last))]
-        if samples[0][0] <= exact_up_to:
-            return CountEstimate(samples[0][0], True)
-        return combine(samples, after=after, head=store.latest_position(), limit=exact_up_to)
+        if n <= exact_up_to:
+            return CountEstimate(int(n), True)
+        return combine([(int(n), int(last))], after=after, head=store.latest_position(),
+                       limit=exact_up_to)
     cap = scan_cap(exact_up_to)
     end = after + cap
     head = store.latest_position()
@@ -47,13 +42,12 @@ def estimate_count(store: SqliteStore, after: int, types: Collection[str] | None
         n, last = store._query(_ONE_TYPE, (after, end, t, probe))[0]
         seen = int(n)
         counted += seen
-        if seen > exact_up_to:  # dense: estimated from the ids the sample spans
-            total += combine([(seen, int(last))], after=after, head=head,
-                             limit=exact_up_to).count
+        if seen > exact_up_to:  # dense: its density over the ids the sample spans
+            total += extrapolate(seen, int(last) - after, after=after, head=head)
             exact = False
         elif head <= end:  # the scan saw the whole stream after the position
             total += seen
         else:  # sparse: its density over the capped scan, over the rest
-            total += max(seen, round(seen * (head - after) / cap))
+            total += extrapolate(seen, cap, after=after, head=head)
             exact = False
     return CountEstimate(total, exact, None if exact else counted)
